@@ -1,0 +1,106 @@
+//! The clap command tree and the one dispatch `match`.
+
+pub mod check;
+pub mod plan;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::core::plan::EnvironmentBase;
+use crate::core::record::EnvironmentRecord;
+use crate::exit::{EXIT_CODES_HELP, Failure, exit_code};
+use crate::settings::{GlobalArgs, Opened, Point, Settings};
+
+/// Plan, bundle and apply SQL migrations and YAML assets kept in git
+#[derive(Debug, Parser)]
+#[command(name = "migrate", version, after_help = EXIT_CODES_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Check(check::CheckArgs),
+    Plan(plan::PlanArgs),
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli, no_color: bool) -> ExitCode {
+    let printer = crate::output::Printer::new(cli.global.quiet, cli.global.verbose, no_color);
+    let result = Settings::resolve(&cli.global, no_color).and_then(|settings| match &cli.command {
+        Command::Check(args) => check::run_check(&settings, args),
+        Command::Plan(args) => plan::run_plan(&settings, args),
+    });
+    if let Err(failure) = &result {
+        printer.failure(&failure.report);
+    }
+    exit_code(&result)
+}
+
+/// Resolves the base of a plan or check: `--env`, `--base`, or (when `default` is set) the
+/// merge-base of head and the default branch. Returns the base point (`None`: nothing shipped
+/// yet) and, with `--env`, what the environment holds.
+pub fn resolve_base(
+    settings: &Settings,
+    head_point: &Point,
+    head: &Opened,
+    records: &[EnvironmentRecord],
+    base: Option<&str>,
+    env: Option<&str>,
+    default: bool,
+) -> Result<(Option<Point>, Option<EnvironmentBase>), Failure> {
+    if let Some(env) = env {
+        let Some(record) = records.iter().find(|r| r.environment == env) else {
+            if !head.project.config.environments.iter().any(|e| e == env) {
+                return Err(Failure::usage(miette::miette!(
+                    code = "migrate::unknown_environment",
+                    help = "list it under `environments` in migrate.yaml",
+                    "the environment `{env}` is not known to this project"
+                )));
+            }
+            settings.printer.status(&format!(
+                "note: `environments/{env}.json` does not exist yet: nothing has shipped to `{env}`, planning from nothing"
+            ));
+            return Ok((None, None));
+        };
+        let Some((target_id, receipt, disagree)) = record.least_advanced() else {
+            settings.printer.status(&format!(
+                "note: `environments/{env}.json` lists no target: planning from nothing"
+            ));
+            return Ok((None, None));
+        };
+        let mut commit = settings.repo.resolve(&receipt.source.head_commit)?;
+        commit.spec = format!("{env} (target {target_id})");
+        let environment = EnvironmentBase {
+            name: env.to_string(),
+            target_id: target_id.to_string(),
+            release_id: receipt.release.id.clone(),
+            targets: record.targets.len(),
+            targets_disagree: disagree,
+        };
+        return Ok((Some(Point::Commit(commit)), Some(environment)));
+    }
+    if let Some(base) = base {
+        return Ok((Some(settings.point(base)?), None));
+    }
+    if !default {
+        return Ok((None, None));
+    }
+    let head_commit = match head_point {
+        Point::Commit(commit) => commit.clone(),
+        Point::Worktree => settings.repo.resolve("HEAD")?,
+    };
+    let Some(branch) = settings.repo.default_branch() else {
+        return Err(Failure::usage(miette::miette!(
+            code = "migrate::no_default_branch",
+            help = "pass `--base REV` (or `--env ENV`)",
+            "cannot choose a base: there is no `origin/HEAD`, `main` or `master`"
+        )));
+    };
+    let merge_base = settings.repo.merge_base(&head_commit, &branch)?;
+    Ok((Some(Point::Commit(merge_base)), None))
+}

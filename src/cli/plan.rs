@@ -1,0 +1,113 @@
+//! `migrate plan`.
+
+use crate::core::plan::{PlanInput, plan};
+use crate::core::report::{json, markdown, text};
+use crate::core::source::diff_listings;
+use crate::exit::{Failure, Outcome};
+use crate::settings::{Files, Format, Opened, Settings, read_failure};
+
+/// Show what would ship from base to head
+///
+/// Lists assets added, modified, cosmetic (same data), renamed and removed with unified diffs;
+/// migrations added, edited or removed per dialect; shipped migrations that changed (an error);
+/// out-of-order versions; ignored paths; and the release kind. Exits 1 when any finding is an
+/// error.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The base revision [default: the merge-base of head and the default branch: origin/HEAD,
+    /// else main, else master]
+    #[arg(long, value_name = "REV", conflicts_with = "env")]
+    pub base: Option<String>,
+    /// Plan against what the least advanced target of ENV holds (environments/ENV.json at head)
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// The head: a revision, or WORKTREE for the files on disk
+    #[arg(long, value_name = "REV|WORKTREE", default_value = "HEAD")]
+    pub head: String,
+    /// A human version for the release, shown in the plan
+    #[arg(long, value_name = "V")]
+    pub release_version: Option<String>,
+}
+
+pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure> {
+    let head_point = settings.point(&args.head)?;
+    let head = settings.open_required(&head_point)?;
+    let records = head.records()?;
+    let (base_point, environment) = super::resolve_base(
+        settings,
+        &head_point,
+        &head,
+        &records,
+        args.base.as_deref(),
+        args.env.as_deref(),
+        true,
+    )?;
+    let base = match &base_point {
+        Some(point) => settings.open(point)?,
+        None => None,
+    };
+    let asset_changes = changed_assets(&head, base.as_ref())?;
+    settings.printer.debug(|| {
+        format!(
+            "{} changed paths under the assets folder",
+            asset_changes.len()
+        )
+    });
+    let base_revision = match (&base, &base_point) {
+        (Some(b), _) => Some(b.revision.clone()),
+        (None, Some(crate::settings::Point::Commit(c))) => Some(crate::core::plan::Revision {
+            spec: c.spec.clone(),
+            commit: Some(c.id.to_string()),
+        }),
+        _ => None,
+    };
+    let plan = plan(&PlanInput {
+        project: &head.project,
+        head: head.source(),
+        head_revision: head.revision.clone(),
+        base: base.as_ref().map(Opened::source),
+        base_revision,
+        asset_changes: &asset_changes,
+        records: &records,
+        environment,
+        release_version: args.release_version.clone(),
+        threads: settings.threads,
+    })
+    .map_err(|e| read_failure(&head.revision.spec, e))?;
+    let rendered = match settings.format {
+        Format::Text => text::plan(&plan, settings.printer.style()),
+        Format::Markdown => markdown::plan(&plan),
+        Format::Json => json::plan(&plan),
+    };
+    settings.printer.product(&rendered);
+    Ok(if plan.has_errors() {
+        Outcome::Findings
+    } else {
+        Outcome::Success
+    })
+}
+
+/// Returns the paths under the assets folder that differ: a tree diff between two commits, or a
+/// comparison of listings when one side is the work tree.
+fn changed_assets(
+    head: &Opened,
+    base: Option<&Opened>,
+) -> Result<Vec<crate::core::source::PathChange>, Failure> {
+    let folder = &head.project.config.assets;
+    let failure = |e| read_failure(&head.revision.spec, e);
+    match (base.map(|b| &b.files), &head.files) {
+        (Some(Files::Git(old)), Files::Git(new)) => old.diff_dir(new, folder).map_err(failure),
+        (base_files, _) => {
+            let old = match base_files {
+                Some(_) => base
+                    .map(|b| b.source().list(folder))
+                    .transpose()
+                    .map_err(failure)?
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let new = head.source().list(folder).map_err(failure)?;
+            Ok(diff_listings(&old, &new))
+        }
+    }
+}

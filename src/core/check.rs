@@ -1,0 +1,513 @@
+//! Validation of a project at one point: names, texts, headers, schemas, dependencies and cycles.
+//! Collects every finding, never stops at the first. `plan` uses the same pieces on the items that
+//! changed (and what their `depends_on` reaches).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use crate::core::catalog::{self, MigrationCatalog, ParsedAsset};
+use crate::core::finding::{Finding, Location, sort_findings};
+use crate::core::model::ItemId;
+use crate::core::project::Project;
+use crate::core::source::{ObjectId, Source, SourceError};
+
+/// The folder of the user's JSON Schemas for asset kinds, relative to `migrate.yaml`.
+pub const SCHEMAS_DIR: &str = "schemas";
+
+/// An asset read and parsed at head.
+#[derive(Debug, Clone)]
+pub struct LoadedAsset {
+    pub text: Arc<str>,
+    /// `None` when the asset has errors (recorded as findings).
+    pub parsed: Option<Arc<ParsedAsset>>,
+}
+
+/// Reads, parses and validates assets of one source, each once, recording findings.
+pub struct AssetChecker<'a> {
+    project: &'a Project,
+    source: &'a dyn Source,
+    loaded: HashMap<ItemId, Option<LoadedAsset>>,
+    schemas: HashMap<String, Option<Arc<jsonschema::Validator>>>,
+    pub findings: Vec<Finding>,
+}
+
+impl<'a> AssetChecker<'a> {
+    pub fn new(project: &'a Project, source: &'a dyn Source) -> AssetChecker<'a> {
+        AssetChecker {
+            project,
+            source,
+            loaded: HashMap::new(),
+            schemas: HashMap::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    pub fn asset_path(&self, id: &ItemId) -> String {
+        format!("{}{}.yaml", self.project.assets_dir(), id)
+    }
+
+    /// Loads an asset by identity, finding it in the source; `None` when it does not exist.
+    pub fn load_by_id(&mut self, id: &ItemId) -> Result<Option<LoadedAsset>, SourceError> {
+        if let Some(loaded) = self.loaded.get(id) {
+            return Ok(loaded.clone());
+        }
+        let path = self.asset_path(id);
+        match self.source.lookup(&path)? {
+            Some(object) => self.load(id, &path, &object).map(Some),
+            None => {
+                self.loaded.insert(id.clone(), None);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Loads an asset: read, normalise, parse, validate against its kind's schema.
+    pub fn load(
+        &mut self,
+        id: &ItemId,
+        path: &str,
+        object: &ObjectId,
+    ) -> Result<LoadedAsset, SourceError> {
+        if let Some(Some(loaded)) = self.loaded.get(id) {
+            return Ok(loaded.clone());
+        }
+        let bytes = self.source.read(path, object)?;
+        let analysed = analyse_asset(self.project, id, path, &bytes);
+        self.record(id, path, analysed)
+    }
+
+    /// Records an asset analysed elsewhere (in parallel): its findings, and its schema check.
+    pub fn record(
+        &mut self,
+        id: &ItemId,
+        path: &str,
+        analysed: AnalysedAsset,
+    ) -> Result<LoadedAsset, SourceError> {
+        self.findings.extend(analysed.findings);
+        if let Some(parsed) = &analysed.loaded.parsed {
+            self.validate_schema(
+                id,
+                &self.project.repo_path(path),
+                &analysed.loaded.text,
+                parsed,
+            )?;
+        }
+        self.loaded
+            .insert(id.clone(), Some(analysed.loaded.clone()));
+        Ok(analysed.loaded)
+    }
+
+    fn validate_schema(
+        &mut self,
+        id: &ItemId,
+        repo_path: &str,
+        text: &Arc<str>,
+        parsed: &ParsedAsset,
+    ) -> Result<(), SourceError> {
+        let Some(validator) = self.schema(id.kind())? else {
+            return Ok(());
+        };
+        let mut errors: Vec<(String, String)> = validator
+            .iter_errors(&parsed.spec)
+            .map(|e| (e.instance_path().as_str().to_string(), e.to_string()))
+            .collect();
+        errors.sort();
+        for (pointer, message) in errors {
+            let (offset, len) = locate_pointer(text, parsed.spec_span, &pointer);
+            let shown = if pointer.is_empty() {
+                "spec".to_string()
+            } else {
+                format!("spec{pointer}")
+            };
+            self.findings.push(
+                Finding::error(
+                    "schema_violation",
+                    format!(
+                        "`{repo_path}` does not match the schema of kind `{}`",
+                        id.kind()
+                    ),
+                )
+                .at(Location::at(repo_path, text, offset, len))
+                .label(format!("{shown}: {message}"))
+                .item(id.as_str())
+                .help(format!(
+                    "see `{}`",
+                    self.project.repo_path(&schema_path(id.kind()))
+                )),
+            );
+        }
+        Ok(())
+    }
+
+    fn schema(&mut self, kind: &str) -> Result<Option<Arc<jsonschema::Validator>>, SourceError> {
+        if let Some(schema) = self.schemas.get(kind) {
+            return Ok(schema.clone());
+        }
+        let path = schema_path(kind);
+        let compiled = match self.source.lookup(&path)? {
+            None => None,
+            Some(object) => {
+                let bytes = self.source.read(&path, &object)?;
+                let repo_path = self.project.repo_path(&path);
+                let compiled = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .map_err(|e| format!("not JSON: {e}"))
+                    .and_then(|schema| {
+                        jsonschema::validator_for(&schema)
+                            .map_err(|e| format!("not a usable JSON Schema: {e}"))
+                    });
+                match compiled {
+                    Ok(validator) => Some(Arc::new(validator)),
+                    Err(reason) => {
+                        self.findings.push(
+                            Finding::error("schema_invalid", format!("`{repo_path}` is {reason}"))
+                                .at(Location::file(&repo_path))
+                                .help("fix the schema; assets of this kind are not validated until then"),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        self.schemas.insert(kind.to_string(), compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Checks `depends_on` from `roots` through everything they reach: unknown dependencies and
+    /// cycles. Reads only the assets reached.
+    pub fn check_dependencies(&mut self, roots: &[ItemId]) -> Result<(), SourceError> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            Active,
+            Done,
+        }
+        let mut marks: HashMap<ItemId, Mark> = HashMap::new();
+        let mut reported_cycles: BTreeSet<Vec<ItemId>> = BTreeSet::new();
+        for root in roots {
+            if marks.contains_key(root) {
+                continue;
+            }
+            // Iterative depth-first search: (node, its dependencies, next index).
+            let mut stack: Vec<(ItemId, Vec<ItemId>, usize)> = Vec::new();
+            let deps = self.dependencies_of(root)?;
+            marks.insert(root.clone(), Mark::Active);
+            stack.push((root.clone(), deps, 0));
+            while let Some((node, deps, next)) = stack.last_mut() {
+                if *next == deps.len() {
+                    marks.insert(node.clone(), Mark::Done);
+                    stack.pop();
+                    continue;
+                }
+                let dep = deps[*next].clone();
+                *next += 1;
+                let node = node.clone();
+                match marks.get(&dep) {
+                    Some(Mark::Done) => {}
+                    Some(Mark::Active) => {
+                        let start = stack.iter().position(|(n, _, _)| *n == dep).unwrap_or(0);
+                        let cycle: Vec<ItemId> =
+                            stack[start..].iter().map(|(n, _, _)| n.clone()).collect();
+                        let mut key = cycle.clone();
+                        key.sort();
+                        if reported_cycles.insert(key) {
+                            self.report_cycle(&cycle);
+                        }
+                    }
+                    None => {
+                        if self.project.is_ignored(&self.asset_path(&dep)) {
+                            continue; // an ignored asset exists on targets as it is
+                        }
+                        match self.load_by_id(&dep)? {
+                            None => self.report_unknown_dependency(&node, &dep)?,
+                            Some(_) => {
+                                let deps = self.dependencies_of(&dep)?;
+                                marks.insert(dep.clone(), Mark::Active);
+                                stack.push((dep, deps, 0));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn dependencies_of(&mut self, id: &ItemId) -> Result<Vec<ItemId>, SourceError> {
+        Ok(self
+            .load_by_id(id)?
+            .and_then(|loaded| loaded.parsed)
+            .map(|parsed| parsed.depends_on.clone())
+            .unwrap_or_default())
+    }
+
+    fn depends_on_location(
+        &mut self,
+        id: &ItemId,
+        dep: Option<&ItemId>,
+    ) -> Result<Location, SourceError> {
+        let path = self.project.repo_path(&self.asset_path(id));
+        let text = self
+            .load_by_id(id)?
+            .map(|l| l.text)
+            .unwrap_or_else(|| Arc::from(""));
+        let span = dep
+            .and_then(|d| {
+                let line = crate::core::yaml::top_level_key_span(&text, "depends_on")?;
+                text[line.0..]
+                    .find(d.as_str())
+                    .map(|o| (line.0 + o, d.as_str().len()))
+            })
+            .or_else(|| crate::core::yaml::top_level_key_span(&text, "depends_on"));
+        Ok(match span {
+            Some((offset, len)) => Location::at(path, &text, offset, len),
+            None => Location::file(path),
+        })
+    }
+
+    fn report_unknown_dependency(&mut self, id: &ItemId, dep: &ItemId) -> Result<(), SourceError> {
+        let location = self.depends_on_location(id, Some(dep))?;
+        self.findings.push(
+            Finding::error(
+                "unknown_dependency",
+                format!("`{id}` depends on `{dep}`, which does not exist"),
+            )
+            .at(location)
+            .item(id.as_str())
+            .help(format!(
+                "add `{}`, or remove it from `depends_on`",
+                self.project.repo_path(&self.asset_path(dep))
+            )),
+        );
+        Ok(())
+    }
+
+    fn report_cycle(&mut self, cycle: &[ItemId]) {
+        let first = &cycle[0];
+        let mut chain: Vec<&str> = cycle.iter().map(ItemId::as_str).collect();
+        chain.push(first.as_str());
+        let location = self
+            .depends_on_location(first, cycle.get(1).or(Some(first)))
+            .unwrap_or_else(|_| Location::file(self.project.repo_path(&self.asset_path(first))));
+        self.findings.push(
+            Finding::error(
+                "dependency_cycle",
+                format!("`depends_on` forms a cycle: {}", chain.join(" → ")),
+            )
+            .at(location)
+            .item(first.as_str())
+            .help("imports order assets by `depends_on`; remove one of these dependencies"),
+        );
+    }
+}
+
+/// An asset normalised and parsed, with what is wrong with it; no schema check yet.
+#[derive(Debug, Clone)]
+pub struct AnalysedAsset {
+    pub loaded: LoadedAsset,
+    pub findings: Vec<Finding>,
+}
+
+/// Normalises and parses an asset's bytes. Pure and independent of other assets, so `plan` runs
+/// it on several threads.
+pub fn analyse_asset(project: &Project, id: &ItemId, path: &str, bytes: &[u8]) -> AnalysedAsset {
+    let repo_path = project.repo_path(path);
+    match catalog::normalised_text(&repo_path, bytes) {
+        Err(finding) => AnalysedAsset {
+            loaded: LoadedAsset {
+                text: Arc::from(""),
+                parsed: None,
+            },
+            findings: vec![finding.item(id.as_str())],
+        },
+        Ok(text) => match catalog::parse_asset(id, &repo_path, &text) {
+            Err(findings) => AnalysedAsset {
+                loaded: LoadedAsset { text, parsed: None },
+                findings,
+            },
+            Ok(parsed) => AnalysedAsset {
+                loaded: LoadedAsset {
+                    text,
+                    parsed: Some(Arc::new(parsed)),
+                },
+                findings: Vec::new(),
+            },
+        },
+    }
+}
+
+fn schema_path(kind: &str) -> String {
+    format!("{SCHEMAS_DIR}/{kind}.schema.json")
+}
+
+/// Finds the YAML line of a JSON pointer inside `spec`, by following its keys in order.
+fn locate_pointer(text: &str, spec_span: Option<(usize, usize)>, pointer: &str) -> (usize, usize) {
+    let Some((mut offset, mut len)) = spec_span else {
+        return (0, 0);
+    };
+    for segment in pointer.split('/').skip(1) {
+        if segment.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let key = segment.replace("~1", "/").replace("~0", "~");
+        let needle = format!("{key}:");
+        match text[offset..].find(&needle) {
+            Some(found) => {
+                offset += found;
+                len = text[offset..].find('\n').unwrap_or(text.len() - offset);
+            }
+            None => break,
+        }
+    }
+    (offset, len)
+}
+
+/// Everything `check` reports about one point.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    pub findings: Vec<Finding>,
+    pub migrations: usize,
+    pub assets: usize,
+    pub ignored: Vec<String>,
+}
+
+/// Validates a whole project at one point: every migration and asset is read.
+pub fn check_project(project: &Project, source: &dyn Source) -> Result<CheckReport, SourceError> {
+    let mut report = CheckReport::default();
+    let migrations =
+        MigrationCatalog::from_entries(project, &source.list(&project.config.migrations)?);
+    report.findings.extend(migrations.findings.iter().cloned());
+    report.ignored.extend(migrations.ignored.iter().cloned());
+    for file in &migrations.files {
+        let repo_path = project.repo_path(&file.path);
+        let bytes = source.read(&file.path, &file.object)?;
+        match catalog::normalised_text(&repo_path, &bytes) {
+            Ok(text) => report
+                .findings
+                .extend(catalog::parse_migration_text(&repo_path, &text).1),
+            Err(finding) => report.findings.push(finding),
+        }
+    }
+    report.migrations = migrations.files.len();
+
+    let mut checker = AssetChecker::new(project, source);
+    let mut ids = Vec::new();
+    let mut by_id: BTreeMap<ItemId, String> = BTreeMap::new();
+    for entry in source.list(&project.config.assets)? {
+        if project.is_ignored(&entry.path) {
+            report.ignored.push(entry.path);
+            continue;
+        }
+        match catalog::asset_identity(project, &entry.path) {
+            None => {}
+            Some(Err(finding)) => checker.findings.push(finding),
+            Some(Ok(id)) => {
+                if let Some(other) = by_id.insert(id.clone(), entry.path.clone()) {
+                    // Only possible where paths differ but identities do not (never in git today).
+                    checker.findings.push(Finding::error(
+                        "duplicate_asset",
+                        format!("`{other}` and `{}` are both `{id}`", entry.path),
+                    ));
+                }
+                checker.load(&id, &entry.path, &entry.id)?;
+                ids.push(id);
+            }
+        }
+    }
+    checker.check_dependencies(&ids)?;
+    report.assets = ids.len();
+    report.findings.append(&mut checker.findings);
+    sort_findings(&mut report.findings);
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::source::MemorySource;
+
+    fn run(files: &[(&str, &str)]) -> CheckReport {
+        let mut all = vec![(
+            "migrate.yaml",
+            "version: 1\nproject: p\ndialects: [sqlite]\nignore: [\"assets/legacy/**\"]\n",
+        )];
+        all.extend_from_slice(files);
+        let source = MemorySource::from_files(all.iter().map(|(p, c)| (*p, c.as_bytes())));
+        let project = Project::parse("migrate.yaml", "", all[0].1.as_bytes()).unwrap();
+        check_project(&project, &source).unwrap()
+    }
+
+    fn codes(report: &CheckReport) -> Vec<&str> {
+        report.findings.iter().map(|f| f.code.as_str()).collect()
+    }
+
+    #[test]
+    fn a_clean_project_has_no_findings() {
+        let report = run(&[
+            ("migrations/0001_a.sql", "CREATE TABLE a (id INT);\n"),
+            ("assets/datasource/main.yaml", "spec: {url: x}\n"),
+            (
+                "assets/query/q.yaml",
+                "depends_on: [datasource/main]\nspec: {}\n",
+            ),
+            ("assets/legacy/broken.yaml", "{{{"),
+        ]);
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        assert_eq!((report.migrations, report.assets), (1, 2));
+        assert_eq!(report.ignored, ["assets/legacy/broken.yaml"]);
+    }
+
+    #[test]
+    fn every_problem_is_collected() {
+        let report = run(&[
+            ("migrations/0001_a.sql", "-- migrate:nope\n"),
+            ("migrations/1_b.sql", "SELECT 1;\n"),
+            ("assets/a/x.yaml", "depends_on: [a/y]\n"),
+            ("assets/a/y.yaml", "depends_on: [a/x]\n"),
+            ("assets/a/z.yaml", "depends_on: [a/missing]\n"),
+            ("assets/a/bad.yaml", "spec: [\n"),
+            ("assets/a/bin.yaml", "spec: \"\u{0}\"\n"),
+        ]);
+        assert_eq!(
+            codes(&report),
+            [
+                "migrate::asset_yaml",
+                "migrate::not_text",
+                "migrate::dependency_cycle",
+                "migrate::unknown_dependency",
+                "migrate::unknown_directive",
+                "migrate::duplicate_version",
+            ]
+        );
+        let cycle = &report.findings[2];
+        assert_eq!(cycle.message, "`depends_on` forms a cycle: a/x → a/y → a/x");
+    }
+
+    #[test]
+    fn schemas_validate_spec_and_point_at_the_key() {
+        let report = run(&[
+            (
+                "schemas/query.schema.json",
+                r#"{"type": "object", "required": ["sql"], "properties": {"sql": {"type": "string"}, "limits": {"type": "object", "properties": {"rows": {"type": "integer"}}}}}"#,
+            ),
+            ("assets/query/ok.yaml", "spec:\n  sql: SELECT 1\n"),
+            (
+                "assets/query/bad.yaml",
+                "kind: query\nspec:\n  sql: SELECT 1\n  limits:\n    rows: many\n",
+            ),
+            ("schemas/broken.schema.json", "{"),
+            ("assets/broken/x.yaml", "spec: {}\n"),
+        ]);
+        assert_eq!(
+            codes(&report),
+            ["migrate::schema_violation", "migrate::schema_invalid"]
+        );
+        let location = report.findings[0].location.as_ref().unwrap();
+        assert_eq!(location.line, Some(5));
+        assert!(
+            report.findings[0]
+                .label
+                .as_deref()
+                .unwrap()
+                .starts_with("spec/limits/rows:")
+        );
+    }
+}

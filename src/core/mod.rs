@@ -1,0 +1,18 @@
+//! The pure core: takes bytes and values, returns values. No file system, git, database,
+//! environment, clock or terminal — clippy holds the line (see `clippy.toml`), so every rule here
+//! is testable with in-memory data and gives the same answer on every machine. Sources of files
+//! are passed in as a `Source` the shell implements.
+#![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+
+pub mod catalog;
+pub mod check;
+pub mod diff;
+pub mod finding;
+pub mod hash;
+pub mod model;
+pub mod plan;
+pub mod project;
+pub mod record;
+pub mod report;
+pub mod source;
+pub mod yaml;

@@ -1,0 +1,862 @@
+//! Base + head + environment records → `Plan`: what would ship, what is refused, the release kind.
+//! `plan` (and later `export`) start here.
+//!
+//! The cost follows the size of the change: the shell hands over the asset paths that changed
+//! (a git tree diff never opens unchanged folders), migration folders are listed by name, and
+//! only changed items — plus what a changed asset's `depends_on` reaches — are read and parsed.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::core::catalog::{self, MigrationCatalog, MigrationFile};
+use crate::core::check::{AnalysedAsset, AssetChecker, analyse_asset};
+use crate::core::diff::unified_diff;
+use crate::core::finding::{Finding, Location, Severity, sort_findings};
+use crate::core::hash::{self, ContentHash};
+use crate::core::model::{Dialect, ItemId, Version};
+use crate::core::project::Project;
+use crate::core::record::{EnvironmentRecord, ShippedMigration, shipped_migrations};
+use crate::core::source::{PathChange, Source, SourceError};
+
+/// The format version of `plan --format json`.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// One side of a plan, as the user named it and as it resolved.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Revision {
+    /// What the user gave (`main`, `HEAD~2`, `WORKTREE`) or how it was chosen.
+    pub spec: String,
+    /// The commit id; absent for `WORKTREE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+/// The environment a plan was made against (`--env`).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct EnvironmentBase {
+    pub name: String,
+    /// The least advanced target, whose commit is the base.
+    pub target_id: String,
+    pub release_id: ContentHash,
+    /// Number of targets in the record.
+    pub targets: usize,
+    /// Whether the targets hold different releases.
+    pub targets_disagree: bool,
+}
+
+/// What a release is, by what it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReleaseKind {
+    /// Nothing changes.
+    None,
+    /// Assets only; no SQL runs.
+    Deployment,
+    /// Migrations change (with or without assets).
+    Migration,
+}
+
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ReleaseSummary {
+    pub kind: ReleaseKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AssetChangeKind {
+    Added,
+    Modified,
+    /// Changed text, same data (formatting, comments, key order); shipped, never a version bump.
+    Cosmetic,
+    /// New identity, same content; ships as a delete plus an add.
+    Renamed,
+    Removed,
+}
+
+/// One asset that changes.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct AssetChange {
+    pub id: ItemId,
+    pub change: AssetChangeKind,
+    /// The old identity of a renamed asset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<ItemId>,
+    /// Repository-relative path (at head, or at base for a removal).
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256_before: Option<ContentHash>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<ContentHash>,
+    /// Unified diff of the normalised text.
+    pub diff: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MigrationChangeKind {
+    Added,
+    /// The effective text changed; an error for a shipped migration.
+    Edited,
+    /// Gone from head; an error for a shipped migration.
+    Removed,
+}
+
+/// One migration that changes for one dialect.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct MigrationChange {
+    pub dialect: Dialect,
+    pub version: Version,
+    /// File name without dialect suffix and `.sql`.
+    pub name: String,
+    pub change: MigrationChangeKind,
+    /// Repository-relative path of the effective file.
+    pub path: String,
+    /// Whether the migration shipped (at the base or in an environment record).
+    pub shipped: bool,
+    pub no_transaction: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256_before: Option<ContentHash>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<ContentHash>,
+    pub diff: String,
+}
+
+/// Counts for a one-line summary.
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
+pub struct PlanSummary {
+    pub assets_added: usize,
+    pub assets_modified: usize,
+    pub assets_cosmetic: usize,
+    pub assets_renamed: usize,
+    pub assets_removed: usize,
+    pub migrations_added: usize,
+    pub migrations_edited: usize,
+    pub migrations_removed: usize,
+    pub errors: usize,
+    pub warnings: usize,
+}
+
+/// What would ship from base to head. This is also the `--format json` document.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(title = "migrate plan --format json")]
+pub struct Plan {
+    /// Format version of this document; `1`.
+    pub format_version: u32,
+    pub project: String,
+    /// Absent when there is no base: everything at head is new.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<Revision>,
+    pub head: Revision,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<EnvironmentBase>,
+    pub release: ReleaseSummary,
+    pub summary: PlanSummary,
+    /// Errors first, then warnings and notes.
+    pub findings: Vec<Finding>,
+    pub assets: Vec<AssetChange>,
+    pub migrations: Vec<MigrationChange>,
+    /// Changed paths that `ignore` leaves out: listed, never diffed.
+    pub ignored: Vec<String>,
+}
+
+impl Plan {
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(Finding::is_error)
+    }
+}
+
+/// What `plan` needs; the shell resolves it.
+pub struct PlanInput<'a> {
+    pub project: &'a Project,
+    pub head: &'a dyn Source,
+    pub head_revision: Revision,
+    /// `None` when the base has no project (or there is no base): everything is new.
+    pub base: Option<&'a dyn Source>,
+    pub base_revision: Option<Revision>,
+    /// Project-relative paths under the assets folder that differ between base and head.
+    pub asset_changes: &'a [PathChange],
+    /// Every environment record at head: what they hold has shipped.
+    pub records: &'a [EnvironmentRecord],
+    pub environment: Option<EnvironmentBase>,
+    pub release_version: Option<String>,
+    /// Threads for reading and parsing changed assets.
+    pub threads: usize,
+}
+
+/// Computes the plan.
+pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
+    let project = input.project;
+    let mut findings = Vec::new();
+    let mut ignored = Vec::new();
+
+    let mut checker = AssetChecker::new(project, input.head);
+    let assets = plan_assets(input, &mut checker, &mut ignored)?;
+    findings.append(&mut checker.findings);
+
+    let migrations = plan_migrations(input, true, &mut findings, &mut ignored)?;
+
+    sort_findings(&mut findings);
+    ignored.sort();
+    ignored.dedup();
+    let mut summary = PlanSummary::default();
+    for change in &assets {
+        *match change.change {
+            AssetChangeKind::Added => &mut summary.assets_added,
+            AssetChangeKind::Modified => &mut summary.assets_modified,
+            AssetChangeKind::Cosmetic => &mut summary.assets_cosmetic,
+            AssetChangeKind::Renamed => &mut summary.assets_renamed,
+            AssetChangeKind::Removed => &mut summary.assets_removed,
+        } += 1;
+    }
+    for change in &migrations {
+        *match change.change {
+            MigrationChangeKind::Added => &mut summary.migrations_added,
+            MigrationChangeKind::Edited => &mut summary.migrations_edited,
+            MigrationChangeKind::Removed => &mut summary.migrations_removed,
+        } += 1;
+    }
+    summary.errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    summary.warnings = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .count();
+    let kind = if !migrations.is_empty() {
+        ReleaseKind::Migration
+    } else if !assets.is_empty() {
+        ReleaseKind::Deployment
+    } else {
+        ReleaseKind::None
+    };
+    Ok(Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        project: project.config.project.clone(),
+        base: input.base_revision.clone(),
+        head: input.head_revision.clone(),
+        environment: input.environment.clone(),
+        release: ReleaseSummary {
+            kind,
+            version: input.release_version.clone(),
+        },
+        summary,
+        findings,
+        assets,
+        migrations,
+        ignored,
+    })
+}
+
+/// The normalised text of one side of a change, and what identifies its content.
+struct Side {
+    text: Arc<str>,
+    hash: ContentHash,
+    /// Semantic hash of the whole document, when it parses.
+    semantic: Option<ContentHash>,
+    /// Semantic hash without `kind`/`name` (else the content hash): equal for a moved asset.
+    content_key: ContentHash,
+}
+
+impl Side {
+    fn base(id: &ItemId, bytes: &[u8]) -> Option<Side> {
+        let text: Arc<str> = Arc::from(hash::normalise(bytes).ok()?.as_ref());
+        let hash = ContentHash::of(text.as_bytes());
+        let parsed = catalog::parse_asset(id, "", &text).ok();
+        Some(Side {
+            semantic: parsed.as_ref().map(|p| p.semantic_hash.clone()),
+            content_key: parsed.map_or_else(|| hash.clone(), |p| p.content_key),
+            text,
+            hash,
+        })
+    }
+
+    fn head(analysed: &AnalysedAsset) -> Side {
+        let text = Arc::clone(&analysed.loaded.text);
+        let hash = ContentHash::of(text.as_bytes());
+        let parsed = analysed.loaded.parsed.as_ref();
+        Side {
+            semantic: parsed.map(|p| p.semantic_hash.clone()),
+            content_key: parsed.map_or_else(|| hash.clone(), |p| p.content_key.clone()),
+            text,
+            hash,
+        }
+    }
+}
+
+/// One changed asset path, read and analysed.
+struct PreparedChange {
+    id: ItemId,
+    path: String,
+    before: Option<Side>,
+    after: Option<(Side, AnalysedAsset)>,
+    /// Whether the base had the path (its text may still be unreadable).
+    had_before: bool,
+}
+
+/// Reads and analyses one changed path: the part of planning that is independent per asset.
+fn prepare(
+    input: &PlanInput<'_>,
+    id: ItemId,
+    change: &PathChange,
+) -> Result<PreparedChange, SourceError> {
+    let before = match (change.old, input.base) {
+        (Some(old), Some(base)) => Side::base(&id, &base.read(&change.path, &old)?),
+        _ => None,
+    };
+    let after = match change.new {
+        Some(new) => {
+            let analysed = analyse_asset(
+                input.project,
+                &id,
+                &change.path,
+                &input.head.read(&change.path, &new)?,
+            );
+            Some((Side::head(&analysed), analysed))
+        }
+        None => None,
+    };
+    Ok(PreparedChange {
+        id,
+        path: change.path.clone(),
+        before,
+        after,
+        had_before: change.old.is_some(),
+    })
+}
+
+/// Runs `prepare` over the changes on up to `threads` threads, keeping their order.
+fn prepare_all(
+    input: &PlanInput<'_>,
+    work: Vec<(ItemId, &PathChange)>,
+) -> Result<Vec<PreparedChange>, SourceError> {
+    let threads = input.threads.clamp(1, 16);
+    if threads == 1 || work.len() < 64 {
+        return work
+            .into_iter()
+            .map(|(id, change)| prepare(input, id, change))
+            .collect();
+    }
+    let chunk = work.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<(ItemId, &PathChange)>> = Vec::new();
+    let mut rest = work;
+    while !rest.is_empty() {
+        let tail = rest.split_off(chunk.min(rest.len()));
+        chunks.push(rest);
+        rest = tail;
+    }
+    let results: Vec<Result<Vec<PreparedChange>, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|(id, change)| prepare(input, id, change))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a planning thread panicked".to_string()))
+            })
+            .collect()
+    });
+    let mut prepared = Vec::new();
+    for result in results {
+        prepared.extend(result?);
+    }
+    Ok(prepared)
+}
+
+fn plan_assets(
+    input: &PlanInput<'_>,
+    checker: &mut AssetChecker<'_>,
+    ignored: &mut Vec<String>,
+) -> Result<Vec<AssetChange>, SourceError> {
+    let project = input.project;
+    let mut work = Vec::new();
+    for change in input.asset_changes {
+        if project.is_ignored(&change.path) {
+            ignored.push(project.repo_path(&change.path));
+            continue;
+        }
+        match catalog::asset_identity(project, &change.path) {
+            None => {}
+            Some(Ok(id)) => work.push((id, change)),
+            Some(Err(finding)) if change.new.is_some() => checker.findings.push(finding),
+            Some(Err(_)) => {} // a bad name that is going away
+        }
+    }
+    let prepared = prepare_all(input, work)?;
+
+    let mut changes = Vec::new();
+    let mut roots = Vec::new();
+    let mut added: Vec<(ItemId, String, Side)> = Vec::new();
+    let mut removed: Vec<(ItemId, String, Option<Side>)> = Vec::new();
+    for PreparedChange {
+        id,
+        path,
+        before,
+        after,
+        had_before,
+    } in prepared
+    {
+        match (had_before, after) {
+            (true, Some((after, analysed))) => {
+                if before.as_ref().is_some_and(|b| b.hash == after.hash) {
+                    continue; // BOM or line endings only: the normalised bytes are the same
+                }
+                checker.record(&id, &path, analysed)?;
+                roots.push(id.clone());
+                let cosmetic = matches!((&before, &after.semantic), (Some(b), Some(a)) if b.semantic.as_ref() == Some(a));
+                let kind = if cosmetic {
+                    AssetChangeKind::Cosmetic
+                } else {
+                    AssetChangeKind::Modified
+                };
+                let mut c = asset_change(
+                    project,
+                    &id,
+                    kind,
+                    &path,
+                    before.as_ref().map(|b| &*b.text),
+                    Some(&after.text),
+                    None,
+                );
+                c.sha256_before = before.map(|b| b.hash);
+                changes.push(c);
+            }
+            (false, Some((after, analysed))) => {
+                checker.record(&id, &path, analysed)?;
+                roots.push(id.clone());
+                added.push((id, path, after));
+            }
+            (true, None) => removed.push((id, path, before)),
+            (false, None) => {}
+        }
+    }
+
+    // Renames: an added asset whose content (without `kind`/`name`) equals a removed one's.
+    let mut removed_by_key: HashMap<&ContentHash, Vec<usize>> = HashMap::new();
+    for (index, (_, _, side)) in removed.iter().enumerate() {
+        if let Some(side) = side {
+            removed_by_key
+                .entry(&side.content_key)
+                .or_default()
+                .push(index);
+        }
+    }
+    let mut renamed_away: BTreeSet<usize> = BTreeSet::new();
+    for (id, path, after) in &added {
+        let from = removed_by_key
+            .get_mut(&after.content_key)
+            .and_then(|c| (!c.is_empty()).then(|| c.remove(0)));
+        match from {
+            Some(index) => {
+                renamed_away.insert(index);
+                let (old_id, _, before) = &removed[index];
+                let before_text = before.as_ref().map(|s| &*s.text);
+                let mut c = asset_change(
+                    project,
+                    id,
+                    AssetChangeKind::Renamed,
+                    path,
+                    before_text,
+                    Some(&after.text),
+                    Some(old_id),
+                );
+                c.sha256_before = before.as_ref().map(|s| s.hash.clone());
+                changes.push(c);
+            }
+            None => changes.push(asset_change(
+                project,
+                id,
+                AssetChangeKind::Added,
+                path,
+                None,
+                Some(&after.text),
+                None,
+            )),
+        }
+    }
+    for (index, (id, path, before)) in removed.iter().enumerate() {
+        if renamed_away.contains(&index) {
+            continue;
+        }
+        let mut c = asset_change(
+            project,
+            id,
+            AssetChangeKind::Removed,
+            path,
+            before.as_ref().map(|s| &*s.text),
+            None,
+            None,
+        );
+        c.sha256_before = before.as_ref().map(|s| s.hash.clone());
+        changes.push(c);
+    }
+    checker.check_dependencies(&roots)?;
+    changes.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(changes)
+}
+
+fn asset_change(
+    project: &Project,
+    id: &ItemId,
+    change: AssetChangeKind,
+    path: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+    renamed_from: Option<&ItemId>,
+) -> AssetChange {
+    let repo_path = project.repo_path(path);
+    let old_path =
+        renamed_from.map(|from| project.repo_path(&format!("{}{from}.yaml", project.assets_dir())));
+    AssetChange {
+        id: id.clone(),
+        change,
+        renamed_from: renamed_from.cloned(),
+        path: repo_path.clone(),
+        sha256_before: None,
+        sha256: after.map(|t| ContentHash::of(t.as_bytes())),
+        diff: unified_diff(
+            old_path.as_deref().unwrap_or(&repo_path),
+            before,
+            &repo_path,
+            after,
+        ),
+    }
+}
+
+/// The normalised text of migration files, read once even when several dialects share a file.
+struct MigrationTexts<'a> {
+    source: &'a dyn Source,
+    project: &'a Project,
+    cache: HashMap<String, Option<(Arc<str>, ContentHash, bool)>>,
+    findings: Vec<Finding>,
+}
+
+impl MigrationTexts<'_> {
+    /// Returns (text, hash, no-transaction) or `None` for a file that is not text (a finding).
+    fn get(
+        &mut self,
+        file: &MigrationFile,
+        report: bool,
+    ) -> Result<Option<(Arc<str>, ContentHash, bool)>, SourceError> {
+        if let Some(cached) = self.cache.get(&file.path) {
+            return Ok(cached.clone());
+        }
+        let bytes = self.source.read(&file.path, &file.object)?;
+        let repo_path = self.project.repo_path(&file.path);
+        let value = match catalog::normalised_text(&repo_path, &bytes) {
+            Ok(text) => {
+                let (parsed, findings) = catalog::parse_migration_text(&repo_path, &text);
+                if report {
+                    self.findings.extend(findings);
+                }
+                let hash = ContentHash::of(text.as_bytes());
+                Some((text, hash, parsed.no_transaction))
+            }
+            Err(finding) => {
+                if report {
+                    self.findings.push(finding);
+                }
+                None
+            }
+        };
+        self.cache.insert(file.path.clone(), value.clone());
+        Ok(value)
+    }
+}
+
+/// Returns the findings of comparing migrations with the base and the records (shipped edits and
+/// deletions, out-of-order versions), without those about the head alone: what `check --base`
+/// adds to a check of the head.
+pub fn shipped_migration_findings(input: &PlanInput<'_>) -> Result<Vec<Finding>, SourceError> {
+    let mut findings = Vec::new();
+    plan_migrations(input, false, &mut findings, &mut Vec::new())?;
+    Ok(findings)
+}
+
+fn plan_migrations(
+    input: &PlanInput<'_>,
+    report_head: bool,
+    findings: &mut Vec<Finding>,
+    ignored: &mut Vec<String>,
+) -> Result<Vec<MigrationChange>, SourceError> {
+    let project = input.project;
+    let folder = &project.config.migrations;
+    let head = MigrationCatalog::from_entries(project, &input.head.list(folder)?);
+    let base = match input.base {
+        Some(base) => MigrationCatalog::from_entries(project, &base.list(folder)?),
+        None => MigrationCatalog::default(),
+    };
+    if report_head {
+        findings.extend(head.findings.iter().cloned());
+    }
+    ignored.extend(
+        head.ignored
+            .iter()
+            .filter(|p| !base.ignored.contains(p))
+            .map(|p| project.repo_path(p)),
+    );
+    ignored.extend(
+        base.ignored
+            .iter()
+            .filter(|p| !head.ignored.contains(p))
+            .map(|p| project.repo_path(p)),
+    );
+
+    let shipped = shipped_migrations(input.records);
+    let mut head_texts = MigrationTexts {
+        source: input.head,
+        project,
+        cache: HashMap::new(),
+        findings: Vec::new(),
+    };
+    let mut base_texts = input.base.map(|source| MigrationTexts {
+        source,
+        project,
+        cache: HashMap::new(),
+        findings: Vec::new(),
+    });
+    let mut changes = Vec::new();
+    for &dialect in &project.config.dialects {
+        let head_eff = head.effective(dialect);
+        let base_eff = base.effective(dialect);
+        let newest_shipped = base_eff
+            .keys()
+            .chain(
+                shipped
+                    .keys()
+                    .filter(|(d, _)| *d == dialect)
+                    .map(|(_, v)| v),
+            )
+            .max()
+            .cloned();
+        let versions: BTreeSet<&Version> = head_eff.keys().chain(base_eff.keys()).collect();
+        for version in versions {
+            let recorded = shipped.get(&(dialect, version.clone()));
+            match (base_eff.get(version), head_eff.get(version)) {
+                (Some(b), Some(h)) if b.object == h.object => {}
+                (Some(b), Some(h)) => {
+                    let Some((after, after_hash, no_tx)) = head_texts.get(h, true)? else {
+                        continue;
+                    };
+                    let before = match base_texts.as_mut() {
+                        Some(texts) => texts.get(b, false)?,
+                        None => None,
+                    };
+                    if before
+                        .as_ref()
+                        .is_some_and(|(_, hash, _)| *hash == after_hash)
+                    {
+                        continue;
+                    }
+                    let before_text = before.as_ref().map(|(t, _, _)| t.clone());
+                    let change = migration_change(
+                        project,
+                        dialect,
+                        h,
+                        MigrationChangeKind::Edited,
+                        Some(b),
+                        before_text.as_deref(),
+                        Some(&after),
+                        no_tx,
+                    );
+                    let partial = recorded.is_some_and(|r| r.iter().all(|s| s.partial));
+                    findings.push(edited_finding(&change, h, Some(b), recorded, partial));
+                    changes.push(MigrationChange {
+                        sha256_before: before.map(|(_, h, _)| h),
+                        sha256: Some(after_hash),
+                        ..change
+                    });
+                }
+                (None, Some(h)) => {
+                    let Some((after, after_hash, no_tx)) = head_texts.get(h, true)? else {
+                        continue;
+                    };
+                    if let Some(recorded) = recorded {
+                        // Not at the base, but a target has it: it shipped from elsewhere.
+                        if recorded.iter().all(|s| s.sha256 == after_hash) {
+                            continue;
+                        }
+                        let change = migration_change(
+                            project,
+                            dialect,
+                            h,
+                            MigrationChangeKind::Edited,
+                            None,
+                            None,
+                            Some(&after),
+                            no_tx,
+                        );
+                        let partial = recorded.iter().all(|s| s.partial);
+                        findings.push(edited_finding(&change, h, None, Some(recorded), partial));
+                        changes.push(MigrationChange {
+                            sha256: Some(after_hash),
+                            ..change
+                        });
+                        continue;
+                    }
+                    if let Some(newest) = &newest_shipped
+                        && version < newest
+                    {
+                        let path = project.repo_path(&h.path);
+                        let severity = if project.config.allow_out_of_order {
+                            Severity::Info
+                        } else {
+                            Severity::Error
+                        };
+                        let help = if project.config.allow_out_of_order {
+                            "`allow_out_of_order` is on: targets will run it after newer migrations"
+                        } else {
+                            "give it a version newer than every shipped migration, or set `allow_out_of_order: true`"
+                        };
+                        findings.push(
+                            Finding::new(severity, "out_of_order", format!("`{path}` ({dialect}) is older than the shipped version {newest}"))
+                                .at(Location::file(&path))
+                                .item(format!("migration {version}"))
+                                .help(help),
+                        );
+                    }
+                    let change = migration_change(
+                        project,
+                        dialect,
+                        h,
+                        MigrationChangeKind::Added,
+                        None,
+                        None,
+                        Some(&after),
+                        no_tx,
+                    );
+                    changes.push(MigrationChange {
+                        sha256: Some(after_hash),
+                        ..change
+                    });
+                }
+                (Some(b), None) => {
+                    let before = match base_texts.as_mut() {
+                        Some(texts) => texts.get(b, false)?,
+                        None => None,
+                    };
+                    let before_text = before.as_ref().map(|(t, _, _)| t.clone());
+                    let no_tx = before.as_ref().is_some_and(|(_, _, n)| *n);
+                    let change = migration_change(
+                        project,
+                        dialect,
+                        b,
+                        MigrationChangeKind::Removed,
+                        Some(b),
+                        before_text.as_deref(),
+                        None,
+                        no_tx,
+                    );
+                    let path = project.repo_path(&b.path);
+                    findings.push(
+                        Finding::error(
+                            "shipped_migration_deleted",
+                            format!(
+                                "migration `{}` ({dialect}) shipped and is gone from head",
+                                b.name
+                            ),
+                        )
+                        .at(Location::file(&path))
+                        .item(format!("migration {version}"))
+                        .help("restore the file; to undo its effect, write a new migration"),
+                    );
+                    changes.push(MigrationChange {
+                        sha256_before: before.map(|(_, h, _)| h),
+                        ..change
+                    });
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    if report_head {
+        findings.append(&mut head_texts.findings);
+    }
+    changes.sort_by(|a, b| a.version.cmp(&b.version).then(a.dialect.cmp(&b.dialect)));
+    Ok(changes)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn migration_change(
+    project: &Project,
+    dialect: Dialect,
+    file: &MigrationFile,
+    change: MigrationChangeKind,
+    before_file: Option<&MigrationFile>,
+    before: Option<&str>,
+    after: Option<&str>,
+    no_transaction: bool,
+) -> MigrationChange {
+    let path = project.repo_path(&file.path);
+    let old_path = before_file
+        .map(|b| project.repo_path(&b.path))
+        .unwrap_or_else(|| path.clone());
+    MigrationChange {
+        dialect,
+        version: file.version.clone(),
+        name: file.name.clone(),
+        change,
+        path: path.clone(),
+        shipped: change != MigrationChangeKind::Added,
+        no_transaction,
+        sha256_before: None,
+        sha256: None,
+        diff: unified_diff(&old_path, before, &path, after),
+    }
+}
+
+fn edited_finding(
+    change: &MigrationChange,
+    head_file: &MigrationFile,
+    base_file: Option<&MigrationFile>,
+    recorded: Option<&Vec<ShippedMigration>>,
+    partial: bool,
+) -> Finding {
+    let where_shipped = match recorded.and_then(|r| r.first()) {
+        Some(first) => format!("to `{}`", first.environment),
+        None => "at the base".to_string(),
+    };
+    let variant_added =
+        base_file.is_some_and(|b| b.dialect.is_none()) && head_file.dialect.is_some();
+    if partial {
+        return Finding::warning(
+            "partial_migration_edited",
+            format!("migration `{}` ({}) is partially applied on a target and changed", change.name, change.dialect),
+        )
+        .at(Location::file(&change.path))
+        .item(format!("migration {}", change.version))
+        .help("only statements not yet run may change; import refuses if a statement already run has changed");
+    }
+    let message = if variant_added {
+        format!(
+            "migration `{}` shipped {where_shipped}; a `{}` variant now changes its text",
+            change.name, change.dialect
+        )
+    } else {
+        format!(
+            "migration `{}` ({}) changed after it shipped {where_shipped}",
+            change.name, change.dialect
+        )
+    };
+    Finding::error("shipped_migration_edited", message)
+        .at(Location::file(&change.path))
+        .item(format!("migration {}", change.version))
+        .help("restore the shipped text and put the change in a new migration")
+}
+
+#[cfg(test)]
+mod tests;

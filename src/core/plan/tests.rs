@@ -1,0 +1,408 @@
+//! Table tests of the planner over in-memory sources: every classification, without git.
+
+use super::*;
+use crate::core::record::{
+    AppliedMigration, MigrationStatus, Receipt, ReceiptRelease, ReceiptSource,
+};
+use crate::core::source::{MemorySource, diff_listings};
+use std::collections::BTreeMap;
+
+const CONFIG: &str =
+    "version: 1\nproject: p\ndialects: [sqlite, postgres]\nignore: [\"assets/legacy/**\"]\n";
+
+fn source(files: &[(&str, &str)]) -> MemorySource {
+    let mut all = vec![("migrate.yaml", CONFIG)];
+    all.extend_from_slice(files);
+    MemorySource::from_files(all.iter().map(|(p, c)| (*p, c.as_bytes())))
+}
+
+fn run_with(
+    base: &[(&str, &str)],
+    head: &[(&str, &str)],
+    config: &str,
+    records: &[EnvironmentRecord],
+) -> Plan {
+    let base = source(base);
+    let head = source(head);
+    let project = Project::parse("migrate.yaml", "", config.as_bytes()).unwrap();
+    let changes = diff_listings(&base.list("assets").unwrap(), &head.list("assets").unwrap());
+    plan(&PlanInput {
+        project: &project,
+        head: &head,
+        head_revision: Revision {
+            spec: "head".into(),
+            commit: None,
+        },
+        base: Some(&base),
+        base_revision: Some(Revision {
+            spec: "base".into(),
+            commit: None,
+        }),
+        asset_changes: &changes,
+        records,
+        environment: None,
+        release_version: None,
+        threads: 2,
+    })
+    .unwrap()
+}
+
+fn run(base: &[(&str, &str)], head: &[(&str, &str)]) -> Plan {
+    run_with(base, head, CONFIG, &[])
+}
+
+fn asset_kinds(plan: &Plan) -> Vec<(String, AssetChangeKind)> {
+    plan.assets
+        .iter()
+        .map(|c| (c.id.to_string(), c.change))
+        .collect()
+}
+
+fn codes(plan: &Plan) -> Vec<&str> {
+    plan.findings.iter().map(|f| f.code.as_str()).collect()
+}
+
+#[test]
+fn asset_classifications() {
+    let base = [
+        ("assets/query/kept.yaml", "spec: {a: 1}\n"),
+        ("assets/query/modified.yaml", "spec: {a: 1}\n"),
+        ("assets/query/cosmetic.yaml", "spec: {a: 1, b: 2}\n"),
+        ("assets/query/crlf.yaml", "spec: {a: 1}\n"),
+        (
+            "assets/query/old-name.yaml",
+            "name: old-name\nspec: {moved: true}\n",
+        ),
+        ("assets/query/removed.yaml", "spec: {gone: true}\n"),
+        ("assets/legacy/x.yaml", "a: 1\n"),
+    ];
+    let head = [
+        ("assets/query/kept.yaml", "spec: {a: 1}\n"),
+        ("assets/query/modified.yaml", "spec: {a: 2}\n"),
+        (
+            "assets/query/cosmetic.yaml",
+            "# reordered\nspec:\n  b: 2\n  a: 1\n",
+        ),
+        ("assets/query/crlf.yaml", "\u{feff}spec: {a: 1}\r\n"),
+        (
+            "assets/query/new-name.yaml",
+            "name: new-name\nspec: {moved: true}\n",
+        ),
+        ("assets/query/added.yaml", "spec: {new: true}\n"),
+        ("assets/legacy/x.yaml", "a: 2\n"),
+    ];
+    let plan = run(&base, &head);
+    assert_eq!(
+        asset_kinds(&plan),
+        [
+            ("query/added".to_string(), AssetChangeKind::Added),
+            ("query/cosmetic".to_string(), AssetChangeKind::Cosmetic),
+            ("query/modified".to_string(), AssetChangeKind::Modified),
+            ("query/new-name".to_string(), AssetChangeKind::Renamed),
+            ("query/removed".to_string(), AssetChangeKind::Removed),
+        ]
+    );
+    let renamed = plan
+        .assets
+        .iter()
+        .find(|c| c.change == AssetChangeKind::Renamed)
+        .unwrap();
+    assert_eq!(
+        renamed.renamed_from.as_ref().unwrap().as_str(),
+        "query/old-name"
+    );
+    assert!(renamed.diff.contains("-name: old-name\n+name: new-name"));
+    assert_eq!(plan.ignored, ["assets/legacy/x.yaml"]);
+    assert_eq!(plan.release.kind, ReleaseKind::Deployment);
+    assert!(plan.findings.is_empty(), "{:?}", plan.findings);
+}
+
+#[test]
+fn migration_classifications_per_dialect() {
+    let base = [
+        ("migrations/0001_a.sql", "CREATE TABLE a (id INT);\n"),
+        ("migrations/0002_b.sql", "CREATE TABLE b (id INT);\n"),
+    ];
+    let head = [
+        ("migrations/0001_a.sql", "CREATE TABLE a (id INT);\r\n"),
+        ("migrations/0002_b.sql", "CREATE TABLE b (id INT);\n"),
+        ("migrations/0003_c.sql", "CREATE TABLE c (id INT);\n"),
+        (
+            "migrations/0004_d.postgres.sql",
+            "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY d ON c (id);\n",
+        ),
+    ];
+    let plan = run(&base, &head);
+    let got: Vec<_> = plan
+        .migrations
+        .iter()
+        .map(|m| (m.version.to_string(), m.dialect, m.change, m.no_transaction))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "3".to_string(),
+                Dialect::Sqlite,
+                MigrationChangeKind::Added,
+                false
+            ),
+            (
+                "3".to_string(),
+                Dialect::Postgres,
+                MigrationChangeKind::Added,
+                false
+            ),
+            (
+                "4".to_string(),
+                Dialect::Postgres,
+                MigrationChangeKind::Added,
+                true
+            ),
+        ]
+    );
+    assert_eq!(plan.release.kind, ReleaseKind::Migration);
+    assert!(plan.findings.is_empty(), "{:?}", plan.findings);
+}
+
+#[test]
+fn shipped_migrations_are_immutable() {
+    let base = [
+        ("migrations/0001_a.sql", "CREATE TABLE a (id INT);\n"),
+        ("migrations/0002_b.sql", "CREATE TABLE b (id INT);\n"),
+    ];
+    let head = [
+        ("migrations/0001_a.sql", "CREATE TABLE a (id BIGINT);\n"),
+        (
+            "migrations/0002_b.postgres.sql",
+            "CREATE TABLE b (id SERIAL);\n",
+        ),
+        ("migrations/0002_b.sql", "CREATE TABLE b (id INT);\n"),
+    ];
+    let plan = run(&base, &head);
+    let got: Vec<_> = plan
+        .migrations
+        .iter()
+        .map(|m| (m.version.to_string(), m.dialect, m.change))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "1".to_string(),
+                Dialect::Sqlite,
+                MigrationChangeKind::Edited
+            ),
+            (
+                "1".to_string(),
+                Dialect::Postgres,
+                MigrationChangeKind::Edited
+            ),
+            (
+                "2".to_string(),
+                Dialect::Postgres,
+                MigrationChangeKind::Edited
+            ),
+        ]
+    );
+    assert_eq!(codes(&plan), ["migrate::shipped_migration_edited"; 3]);
+    assert!(
+        plan.findings[2]
+            .message
+            .contains("a `postgres` variant now changes its text")
+            || plan.findings.iter().any(|f| f.message.contains("variant"))
+    );
+
+    let deleted = run(&base, &base[..1]);
+    assert_eq!(codes(&deleted), ["migrate::shipped_migration_deleted"; 2]);
+}
+
+#[test]
+fn out_of_order_is_an_error_unless_allowed() {
+    let base = [("migrations/0005_e.sql", "SELECT 5;\n")];
+    let head = [
+        ("migrations/0005_e.sql", "SELECT 5;\n"),
+        ("migrations/0003_c.sql", "SELECT 3;\n"),
+    ];
+    let plan = run(&base, &head);
+    assert_eq!(codes(&plan), ["migrate::out_of_order"; 2]);
+    assert!(plan.has_errors());
+    let allowed = run_with(
+        &base,
+        &head,
+        &format!("{CONFIG}allow_out_of_order: true\n"),
+        &[],
+    );
+    assert_eq!(codes(&allowed), ["migrate::out_of_order"; 2]);
+    assert!(!allowed.has_errors());
+}
+
+#[test]
+fn twenty_digit_versions_and_duplicates() {
+    let head = [
+        ("migrations/20260101000000000001_a.sql", "SELECT 1;\n"),
+        ("migrations/20260101000000000002_b.sql", "SELECT 2;\n"),
+        ("migrations/0001_x.sql", "SELECT 1;\n"),
+        ("migrations/1_y.sql", "SELECT 1;\n"),
+    ];
+    let plan = run(&[], &head);
+    assert!(codes(&plan).contains(&"migrate::duplicate_version"));
+    let versions: Vec<_> = plan
+        .migrations
+        .iter()
+        .filter(|m| m.dialect == Dialect::Sqlite)
+        .map(|m| m.version.to_string())
+        .collect();
+    assert_eq!(
+        versions,
+        ["1", "20260101000000000001", "20260101000000000002"]
+    );
+}
+
+fn record(version: &str, sql: &str, partial: bool) -> EnvironmentRecord {
+    let receipt = Receipt {
+        format_version: 1,
+        environment: "prod".into(),
+        project: "p".into(),
+        target_id: "t1".into(),
+        database: "sqlite:db.sqlite3".into(),
+        release: ReceiptRelease {
+            id: ContentHash::of(b"r"),
+            version: None,
+        },
+        source: ReceiptSource {
+            head_commit: "0".repeat(40),
+            head_depth: 1,
+        },
+        migrations: BTreeMap::from([(
+            Dialect::Sqlite,
+            vec![AppliedMigration {
+                version: Version::parse(version).unwrap(),
+                sha256: ContentHash::of(sql.as_bytes()),
+                status: if partial {
+                    MigrationStatus::Partial
+                } else {
+                    MigrationStatus::Applied
+                },
+                statements: None,
+            }],
+        )]),
+        assets: vec![],
+        skipped: vec![],
+        applied_at: "2026-01-01T00:00:00Z".into(),
+    };
+    EnvironmentRecord {
+        format_version: 1,
+        environment: "prod".into(),
+        targets: BTreeMap::from([("t1".into(), receipt)]),
+    }
+}
+
+#[test]
+fn recorded_migrations_are_shipped_too() {
+    let config = "version: 1\nproject: p\ndialects: [sqlite]\n";
+    let head = [("migrations/0007_g.sql", "SELECT 7;\n")];
+    let same = run_with(&[], &head, config, &[record("7", "SELECT 7;\n", false)]);
+    assert!(
+        same.migrations.is_empty(),
+        "already on the target: nothing ships"
+    );
+    let edited = run_with(&[], &head, config, &[record("7", "SELECT 0;\n", false)]);
+    assert_eq!(codes(&edited), ["migrate::shipped_migration_edited"]);
+    assert!(edited.findings[0].message.contains("to `prod`"));
+    let partial = run_with(&[], &head, config, &[record("7", "SELECT 0;\n", true)]);
+    assert_eq!(codes(&partial), ["migrate::partial_migration_edited"]);
+    assert!(!partial.has_errors());
+    let older = run_with(
+        &[],
+        &[("migrations/0003_c.sql", "SELECT 3;\n")],
+        config,
+        &[record("7", "SELECT 7;\n", false)],
+    );
+    assert_eq!(codes(&older), ["migrate::out_of_order"]);
+}
+
+#[test]
+fn changed_assets_are_validated_with_their_dependencies() {
+    let base = [
+        ("assets/a/x.yaml", "spec: {}\n"),
+        ("assets/a/y.yaml", "depends_on: [a/x]\n"),
+    ];
+    let head = [
+        ("assets/a/x.yaml", "depends_on: [a/y]\n"),
+        ("assets/a/y.yaml", "depends_on: [a/x]\n"),
+        ("assets/a/z.yaml", "kind: b\n"),
+        ("assets/a/w.yaml", "depends_on: [a/nope]\n"),
+        ("assets/a/v.yml", "x: 1\n"),
+    ];
+    let plan = run(&base, &head);
+    assert_eq!(
+        codes(&plan),
+        [
+            "migrate::asset_extension",
+            "migrate::unknown_dependency",
+            "migrate::dependency_cycle",
+            "migrate::header_mismatch"
+        ]
+    );
+}
+
+#[test]
+fn nothing_changes() {
+    let files = [
+        ("migrations/0001_a.sql", "SELECT 1;\n"),
+        ("assets/a/x.yaml", "spec: {}\n"),
+    ];
+    let plan = run(&files, &files);
+    assert_eq!(plan.release.kind, ReleaseKind::None);
+    assert!(plan.assets.is_empty() && plan.migrations.is_empty() && plan.findings.is_empty());
+}
+
+#[test]
+fn markdown_stays_under_the_limit() {
+    let base: Vec<(String, String)> = (0..300)
+        .map(|i| {
+            (
+                format!("assets/q/a{i:03}.yaml"),
+                format!(
+                    "spec:\n{}",
+                    (0..40)
+                        .map(|l| format!("  k{l}: {i}\n"))
+                        .collect::<String>()
+                ),
+            )
+        })
+        .collect();
+    let head: Vec<(String, String)> = (0..300)
+        .map(|i| {
+            (
+                format!("assets/q/a{i:03}.yaml"),
+                format!(
+                    "spec:\n{}",
+                    (0..40)
+                        .map(|l| format!("  k{l}: {}\n", i + 1))
+                        .collect::<String>()
+                ),
+            )
+        })
+        .collect();
+    let as_refs = |v: &Vec<(String, String)>| {
+        v.iter()
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect::<Vec<_>>()
+    };
+    let base = as_refs(&base);
+    let head = as_refs(&head);
+    let base: Vec<(&str, &str)> = base.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let head: Vec<(&str, &str)> = head.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let plan = run(&base, &head);
+    assert_eq!(plan.assets.len(), 300);
+    let full = crate::core::report::markdown::plan_with_limit(&plan, usize::MAX);
+    assert!(full.chars().count() > 65_536);
+    let short = crate::core::report::markdown::plan(&plan);
+    assert!(short.chars().count() <= 65_536);
+    assert!(short.contains("Diffs are shortened"));
+    let tiny = crate::core::report::markdown::plan_with_limit(&plan, 20_000);
+    assert!(tiny.chars().count() <= 20_000, "{}", tiny.chars().count());
+    assert!(tiny.contains("not shown"));
+}

@@ -1,0 +1,413 @@
+//! `migrate.yaml`: its bytes become a `Project`, or a diagnostic that points at the line.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::model::Dialect;
+use crate::core::yaml;
+
+/// The name of the project file.
+pub const PROJECT_FILE: &str = "migrate.yaml";
+
+/// The format version of `migrate.yaml` this build reads.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// Hazard categories and their default severities (SPEC: hazard rules).
+pub const HAZARD_CATEGORIES: [(&str, RuleSeverity); 6] = [
+    ("destructive", RuleSeverity::Warning),
+    ("blue-green", RuleSeverity::Warning),
+    ("locking", RuleSeverity::Warning),
+    ("transaction", RuleSeverity::Error),
+    ("not-rollbackable", RuleSeverity::Info),
+    ("unparsed", RuleSeverity::Warning),
+];
+
+/// `migrate.yaml`, as the user writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "migrate.yaml",
+    description = "The project file of a `migrate` project"
+)]
+pub struct ProjectConfig {
+    /// Format version of this file; `1`.
+    pub version: u32,
+    /// Project name; travels in manifests and receipts.
+    pub project: String,
+    /// The dialects migrations are written for; each has its own history.
+    pub dialects: Vec<Dialect>,
+    /// Folder of versioned SQL migrations, relative to `migrate.yaml`.
+    #[serde(default = "default_migrations")]
+    pub migrations: String,
+    /// Folder of assets (`<kind>/<name>.yaml`), relative to `migrate.yaml`.
+    #[serde(default = "default_assets")]
+    pub assets: String,
+    /// Name of the history table on targets.
+    #[serde(default = "default_history_table")]
+    pub history_table: String,
+    /// Environments in promotion order.
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// Globs (relative to `migrate.yaml`) of items that are never diffed, exported or imported.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    /// Allow a new migration older than the newest shipped one.
+    #[serde(default)]
+    pub allow_out_of_order: bool,
+    /// Severity per hazard category or rule id.
+    #[serde(default)]
+    pub hazards: BTreeMap<String, RuleSeverity>,
+}
+
+fn default_migrations() -> String {
+    "migrations".to_string()
+}
+fn default_assets() -> String {
+    "assets".to_string()
+}
+fn default_history_table() -> String {
+    "migrate_history".to_string()
+}
+
+/// Severity of a hazard rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleSeverity {
+    Error,
+    Warning,
+    Info,
+    Off,
+}
+
+/// A parsed and validated project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub config: ProjectConfig,
+    /// Where `migrate.yaml` sits in the repository: `""` or `"sub/dir/"`.
+    pub prefix: String,
+    ignore: globset::GlobSet,
+}
+
+impl Project {
+    /// Returns the repository-relative path of a project-relative one, for messages.
+    pub fn repo_path(&self, path: &str) -> String {
+        format!("{}{}", self.prefix, path)
+    }
+
+    /// Returns whether a project-relative path is ignored.
+    pub fn is_ignored(&self, path: &str) -> bool {
+        self.ignore.is_match(path)
+    }
+
+    /// The migrations folder with a trailing `/`.
+    pub fn migrations_dir(&self) -> String {
+        format!("{}/", self.config.migrations)
+    }
+
+    /// The assets folder with a trailing `/`.
+    pub fn assets_dir(&self) -> String {
+        format!("{}/", self.config.assets)
+    }
+}
+
+/// `migrate.yaml` cannot be used.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("`{path}` is not a valid project file")]
+#[diagnostic(code(migrate::config_invalid))]
+pub struct ConfigError {
+    pub path: String,
+    #[source_code]
+    pub source_code: miette::NamedSource<Arc<str>>,
+    #[label("{reason}")]
+    pub span: Option<miette::SourceSpan>,
+    pub reason: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+impl Project {
+    /// Parses and validates `migrate.yaml`. `path` is its repository-relative path, for messages.
+    pub fn parse(path: &str, prefix: &str, bytes: &[u8]) -> Result<Project, Box<ConfigError>> {
+        let text: Arc<str> = match crate::core::hash::normalise(bytes) {
+            Ok(text) => Arc::from(text.as_ref()),
+            Err(e) => {
+                return Err(config_error(
+                    path,
+                    Arc::from(""),
+                    None,
+                    e.to_string(),
+                    Some("save the file as UTF-8"),
+                ));
+            }
+        };
+        let config: ProjectConfig = match yaml::parse(&text) {
+            Ok(config) => config,
+            Err(problem) => {
+                let span = Some((problem.offset, problem.len));
+                let help = "see `schemas/migrate.schema.json` for every field";
+                return Err(config_error(path, text, span, problem.reason, Some(help)));
+            }
+        };
+        let fail = |key: &str, reason: String, help: &str| {
+            let span = yaml::top_level_key_span(&text, key);
+            config_error(path, Arc::clone(&text), span, reason, Some(help))
+        };
+        if config.version != CONFIG_VERSION {
+            return Err(fail(
+                "version",
+                format!(
+                    "version {} is not known to this migrate, which reads version {CONFIG_VERSION}",
+                    config.version
+                ),
+                "upgrade migrate, or write `version: 1`",
+            ));
+        }
+        if config.project.is_empty()
+            || !config
+                .project
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(fail(
+                "project",
+                "the project name must be letters, digits, `.`, `_` or `-`".into(),
+                "name the project like `inventory`",
+            ));
+        }
+        if config.dialects.is_empty() {
+            return Err(fail(
+                "dialects",
+                "no dialect is listed".into(),
+                "list at least one of `sqlite`, `postgres`, `mysql`",
+            ));
+        }
+        let mut seen = Vec::new();
+        for dialect in &config.dialects {
+            if seen.contains(dialect) {
+                return Err(fail(
+                    "dialects",
+                    format!("the dialect `{dialect}` is listed twice"),
+                    "list each dialect once",
+                ));
+            }
+            seen.push(*dialect);
+        }
+        for (key, folder) in [
+            ("migrations", &config.migrations),
+            ("assets", &config.assets),
+        ] {
+            if !is_safe_relative_folder(folder) {
+                return Err(fail(
+                    key,
+                    format!("`{folder}` is not a folder inside the project"),
+                    "give a relative path without `..`, like `migrations`",
+                ));
+            }
+        }
+        if config.migrations == config.assets {
+            return Err(fail(
+                "assets",
+                "migrations and assets share a folder".into(),
+                "give them different folders",
+            ));
+        }
+        if !is_identifier(&config.history_table) {
+            return Err(fail(
+                "history_table",
+                format!("`{}` is not a plain SQL identifier", config.history_table),
+                "use letters, digits and `_`, starting with a letter, at most 63 characters",
+            ));
+        }
+        let mut seen_envs = Vec::new();
+        for env in &config.environments {
+            if !is_environment_name(env) || seen_envs.contains(&env) {
+                return Err(fail(
+                    "environments",
+                    format!("`{env}` is not a valid environment name, or is listed twice"),
+                    "use lowercase letters, digits, `_` and `-`, each name once",
+                ));
+            }
+            seen_envs.push(env);
+        }
+        let mut globs = globset::GlobSetBuilder::new();
+        for pattern in &config.ignore {
+            let glob = globset::GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .build();
+            match glob {
+                Ok(glob) => {
+                    globs.add(glob);
+                }
+                Err(e) => {
+                    return Err(fail(
+                        "ignore",
+                        format!("`{pattern}` is not a glob: {}", e.kind()),
+                        "write globs like `assets/legacy/**`",
+                    ));
+                }
+            }
+        }
+        let ignore = match globs.build() {
+            Ok(set) => set,
+            Err(e) => {
+                return Err(fail(
+                    "ignore",
+                    e.to_string(),
+                    "write globs like `assets/legacy/**`",
+                ));
+            }
+        };
+        for key in config.hazards.keys() {
+            let (category, rule) = key.split_once('/').unwrap_or((key, ""));
+            let known = HAZARD_CATEGORIES.iter().any(|(c, _)| *c == category);
+            let rule_ok = key.split_once('/').is_none()
+                || (!rule.is_empty()
+                    && rule
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+            if !known || !rule_ok {
+                let categories: Vec<&str> = HAZARD_CATEGORIES.iter().map(|(c, _)| *c).collect();
+                return Err(fail(
+                    "hazards",
+                    format!("`{key}` is neither a hazard category nor a rule id"),
+                    &format!(
+                        "categories are {}; a rule id is `<category>/<rule>`",
+                        categories.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(Project {
+            config,
+            prefix: prefix.to_string(),
+            ignore,
+        })
+    }
+}
+
+fn config_error(
+    path: &str,
+    text: Arc<str>,
+    span: Option<(usize, usize)>,
+    reason: String,
+    help: Option<&str>,
+) -> Box<ConfigError> {
+    Box::new(ConfigError {
+        path: path.to_string(),
+        source_code: miette::NamedSource::new(path, text).with_language("yaml"),
+        span: span.map(Into::into),
+        reason,
+        help: help.map(str::to_string),
+    })
+}
+
+fn is_safe_relative_folder(folder: &str) -> bool {
+    !folder.is_empty()
+        && !folder.starts_with('/')
+        && !folder.ends_with('/')
+        && !folder.contains('\\')
+        && folder
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..")
+}
+
+/// Returns whether `name` is a SQL identifier that needs no quoting in any dialect.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 63
+}
+
+/// Returns whether `name` is a valid environment name (it becomes a file name).
+pub fn is_environment_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = "version: 1\nproject: inventory\ndialects: [postgres, sqlite]\nmigrations: db/migrations\nassets: assets\nhistory_table: migrate_history\nenvironments: [test, prod]\nignore: [\"assets/legacy/**\"]\nallow_out_of_order: false\nhazards: { destructive: error, locking/create-index: off }\n";
+
+    #[test]
+    fn every_field_parses() {
+        let project = Project::parse("migrate.yaml", "", FULL.as_bytes()).unwrap();
+        assert_eq!(
+            project.config.dialects,
+            vec![Dialect::Postgres, Dialect::Sqlite]
+        );
+        assert_eq!(project.config.migrations, "db/migrations");
+        assert_eq!(
+            project.config.hazards["locking/create-index"],
+            RuleSeverity::Off
+        );
+        assert!(project.is_ignored("assets/legacy/a/b.yaml"));
+        assert!(!project.is_ignored("assets/query/a.yaml"));
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let project = Project::parse(
+            "migrate.yaml",
+            "",
+            b"version: 1\nproject: p\ndialects: [sqlite]\n",
+        )
+        .unwrap();
+        assert_eq!(project.config.migrations, "migrations");
+        assert_eq!(project.config.assets, "assets");
+        assert_eq!(project.config.history_table, "migrate_history");
+    }
+
+    #[test]
+    fn errors_point_at_the_line() {
+        let cases = [
+            (
+                "version: 1\nproject: p\ndialects: [oracle]\n",
+                3,
+                "unknown variant",
+            ),
+            (
+                "version: 1\nproject: p\ndialects: [sqlite]\nmigratons: m\n",
+                4,
+                "unknown field",
+            ),
+            (
+                "version: 2\nproject: p\ndialects: [sqlite]\n",
+                1,
+                "version 2",
+            ),
+            (
+                "version: 1\nproject: p\ndialects: [sqlite]\nmigrations: ../x\n",
+                4,
+                "not a folder",
+            ),
+            (
+                "version: 1\nproject: p\ndialects: [sqlite]\nhistory_table: \"a;b\"\n",
+                4,
+                "identifier",
+            ),
+            (
+                "version: 1\nproject: p\ndialects: [sqlite]\nhazards: {destructiv: off}\n",
+                4,
+                "neither",
+            ),
+            (
+                "version: 1\nproject: p\ndialects: [sqlite]\nignore: [\"a/[\"]\n",
+                4,
+                "not a glob",
+            ),
+        ];
+        for (text, line, reason) in cases {
+            let error = Project::parse("migrate.yaml", "", text.as_bytes()).unwrap_err();
+            assert!(error.reason.contains(reason), "{text}: {}", error.reason);
+            let (offset, _) = error.span.map(|s| (s.offset(), s.len())).unwrap();
+            let (got_line, _) = crate::core::hash::line_column(text.as_bytes(), offset);
+            assert_eq!(got_line, line, "{text}: {}", error.reason);
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Text for people: findings as miette draws them, then what changes, then the diffs.
+
+use std::fmt::Write as _;
+
+use super::{CheckOutput, Style, describe_revision, plural, render_finding};
+use crate::core::diff::diff_stat;
+use crate::core::plan::{AssetChangeKind, MigrationChangeKind, Plan, ReleaseKind};
+
+/// Renders a plan.
+pub fn plan(plan: &Plan, style: Style) -> String {
+    let mut out = String::new();
+    for finding in &plan.findings {
+        out.push_str(&render_finding(finding, style));
+    }
+    let base = plan
+        .base
+        .as_ref()
+        .map_or_else(|| "nothing".to_string(), describe_revision);
+    let _ = writeln!(
+        out,
+        "plan for `{}`: {} → {}",
+        plan.project,
+        base,
+        describe_revision(&plan.head)
+    );
+    if let Some(env) = &plan.environment {
+        let _ = writeln!(
+            out,
+            "environment `{}`: base is target `{}` (release {}), the least advanced of {}",
+            env.name,
+            env.target_id,
+            env.release_id.short(),
+            plural(env.targets, "target", "targets")
+        );
+        if env.targets_disagree {
+            let _ = writeln!(
+                out,
+                "note: the targets of `{}` hold different releases",
+                env.name
+            );
+        }
+    }
+    let kind = match plan.release.kind {
+        ReleaseKind::None => "nothing to ship",
+        ReleaseKind::Deployment => "deployment (assets only)",
+        ReleaseKind::Migration => "migration (SQL runs)",
+    };
+    let version = plan
+        .release
+        .version
+        .as_ref()
+        .map(|v| format!(" {v}"))
+        .unwrap_or_default();
+    let _ = writeln!(out, "release{version}: {kind}");
+
+    if !plan.assets.is_empty() {
+        let _ = writeln!(out, "\nassets:");
+        for change in &plan.assets {
+            let (added, removed) = diff_stat(&change.diff);
+            let what = match change.change {
+                AssetChangeKind::Added => "added",
+                AssetChangeKind::Modified => "modified",
+                AssetChangeKind::Cosmetic => "cosmetic",
+                AssetChangeKind::Renamed => "renamed",
+                AssetChangeKind::Removed => "removed",
+            };
+            let id = match &change.renamed_from {
+                Some(from) => format!("{from} → {}", change.id),
+                None => change.id.to_string(),
+            };
+            let note = if change.change == AssetChangeKind::Cosmetic {
+                "  (same data: formatting only)"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "  {what:<9} {id}  +{added} -{removed}{note}");
+        }
+    }
+    if !plan.migrations.is_empty() {
+        let _ = writeln!(out, "\nmigrations:");
+        for change in &plan.migrations {
+            let what = match change.change {
+                MigrationChangeKind::Added => "added",
+                MigrationChangeKind::Edited => "edited",
+                MigrationChangeKind::Removed => "removed",
+            };
+            let no_tx = if change.no_transaction {
+                "  (no transaction)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  {what:<9} {:<9} {}{no_tx}",
+                change.dialect.name(),
+                change.name
+            );
+        }
+    }
+    if !plan.ignored.is_empty() {
+        let _ = writeln!(out, "\nignored (changed, not shipped):");
+        for path in &plan.ignored {
+            let _ = writeln!(out, "  {path}");
+        }
+    }
+    let mut shown = std::collections::BTreeSet::new();
+    let diffs = plan
+        .assets
+        .iter()
+        .map(|c| &c.diff)
+        .chain(plan.migrations.iter().map(|c| &c.diff));
+    let mut first = true;
+    for diff in diffs {
+        // Dialects that share a generic file share its diff: show it once.
+        if diff.is_empty() || !shown.insert(diff) {
+            continue;
+        }
+        if first {
+            out.push('\n');
+            first = false;
+        }
+        out.push_str(diff);
+    }
+    let s = &plan.summary;
+    let _ = writeln!(
+        out,
+        "\n{}, {}; {}, {}",
+        plural(plan.assets.len(), "asset change", "asset changes"),
+        plural(
+            plan.migrations.len(),
+            "migration change",
+            "migration changes"
+        ),
+        plural(s.errors, "error", "errors"),
+        plural(s.warnings, "warning", "warnings"),
+    );
+    out
+}
+
+/// Renders a check report.
+pub fn check(report: &CheckOutput, style: Style) -> String {
+    let mut out = String::new();
+    for finding in &report.findings {
+        out.push_str(&render_finding(finding, style));
+    }
+    let base = report
+        .base
+        .as_ref()
+        .map(|b| format!(" against {}", describe_revision(b)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "checked `{}` at {}{base}: {} and {}, {} ignored; {}, {}",
+        report.project,
+        describe_revision(&report.revision),
+        plural(report.migrations, "migration", "migrations"),
+        plural(report.assets, "asset", "assets"),
+        report.ignored.len(),
+        plural(report.errors, "error", "errors"),
+        plural(report.warnings, "warning", "warnings"),
+    );
+    out
+}

@@ -1,0 +1,12 @@
+//! `migrate`: plan, bundle and apply SQL migrations and YAML assets kept in git.
+//!
+//! `core` is pure (bytes and values in, values out); everything else is the shell that touches
+//! git, files and the terminal.
+
+pub mod cli;
+pub mod core;
+pub mod exit;
+pub mod git;
+pub mod output;
+pub mod settings;
+pub mod worktree;

@@ -1,0 +1,253 @@
+//! Raw arguments + `MIGRATE_*` environment + `migrate.yaml` → resolved settings: the repository
+//! opened, revisions resolved to commits, the project read, the format chosen. Usage errors stop
+//! here; nothing after this re-reads the environment.
+
+use std::path::PathBuf;
+
+use crate::core::plan::Revision;
+use crate::core::project::{PROJECT_FILE, Project};
+use crate::core::record::EnvironmentRecord;
+use crate::core::source::{MemorySource, Source};
+use crate::exit::Failure;
+use crate::git::{Commit, GitRepo, GitSource};
+use crate::output::Printer;
+
+/// The keyword for the files on disk.
+pub const WORKTREE: &str = "WORKTREE";
+
+/// The folder of environment records, relative to `migrate.yaml`.
+pub const ENVIRONMENTS_DIR: &str = "environments";
+
+/// Output formats of reporting commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people; colour on a terminal unless NO_COLOR is set
+    Text,
+    /// For a pull-request comment (at most 65,536 characters)
+    Markdown,
+    /// For machines; versioned, with its JSON Schema in schemas/
+    Json,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalArgs {
+    /// The git repository [default: the one around the current directory]
+    #[arg(long, global = true, value_name = "PATH", env = "MIGRATE_REPO")]
+    pub repo: Option<PathBuf>,
+    /// The folder of migrate.yaml, relative to the repository root [default: the root]
+    #[arg(long, global = true, value_name = "PATH", env = "MIGRATE_PROJECT")]
+    pub project: Option<String>,
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Print debug lines on stderr
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Print nothing on stderr but errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// What every command starts from.
+pub struct Settings {
+    pub repo: GitRepo,
+    /// Where `migrate.yaml` sits: `""` or `"sub/dir/"`.
+    pub prefix: String,
+    pub format: Format,
+    pub printer: Printer,
+    /// Threads for reading and parsing changed files.
+    pub threads: usize,
+}
+
+impl Settings {
+    pub fn resolve(args: &GlobalArgs, no_color: bool) -> Result<Settings, Failure> {
+        let printer = Printer::new(args.quiet, args.verbose, no_color);
+        let start = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+        let repo = GitRepo::discover(&start)?;
+        let prefix = match args.project.as_deref().map(|p| p.trim_matches('/')) {
+            None | Some("") | Some(".") => String::new(),
+            Some(p) if p.split('/').any(|s| s == ".." || s.is_empty()) => {
+                return Err(Failure::usage(miette::miette!(
+                    code = "migrate::bad_project_path",
+                    help = "give the folder of migrate.yaml relative to the repository root, like `services/inventory`",
+                    "`--project {p}` is not a folder inside the repository"
+                )));
+            }
+            Some(p) => format!("{p}/"),
+        };
+        printer.debug(|| format!("repository {:?}, project folder {prefix:?}", repo.workdir()));
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        Ok(Settings {
+            repo,
+            prefix,
+            format: args.format,
+            printer,
+            threads,
+        })
+    }
+
+    /// Resolves `WORKTREE` or a revision.
+    pub fn point(&self, spec: &str) -> Result<Point, Failure> {
+        if spec == WORKTREE {
+            if self.repo.workdir().is_none() {
+                return Err(Failure::usage(miette::miette!(
+                    code = "migrate::no_worktree",
+                    help = "name a revision instead, like `HEAD`",
+                    "`WORKTREE` needs a work tree, and this repository is bare"
+                )));
+            }
+            return Ok(Point::Worktree);
+        }
+        Ok(Point::Commit(self.repo.resolve(spec)?))
+    }
+
+    /// Opens the project at a point; `Ok(None)` when that commit has no `migrate.yaml` there.
+    pub fn open(&self, point: &Point) -> Result<Option<Opened>, Failure> {
+        let project_file = format!("{}{PROJECT_FILE}", self.prefix);
+        match point {
+            Point::Commit(commit) => {
+                let Some(source) = self.repo.project_at(commit, &self.prefix)? else {
+                    return Ok(None);
+                };
+                let Some(object) = source
+                    .lookup(PROJECT_FILE)
+                    .map_err(|e| read_failure(&commit.spec, e))?
+                else {
+                    return Ok(None);
+                };
+                let bytes = source
+                    .read(PROJECT_FILE, &object)
+                    .map_err(|e| read_failure(&commit.spec, e))?;
+                let project = Project::parse(&project_file, &self.prefix, &bytes)
+                    .map_err(|e| Failure::usage(*e))?;
+                let revision = Revision {
+                    spec: commit.spec.clone(),
+                    commit: Some(commit.id.to_string()),
+                };
+                Ok(Some(Opened {
+                    project,
+                    revision,
+                    files: Files::Git(Box::new(source)),
+                    commit: Some(commit.clone()),
+                }))
+            }
+            Point::Worktree => {
+                let root = self.repo.workdir().map(PathBuf::from).unwrap_or_default();
+                let dir = root.join(&self.prefix);
+                let path = dir.join(PROJECT_FILE);
+                let bytes = match std::fs::read(&path) {
+                    Ok(bytes) => bytes,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(read_failure(WORKTREE, e.into())),
+                };
+                let project = Project::parse(&project_file, &self.prefix, &bytes)
+                    .map_err(|e| Failure::usage(*e))?;
+                let folders = [
+                    project.config.migrations.as_str(),
+                    project.config.assets.as_str(),
+                    ENVIRONMENTS_DIR,
+                    crate::core::check::SCHEMAS_DIR,
+                ];
+                let source: MemorySource =
+                    crate::worktree::read_project(&root, &dir, &folders, &[PROJECT_FILE])
+                        .map_err(|e| read_failure(WORKTREE, e))?;
+                let revision = Revision {
+                    spec: WORKTREE.to_string(),
+                    commit: None,
+                };
+                Ok(Some(Opened {
+                    project,
+                    revision,
+                    files: Files::Worktree(source),
+                    commit: None,
+                }))
+            }
+        }
+    }
+
+    /// Opens the project at a point, or fails saying where `migrate.yaml` was expected.
+    pub fn open_required(&self, point: &Point) -> Result<Opened, Failure> {
+        match self.open(point)? {
+            Some(opened) => Ok(opened),
+            None => {
+                let at = match point {
+                    Point::Worktree => "in the work tree".to_string(),
+                    Point::Commit(c) => format!("at `{}`", c.spec),
+                };
+                Err(Failure::usage(miette::miette!(
+                    code = "migrate::no_project",
+                    help = "run `migrate init`, or pass `--project PATH` for a project in a sub-folder",
+                    "there is no `{}{PROJECT_FILE}` {at}",
+                    self.prefix
+                )))
+            }
+        }
+    }
+}
+
+/// A point of the history, or the work tree.
+#[derive(Debug, Clone)]
+pub enum Point {
+    Worktree,
+    Commit(Commit),
+}
+
+/// A project opened at a point.
+pub struct Opened {
+    pub project: Project,
+    pub revision: Revision,
+    pub files: Files,
+    pub commit: Option<Commit>,
+}
+
+/// The files of an opened project: a commit's tree, or the work tree read into memory.
+pub enum Files {
+    Git(Box<GitSource>),
+    Worktree(MemorySource),
+}
+
+impl Opened {
+    /// Reads every environment record (`environments/*.json`).
+    pub fn records(&self) -> Result<Vec<EnvironmentRecord>, Failure> {
+        let entries = self
+            .source()
+            .list(ENVIRONMENTS_DIR)
+            .map_err(|e| read_failure(&self.revision.spec, e))?;
+        let mut records = Vec::new();
+        for entry in entries {
+            let Some(name) = entry
+                .path
+                .strip_prefix(&format!("{ENVIRONMENTS_DIR}/"))
+                .and_then(|n| n.strip_suffix(".json"))
+            else {
+                continue;
+            };
+            if name.contains('/') {
+                continue;
+            }
+            let bytes = self
+                .source()
+                .read(&entry.path, &entry.id)
+                .map_err(|e| read_failure(&self.revision.spec, e))?;
+            let path = self.project.repo_path(&entry.path);
+            records.push(EnvironmentRecord::parse(&path, name, &bytes).map_err(Failure::usage)?);
+        }
+        Ok(records)
+    }
+
+    pub fn source(&self) -> &dyn Source {
+        match &self.files {
+            Files::Git(source) => source.as_ref(),
+            Files::Worktree(source) => source,
+        }
+    }
+}
+
+/// A failure to read git objects or files: unreadable input.
+pub fn read_failure(at: &str, error: crate::core::source::SourceError) -> Failure {
+    Failure::usage(miette::miette!(
+        code = "migrate::read_failed",
+        "cannot read the project at `{at}`: {error}"
+    ))
+}

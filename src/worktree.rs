@@ -1,0 +1,78 @@
+//! `WORKTREE`: the project's files on disk as git would see them — tracked and untracked, with
+//! what `.gitignore` (and `.git/info/exclude`) ignores left out. They are read into a
+//! `MemorySource` with git blob ids, so they compare with committed files by id.
+
+use std::path::Path;
+
+use crate::core::source::{MemorySource, SourceError};
+use crate::git::blob_id;
+
+/// Reads the project's files below `root` (the project folder in the work tree), limited to the
+/// given project-relative folders and files.
+pub fn read_project(
+    repo_root: &Path,
+    project_dir: &Path,
+    folders: &[&str],
+    files: &[&str],
+) -> Result<MemorySource, SourceError> {
+    let mut source = MemorySource::new();
+    for file in files {
+        let path = project_dir.join(file);
+        if path.is_file() && !is_ignored(repo_root, &path) {
+            let bytes = std::fs::read(&path)
+                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            source.insert(*file, blob_id(&bytes)?, bytes);
+        }
+    }
+    for folder in folders {
+        let dir = project_dir.join(folder);
+        if !dir.is_dir() {
+            continue;
+        }
+        let walker = ignore::WalkBuilder::new(&dir)
+            .hidden(false)
+            .parents(true)
+            .git_ignore(true)
+            .git_exclude(true)
+            .git_global(false)
+            .ignore(false)
+            .require_git(false)
+            .filter_entry(|entry| entry.file_name() != ".git")
+            .build();
+        for entry in walker {
+            let entry = entry?;
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue; // folders, and links (git would store a link, which is not an item)
+            }
+            let relative = entry
+                .path()
+                .strip_prefix(project_dir)
+                .map_err(|e| e.to_string())?;
+            let relative = relative
+                .to_str()
+                .ok_or_else(|| format!("`{}` is not a UTF-8 path", entry.path().display()))?
+                .replace('\\', "/");
+            let bytes = std::fs::read(entry.path())
+                .map_err(|e| format!("cannot read `{}`: {e}", entry.path().display()))?;
+            source.insert(relative, blob_id(&bytes)?, bytes);
+        }
+    }
+    Ok(source)
+}
+
+/// Returns whether a single file is ignored by the `.gitignore` files between it and the root.
+fn is_ignored(repo_root: &Path, path: &Path) -> bool {
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(repo_root);
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        builder.add(d.join(".gitignore"));
+        if d == repo_root {
+            break;
+        }
+        dir = d.parent();
+    }
+    builder.add(repo_root.join(".git/info/exclude"));
+    builder
+        .build()
+        .is_ok_and(|g| g.matched_path_or_any_parents(path, false).is_ignore())
+}
