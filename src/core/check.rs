@@ -271,6 +271,7 @@ impl<'a> AssetChecker<'a> {
                 format!("`{id}` depends on `{dep}`, which does not exist"),
             )
             .at(location)
+            .label("no such asset")
             .item(id.as_str())
             .help(format!(
                 "add `{}`, or remove it from `depends_on`",
@@ -293,6 +294,10 @@ impl<'a> AssetChecker<'a> {
                 format!("`depends_on` forms a cycle: {}", chain.join(" → ")),
             )
             .at(location)
+            .label(format!(
+                "`{first}` depends on `{}`",
+                cycle.get(1).unwrap_or(first)
+            ))
             .item(first.as_str())
             .help("imports order assets by `depends_on`; remove one of these dependencies"),
         );

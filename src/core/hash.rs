@@ -11,12 +11,22 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// A `sha256:<64 hex>` digest of normalised bytes or of canonical JSON.
-#[derive(
-    Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schemars(with = "String")]
 pub struct ContentHash(String);
+
+impl schemars::JsonSchema for ContentHash {
+    fn schema_name() -> Cow<'static, str> {
+        "ContentHash".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`sha256:` and 64 lowercase hex digits",
+            "type": "string",
+            "pattern": "^sha256:[0-9a-f]{64}$"
+        })
+    }
+}
 
 impl ContentHash {
     /// Returns the hash of `bytes`, exactly as given (callers normalise first).

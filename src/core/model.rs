@@ -7,10 +7,22 @@ use serde::{Deserialize, Serialize};
 
 /// A migration version: digits of any length, compared as a number (never through a machine
 /// integer, so 20-digit timestamps and ids are fine). `0001` and `1` are the same version.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schemars(with = "String")]
 pub struct Version(String);
+
+impl schemars::JsonSchema for Version {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Version".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "a migration version: digits, without leading zeros",
+            "type": "string",
+            "pattern": "^(0|[1-9][0-9]*)$"
+        })
+    }
+}
 
 impl Version {
     /// Parses digits; leading zeros are dropped (`0007` is `7`, `000` is `0`).
@@ -116,11 +128,35 @@ impl fmt::Display for Dialect {
 }
 
 /// An asset identity, `<kind>/<name>`, where the name may contain `/`.
-#[derive(
-    Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(transparent)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct ItemId(String);
+
+impl schemars::JsonSchema for ItemId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ItemId".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "an asset identity, `<kind>/<name>`",
+            "type": "string",
+            "pattern": "^[^/.][^/]*(/[^/.][^/]*)+$"
+        })
+    }
+}
+
+impl TryFrom<String> for ItemId {
+    type Error = IdentityError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        ItemId::parse(&value)
+    }
+}
+
+impl From<ItemId> for String {
+    fn from(value: ItemId) -> String {
+        value.0
+    }
+}
 
 /// Why a string cannot be an asset identity.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

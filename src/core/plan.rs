@@ -198,6 +198,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
     findings.append(&mut checker.findings);
 
     let migrations = plan_migrations(input, true, &mut findings, &mut ignored)?;
+    let mut findings = merge_across_dialects(findings);
 
     sort_findings(&mut findings);
     ignored.sort();
@@ -584,7 +585,7 @@ impl MigrationTexts<'_> {
 pub fn shipped_migration_findings(input: &PlanInput<'_>) -> Result<Vec<Finding>, SourceError> {
     let mut findings = Vec::new();
     plan_migrations(input, false, &mut findings, &mut Vec::new())?;
-    Ok(findings)
+    Ok(merge_across_dialects(findings))
 }
 
 fn plan_migrations(
@@ -674,7 +675,15 @@ fn plan_migrations(
                         no_tx,
                     );
                     let partial = recorded.is_some_and(|r| r.iter().all(|s| s.partial));
-                    findings.push(edited_finding(&change, h, Some(b), recorded, partial));
+                    findings.push(edited_finding(
+                        &change,
+                        h,
+                        Some(b),
+                        before_text.as_deref(),
+                        &after,
+                        recorded,
+                        partial,
+                    ));
                     changes.push(MigrationChange {
                         sha256_before: before.map(|(_, h, _)| h),
                         sha256: Some(after_hash),
@@ -701,7 +710,15 @@ fn plan_migrations(
                             no_tx,
                         );
                         let partial = recorded.iter().all(|s| s.partial);
-                        findings.push(edited_finding(&change, h, None, Some(recorded), partial));
+                        findings.push(edited_finding(
+                            &change,
+                            h,
+                            None,
+                            None,
+                            &after,
+                            Some(recorded),
+                            partial,
+                        ));
                         changes.push(MigrationChange {
                             sha256: Some(after_hash),
                             ..change
@@ -819,10 +836,13 @@ fn migration_change(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn edited_finding(
     change: &MigrationChange,
     head_file: &MigrationFile,
     base_file: Option<&MigrationFile>,
+    before: Option<&str>,
+    after: &Arc<str>,
     recorded: Option<&Vec<ShippedMigration>>,
     partial: bool,
 ) -> Finding {
@@ -830,6 +850,22 @@ fn edited_finding(
         Some(first) => format!("to `{}`", first.environment),
         None => "at the base".to_string(),
     };
+    let shipped_hash = match (before, recorded.and_then(|r| r.first())) {
+        (Some(before), _) => Some(ContentHash::of(before.as_bytes())),
+        (None, Some(first)) => Some(first.sha256.clone()),
+        (None, None) => None,
+    };
+    let now_hash = ContentHash::of(after.as_bytes());
+    let label = match shipped_hash {
+        Some(shipped) => format!(
+            "shipped {}…  now {}…",
+            &shipped.as_str()[..11],
+            &now_hash.as_str()[..11]
+        ),
+        None => format!("now {}…", &now_hash.as_str()[..11]),
+    };
+    let line = before.map_or(1, |before| first_changed_line(before, after));
+    let location = Location::line(&change.path, after, line);
     let variant_added =
         base_file.is_some_and(|b| b.dialect.is_none()) && head_file.dialect.is_some();
     if partial {
@@ -837,7 +873,8 @@ fn edited_finding(
             "partial_migration_edited",
             format!("migration `{}` ({}) is partially applied on a target and changed", change.name, change.dialect),
         )
-        .at(Location::file(&change.path))
+        .at(location)
+        .label(label)
         .item(format!("migration {}", change.version))
         .help("only statements not yet run may change; import refuses if a statement already run has changed");
     }
@@ -853,9 +890,74 @@ fn edited_finding(
         )
     };
     Finding::error("shipped_migration_edited", message)
-        .at(Location::file(&change.path))
+        .at(location)
+        .label(label)
         .item(format!("migration {}", change.version))
         .help("restore the shipped text and put the change in a new migration")
+}
+
+/// Returns the 1-based number of the first line where two texts differ.
+fn first_changed_line(before: &str, after: &str) -> usize {
+    let mut old = before.split_inclusive('\n');
+    let mut new = after.split_inclusive('\n');
+    let mut line = 1;
+    loop {
+        match (old.next(), new.next()) {
+            (Some(a), Some(b)) if a == b => line += 1,
+            (None, None) => return 1,
+            _ => return line,
+        }
+    }
+}
+
+/// Merges findings that differ only in their dialect (`(sqlite)`, `(postgres)`): a generic
+/// file serves every dialect, and one edit should read as one error.
+fn merge_across_dialects(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut merged: Vec<(Finding, Vec<Dialect>)> = Vec::new();
+    let mut index: HashMap<(String, Option<String>, String), usize> = HashMap::new();
+    for finding in findings {
+        let dialect = Dialect::ALL
+            .into_iter()
+            .find(|d| finding.message.contains(&format!("({d})")));
+        let Some(dialect) = dialect else {
+            merged.push((finding, Vec::new()));
+            continue;
+        };
+        let template = finding.message.replace(&format!("({dialect})"), "(*)");
+        let key = (
+            finding.code.clone(),
+            finding.location.as_ref().map(|l| l.path.clone()),
+            template.clone(),
+        );
+        match index.get(&key) {
+            Some(&i) => merged[i].1.push(dialect),
+            None => {
+                index.insert(key, merged.len());
+                merged.push((
+                    Finding {
+                        message: template,
+                        ..finding
+                    },
+                    vec![dialect],
+                ));
+            }
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(finding, dialects)| {
+            if dialects.is_empty() {
+                return finding;
+            }
+            let names: Vec<&str> = dialects.iter().map(|d| d.name()).collect();
+            Finding {
+                message: finding
+                    .message
+                    .replace("(*)", &format!("({})", names.join(", "))),
+                ..finding
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -219,6 +219,9 @@ fn html_escape(text: &str) -> String {
 }
 
 fn findings_section(out: &mut String, findings: &[Finding]) {
+    if findings.is_empty() {
+        let _ = writeln!(out, "\nNo errors or warnings.");
+    }
     for (severity, title) in [
         (Severity::Error, "Errors"),
         (Severity::Warning, "Warnings"),

@@ -11,6 +11,7 @@ pub fn plan(plan: &Plan, style: Style) -> String {
     let mut out = String::new();
     for finding in &plan.findings {
         out.push_str(&render_finding(finding, style));
+        out.push('\n');
     }
     let base = plan
         .base
@@ -73,7 +74,12 @@ pub fn plan(plan: &Plan, style: Style) -> String {
             } else {
                 ""
             };
-            let _ = writeln!(out, "  {what:<9} {id}  +{added} -{removed}{note}");
+            let stat = if change.diff.is_empty() {
+                "(same content)".to_string()
+            } else {
+                format!("+{added} -{removed}")
+            };
+            let _ = writeln!(out, "  {what:<9} {id}  {stat}{note}");
         }
     }
     if !plan.migrations.is_empty() {
@@ -142,6 +148,7 @@ pub fn check(report: &CheckOutput, style: Style) -> String {
     let mut out = String::new();
     for finding in &report.findings {
         out.push_str(&render_finding(finding, style));
+        out.push('\n');
     }
     let base = report
         .base

@@ -1,0 +1,28 @@
+//! `--help` is the reference: it is pinned so that a change shows up in review.
+
+use crate::common::TestEnv;
+
+#[test]
+fn help_lists_commands_and_exit_codes() {
+    let env = TestEnv::new();
+    insta::assert_snapshot!("help", env.run(env.root.path(), &["--help"]));
+    insta::assert_snapshot!("plan_help", env.run(env.root.path(), &["plan", "--help"]));
+    insta::assert_snapshot!("check_help", env.run(env.root.path(), &["check", "--help"]));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = TestEnv::new();
+    let out = env.run(env.root.path(), &["plan", "--base", "a", "--env", "b"]);
+    assert!(out.ends_with("[exit status: 2]\n"), "{out}");
+    let out = env.run(env.root.path(), &["plan", "--format", "yaml"]);
+    assert!(out.ends_with("[exit status: 2]\n"), "{out}");
+}
+
+#[test]
+fn outside_a_repository_exits_2() {
+    let env = TestEnv::new();
+    let out = env.run(env.root.path(), &["check"]);
+    assert!(out.contains("migrate::not_a_repository"), "{out}");
+    assert!(out.ends_with("[exit status: 2]\n"), "{out}");
+}
