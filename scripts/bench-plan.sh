@@ -24,7 +24,7 @@
 #   -h, --help        show this help
 #
 # Environment
-#   MIGRATE    migrate binary (default: target/release/migrate, relative paths are resolved
+#   MIGRATE    migrate binary (default: build target/release/migrate; relative paths are resolved
 #              against the project root = parent of this scripts/ directory)
 #   RUNS       measured runs per command (default 7, minimum 5)
 #   BENCH_DIR  directory holding the generated data (repo in $BENCH_DIR/repo). If it already
@@ -57,6 +57,10 @@ RUNS=${RUNS:-7}
 [[ "$RUNS" =~ ^[0-9]+$ ]] || die "RUNS must be a number, got '$RUNS'"
 (( RUNS >= 5 )) || die "RUNS must be at least 5, got $RUNS"
 
+if [[ -z "${MIGRATE:-}" ]] && (( ! GENERATE_ONLY )); then
+  log "building migrate (cargo build --release)"
+  cargo build --release --quiet --manifest-path "$PROJECT_ROOT/Cargo.toml"
+fi
 MIGRATE=${MIGRATE:-target/release/migrate}
 [[ "$MIGRATE" = /* ]] || MIGRATE="$PROJECT_ROOT/$MIGRATE"
 
