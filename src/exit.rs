@@ -30,17 +30,11 @@ pub struct Failure {
 
 impl Failure {
     pub fn usage(report: impl Into<miette::Report>) -> Failure {
-        Failure {
-            kind: FailureKind::Usage,
-            report: report.into(),
-        }
+        Failure { kind: FailureKind::Usage, report: report.into() }
     }
 
     pub fn internal(report: impl Into<miette::Report>) -> Failure {
-        Failure {
-            kind: FailureKind::Internal,
-            report: report.into(),
-        }
+        Failure { kind: FailureKind::Internal, report: report.into() }
     }
 }
 
@@ -49,10 +43,7 @@ pub fn exit_code(result: &Result<Outcome, Failure>) -> ExitCode {
     ExitCode::from(match result {
         Ok(Outcome::Success) => 0,
         Ok(Outcome::Findings) => 1,
-        Err(Failure {
-            kind: FailureKind::Usage | FailureKind::Internal,
-            ..
-        }) => 2,
+        Err(Failure { kind: FailureKind::Usage | FailureKind::Internal, .. }) => 2,
     })
 }
 

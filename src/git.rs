@@ -55,16 +55,10 @@ impl GitRepo {
 
     /// Resolves anything git accepts (branch, tag, `HEAD~2`, full or short id) to a commit.
     pub fn resolve(&self, spec: &str) -> Result<Commit, Failure> {
-        let found = self
-            .repo
-            .rev_parse_single(spec)
-            .and_then(|id| id.object())
-            .and_then(|object| object.peel_to_commit());
+        let found =
+            self.repo.rev_parse_single(spec).and_then(|id| id.object()).and_then(|object| object.peel_to_commit());
         match found {
-            Ok(commit) => Ok(Commit {
-                id: commit.id,
-                spec: spec.to_string(),
-            }),
+            Ok(commit) => Ok(Commit { id: commit.id, spec: spec.to_string() }),
             Err(e) => Err(Failure::usage(miette::miette!(
                 code = "migrate::unknown_revision",
                 help = self.shallow_help(),
@@ -86,30 +80,20 @@ impl GitRepo {
         .find_map(|name| {
             let mut reference = self.repo.try_find_reference(name).ok()??;
             let id = reference.peel_to_id().ok()?.detach();
-            let short = name
-                .trim_start_matches("refs/heads/")
-                .trim_start_matches("refs/remotes/");
-            Some(Commit {
-                id,
-                spec: short.to_string(),
-            })
+            let short = name.trim_start_matches("refs/heads/").trim_start_matches("refs/remotes/");
+            Some(Commit { id, spec: short.to_string() })
         })
     }
 
     /// Returns the merge-base of two commits.
     pub fn merge_base(&self, one: &Commit, two: &Commit) -> Result<Commit, Failure> {
         match self.repo.merge_base(one.id, two.id) {
-            Ok(Some(id)) => Ok(Commit {
-                id: id.detach(),
-                spec: format!("merge-base of {} and {}", one.spec, two.spec),
-            }),
+            Ok(Some(id)) => {
+                Ok(Commit { id: id.detach(), spec: format!("merge-base of {} and {}", one.spec, two.spec) })
+            }
             Ok(None) => Err(Failure::usage(miette::miette!(
                 code = "migrate::no_merge_base",
-                help = if self.is_shallow() {
-                    self.shallow_help()
-                } else {
-                    "pass `--base REV`"
-                },
+                help = if self.is_shallow() { self.shallow_help() } else { "pass `--base REV`" },
                 "`{}` and `{}` have no common ancestor",
                 one.spec,
                 two.spec
@@ -124,31 +108,34 @@ impl GitRepo {
         }
     }
 
+    /// Returns the tracked files below `prefix` (paths relative to it), from the index: git
+    /// shows a tracked file even where `.gitignore` matches it, and so does `WORKTREE`.
+    pub fn tracked_files(&self, prefix: &str) -> Result<Vec<String>, Failure> {
+        let index = self.repo.index_or_empty().map_err(|e| {
+            Failure::usage(miette::miette!(code = "migrate::git_read", "cannot read the git index: {e}"))
+        })?;
+        Ok(index
+            .entries()
+            .iter()
+            .filter_map(|entry| {
+                let path = entry.path(&index).to_str().ok()?;
+                path.strip_prefix(prefix).map(str::to_string)
+            })
+            .collect())
+    }
+
     /// Returns the project folder (`prefix`, `""` for the root) of a commit, or `None` when the
     /// commit has no such folder.
     pub fn project_at(&self, commit: &Commit, prefix: &str) -> Result<Option<GitSource>, Failure> {
         let read_failure = |e: gix::Error| {
-            Failure::usage(miette::miette!(
-                code = "migrate::git_read",
-                "cannot read commit `{}`: {e}",
-                commit.spec
-            ))
+            Failure::usage(miette::miette!(code = "migrate::git_read", "cannot read commit `{}`: {e}", commit.spec))
         };
-        let tree = self
-            .repo
-            .find_commit(commit.id)
-            .and_then(|c| c.tree())
-            .map_err(read_failure)?;
+        let tree = self.repo.find_commit(commit.id).and_then(|c| c.tree()).map_err(read_failure)?;
         let tree = if prefix.is_empty() {
             tree
         } else {
-            match tree
-                .lookup_entry_by_path(prefix.trim_end_matches('/'))
-                .map_err(read_failure)?
-            {
-                Some(entry) if entry.mode().is_tree() => {
-                    entry.object().map_err(read_failure)?.into_tree()
-                }
+            match tree.lookup_entry_by_path(prefix.trim_end_matches('/')).map_err(read_failure)? {
+                Some(entry) if entry.mode().is_tree() => entry.object().map_err(read_failure)?.into_tree(),
                 _ => return Ok(None),
             }
         };
@@ -171,10 +158,7 @@ pub struct GitSource {
 
 impl GitSource {
     /// Runs `f` with a repository handle of this thread's own.
-    fn with_handle<T>(
-        &self,
-        f: impl FnOnce(&gix::Repository) -> Result<T, SourceError>,
-    ) -> Result<T, SourceError> {
+    fn with_handle<T>(&self, f: impl FnOnce(&gix::Repository) -> Result<T, SourceError>) -> Result<T, SourceError> {
         let handle = self.pool.lock().ok().and_then(|mut pool| pool.pop());
         let handle = match handle {
             Some(handle) => handle,
@@ -220,75 +204,38 @@ fn diff_subtrees(
     new: gix::ObjectId,
     dir: &str,
 ) -> Result<Vec<PathChange>, SourceError> {
-    {
-        let empty = repo.empty_tree();
-        let old_tree = subtree(repo, old, dir)?.unwrap_or_else(|| empty.clone());
-        let new_tree = subtree(repo, new, dir)?.unwrap_or(empty);
-        let mut recorder = gix::diff::tree::Recorder::default();
-        gix::diff::tree(
-            gix::objs::TreeRefIter::from_bytes(&old_tree.data, repo.object_hash()),
-            gix::objs::TreeRefIter::from_bytes(&new_tree.data, repo.object_hash()),
-            &mut gix::diff::tree::State::default(),
-            &repo.objects,
-            &mut recorder,
-        )?;
-        use gix::diff::tree::recorder::Change;
-        let mut changes = Vec::new();
-        for change in recorder.records {
-            let (path, old, new) = match change {
-                Change::Addition {
-                    entry_mode,
-                    oid,
-                    path,
-                    ..
-                } => {
-                    if !is_file(entry_mode) {
-                        continue;
-                    }
-                    (path, None, Some(to_object_id(&oid)))
-                }
-                Change::Deletion {
-                    entry_mode,
-                    oid,
-                    path,
-                    ..
-                } => {
-                    if !is_file(entry_mode) {
-                        continue;
-                    }
-                    (path, Some(to_object_id(&oid)), None)
-                }
-                Change::Modification {
-                    previous_entry_mode,
-                    previous_oid,
-                    entry_mode,
-                    oid,
-                    path,
-                } => {
-                    let old = is_file(previous_entry_mode).then(|| to_object_id(&previous_oid));
-                    let new = is_file(entry_mode).then(|| to_object_id(&oid));
-                    if old.is_none() && new.is_none() {
-                        continue;
-                    }
-                    (path, old, new)
-                }
-            };
-            changes.push(PathChange {
-                path: format!("{dir}/{}", path.to_str()?),
-                old,
-                new,
-            });
+    let empty = repo.empty_tree();
+    let old_tree = subtree(repo, old, dir)?.unwrap_or_else(|| empty.clone());
+    let new_tree = subtree(repo, new, dir)?.unwrap_or(empty);
+    let mut recorder = gix::diff::tree::Recorder::default();
+    gix::diff::tree(
+        gix::objs::TreeRefIter::from_bytes(&old_tree.data, repo.object_hash()),
+        gix::objs::TreeRefIter::from_bytes(&new_tree.data, repo.object_hash()),
+        &mut gix::diff::tree::State::default(),
+        &repo.objects,
+        &mut recorder,
+    )?;
+    use gix::diff::tree::recorder::Change;
+    let file_id = |mode: gix::object::tree::EntryMode, oid: &gix::oid| is_file(mode).then(|| to_object_id(oid));
+    let mut changes = Vec::new();
+    for change in recorder.records {
+        let (path, old, new) = match change {
+            Change::Addition { entry_mode, oid, path, .. } => (path, None, file_id(entry_mode, &oid)),
+            Change::Deletion { entry_mode, oid, path, .. } => (path, file_id(entry_mode, &oid), None),
+            Change::Modification { previous_entry_mode, previous_oid, entry_mode, oid, path } => {
+                (path, file_id(previous_entry_mode, &previous_oid), file_id(entry_mode, &oid))
+            }
+        };
+        // Folders are reported too, and a file that became a link is a deletion.
+        if old.is_some() || new.is_some() {
+            changes.push(PathChange { path: format!("{dir}/{}", path.to_str()?), old, new });
         }
-        changes.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(changes)
     }
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(changes)
 }
 
-fn list_subtree(
-    repo: &gix::Repository,
-    tree: gix::ObjectId,
-    dir: &str,
-) -> Result<Vec<Entry>, SourceError> {
+fn list_subtree(repo: &gix::Repository, tree: gix::ObjectId, dir: &str) -> Result<Vec<Entry>, SourceError> {
     let Some(tree) = subtree(repo, tree, dir)? else {
         return Ok(Vec::new());
     };
@@ -299,10 +246,7 @@ fn list_subtree(
         if !is_file(record.mode) {
             continue;
         }
-        entries.push(Entry {
-            path: format!("{dir}/{}", record.filepath.to_str()?),
-            id: to_object_id(&record.oid),
-        });
+        entries.push(Entry { path: format!("{dir}/{}", record.filepath.to_str()?), id: to_object_id(&record.oid) });
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(entries)
@@ -320,12 +264,10 @@ impl Source for GitSource {
 
     fn lookup(&self, path: &str) -> Result<Option<ObjectId>, SourceError> {
         self.with_handle(|repo| {
-            Ok(
-                match repo.find_tree(self.tree)?.lookup_entry_by_path(path)? {
-                    Some(entry) if is_file(entry.mode()) => Some(to_object_id(entry.oid())),
-                    _ => None,
-                },
-            )
+            Ok(match repo.find_tree(self.tree)?.lookup_entry_by_path(path)? {
+                Some(entry) if is_file(entry.mode()) => Some(to_object_id(entry.oid())),
+                _ => None,
+            })
         })
     }
 

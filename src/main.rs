@@ -4,8 +4,5 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = migrate::cli::Cli::parse();
-    migrate::cli::run(
-        cli,
-        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
-    )
+    migrate::cli::run(cli, std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()))
 }

@@ -18,18 +18,11 @@ impl Printer {
     /// Decides colour from the terminal and `NO_COLOR`, once.
     pub fn new(quiet: bool, verbose: bool, no_color: bool) -> Printer {
         let color = !no_color && std::io::stdout().is_terminal();
-        Printer {
-            color,
-            quiet,
-            verbose,
-        }
+        Printer { color, quiet, verbose }
     }
 
     pub fn style(&self) -> Style {
-        Style {
-            color: self.color,
-            width: 100,
-        }
+        Style { color: self.color, width: 100 }
     }
 
     /// Writes the product to stdout. A closed pipe (`| head`) ends the output quietly.
@@ -54,10 +47,7 @@ impl Printer {
 
     /// A failure's diagnostic on stderr.
     pub fn failure(&self, report: &miette::Report) {
-        let style = Style {
-            color: self.color && std::io::stderr().is_terminal(),
-            width: 100,
-        };
+        let style = Style { color: self.color && std::io::stderr().is_terminal(), width: 100 };
         eprint!("{}", render_diagnostic(report.as_ref(), style));
     }
 }

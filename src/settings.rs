@@ -78,13 +78,7 @@ impl Settings {
         };
         printer.debug(|| format!("repository {:?}, project folder {prefix:?}", repo.workdir()));
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        Ok(Settings {
-            repo,
-            prefix,
-            format: args.format,
-            printer,
-            threads,
-        })
+        Ok(Settings { repo, prefix, format: args.format, printer, threads })
     }
 
     /// Resolves `WORKTREE` or a revision.
@@ -110,21 +104,12 @@ impl Settings {
                 let Some(source) = self.repo.project_at(commit, &self.prefix)? else {
                     return Ok(None);
                 };
-                let Some(object) = source
-                    .lookup(PROJECT_FILE)
-                    .map_err(|e| read_failure(&commit.spec, e))?
-                else {
+                let Some(object) = source.lookup(PROJECT_FILE).map_err(|e| read_failure(&commit.spec, e))? else {
                     return Ok(None);
                 };
-                let bytes = source
-                    .read(PROJECT_FILE, &object)
-                    .map_err(|e| read_failure(&commit.spec, e))?;
-                let project = Project::parse(&project_file, &self.prefix, &bytes)
-                    .map_err(|e| Failure::usage(*e))?;
-                let revision = Revision {
-                    spec: commit.spec.clone(),
-                    commit: Some(commit.id.to_string()),
-                };
+                let bytes = source.read(PROJECT_FILE, &object).map_err(|e| read_failure(&commit.spec, e))?;
+                let project = Project::parse(&project_file, &self.prefix, &bytes).map_err(|e| Failure::usage(*e))?;
+                let revision = Revision { spec: commit.spec.clone(), commit: Some(commit.id.to_string()) };
                 Ok(Some(Opened {
                     project,
                     revision,
@@ -141,27 +126,19 @@ impl Settings {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                     Err(e) => return Err(read_failure(WORKTREE, e.into())),
                 };
-                let project = Project::parse(&project_file, &self.prefix, &bytes)
-                    .map_err(|e| Failure::usage(*e))?;
+                let project = Project::parse(&project_file, &self.prefix, &bytes).map_err(|e| Failure::usage(*e))?;
                 let folders = [
                     project.config.migrations.as_str(),
                     project.config.assets.as_str(),
                     ENVIRONMENTS_DIR,
                     crate::core::check::SCHEMAS_DIR,
                 ];
+                let tracked = self.repo.tracked_files(&self.prefix)?;
                 let source: MemorySource =
-                    crate::worktree::read_project(&root, &dir, &folders, &[PROJECT_FILE])
+                    crate::worktree::read_project(&root, &dir, &folders, &[PROJECT_FILE], &tracked)
                         .map_err(|e| read_failure(WORKTREE, e))?;
-                let revision = Revision {
-                    spec: WORKTREE.to_string(),
-                    commit: None,
-                };
-                Ok(Some(Opened {
-                    project,
-                    revision,
-                    files: Files::Worktree(source),
-                    commit: None,
-                }))
+                let revision = Revision { spec: WORKTREE.to_string(), commit: None };
+                Ok(Some(Opened { project, revision, files: Files::Worktree(source), commit: None }))
             }
         }
     }
@@ -210,26 +187,18 @@ pub enum Files {
 impl Opened {
     /// Reads every environment record (`environments/*.json`).
     pub fn records(&self) -> Result<Vec<EnvironmentRecord>, Failure> {
-        let entries = self
-            .source()
-            .list(ENVIRONMENTS_DIR)
-            .map_err(|e| read_failure(&self.revision.spec, e))?;
+        let entries = self.source().list(ENVIRONMENTS_DIR).map_err(|e| read_failure(&self.revision.spec, e))?;
         let mut records = Vec::new();
         for entry in entries {
-            let Some(name) = entry
-                .path
-                .strip_prefix(&format!("{ENVIRONMENTS_DIR}/"))
-                .and_then(|n| n.strip_suffix(".json"))
+            let Some(name) =
+                entry.path.strip_prefix(&format!("{ENVIRONMENTS_DIR}/")).and_then(|n| n.strip_suffix(".json"))
             else {
                 continue;
             };
             if name.contains('/') {
                 continue;
             }
-            let bytes = self
-                .source()
-                .read(&entry.path, &entry.id)
-                .map_err(|e| read_failure(&self.revision.spec, e))?;
+            let bytes = self.source().read(&entry.path, &entry.id).map_err(|e| read_failure(&self.revision.spec, e))?;
             let path = self.project.repo_path(&entry.path);
             records.push(EnvironmentRecord::parse(&path, name, &bytes).map_err(Failure::usage)?);
         }
@@ -246,8 +215,5 @@ impl Opened {
 
 /// A failure to read git objects or files: unreadable input.
 pub fn read_failure(at: &str, error: crate::core::source::SourceError) -> Failure {
-    Failure::usage(miette::miette!(
-        code = "migrate::read_failed",
-        "cannot read the project at `{at}`: {error}"
-    ))
+    Failure::usage(miette::miette!(code = "migrate::read_failed", "cannot read the project at `{at}`: {error}"))
 }

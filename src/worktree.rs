@@ -4,23 +4,23 @@
 
 use std::path::Path;
 
-use crate::core::source::{MemorySource, SourceError};
+use crate::core::source::{MemorySource, Source, SourceError};
 use crate::git::blob_id;
 
-/// Reads the project's files below `root` (the project folder in the work tree), limited to the
-/// given project-relative folders and files.
+/// Reads the project's files below `project_dir`, limited to the given project-relative folders
+/// and files; `tracked` (project-relative, from the index) are read even where ignored.
 pub fn read_project(
     repo_root: &Path,
     project_dir: &Path,
     folders: &[&str],
     files: &[&str],
+    tracked: &[String],
 ) -> Result<MemorySource, SourceError> {
     let mut source = MemorySource::new();
     for file in files {
         let path = project_dir.join(file);
         if path.is_file() && !is_ignored(repo_root, &path) {
-            let bytes = std::fs::read(&path)
-                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            let bytes = std::fs::read(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
             source.insert(*file, blob_id(&bytes)?, bytes);
         }
     }
@@ -44,17 +44,22 @@ pub fn read_project(
             if !entry.file_type().is_some_and(|t| t.is_file()) {
                 continue; // folders, and links (git would store a link, which is not an item)
             }
-            let relative = entry
-                .path()
-                .strip_prefix(project_dir)
-                .map_err(|e| e.to_string())?;
+            let relative = entry.path().strip_prefix(project_dir).map_err(|e| e.to_string())?;
             let relative = relative
                 .to_str()
                 .ok_or_else(|| format!("`{}` is not a UTF-8 path", entry.path().display()))?
                 .replace('\\', "/");
-            let bytes = std::fs::read(entry.path())
-                .map_err(|e| format!("cannot read `{}`: {e}", entry.path().display()))?;
+            let bytes =
+                std::fs::read(entry.path()).map_err(|e| format!("cannot read `{}`: {e}", entry.path().display()))?;
             source.insert(relative, blob_id(&bytes)?, bytes);
+        }
+    }
+    for path in tracked {
+        let inside = folders.iter().any(|f| path.starts_with(&format!("{f}/")));
+        let on_disk = project_dir.join(path);
+        if inside && source.lookup(path)?.is_none() && on_disk.is_file() && !on_disk.is_symlink() {
+            let bytes = std::fs::read(&on_disk).map_err(|e| format!("cannot read `{}`: {e}", on_disk.display()))?;
+            source.insert(path.clone(), blob_id(&bytes)?, bytes);
         }
     }
     Ok(source)
@@ -72,7 +77,5 @@ fn is_ignored(repo_root: &Path, path: &Path) -> bool {
         dir = d.parent();
     }
     builder.add(repo_root.join(".git/info/exclude"));
-    builder
-        .build()
-        .is_ok_and(|g| g.matched_path_or_any_parents(path, false).is_ignore())
+    builder.build().is_ok_and(|g| g.matched_path_or_any_parents(path, false).is_ignore())
 }

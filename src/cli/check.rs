@@ -28,28 +28,18 @@ pub struct CheckArgs {
 }
 
 pub fn run_check(settings: &Settings, args: &CheckArgs) -> Result<Outcome, Failure> {
-    let spec = args.rev.clone().unwrap_or_else(|| {
-        if settings.repo.workdir().is_some() {
-            WORKTREE.into()
-        } else {
-            "HEAD".into()
-        }
-    });
+    let spec = args
+        .rev
+        .clone()
+        .unwrap_or_else(|| if settings.repo.workdir().is_some() { WORKTREE.into() } else { "HEAD".into() });
     let point = settings.point(&spec)?;
     let opened = settings.open_required(&point)?;
     let failure = |e| read_failure(&opened.revision.spec, e);
     let report = check_project(&opened.project, opened.source()).map_err(failure)?;
     let mut findings = report.findings;
     let records = opened.records()?;
-    let (base_point, environment) = super::resolve_base(
-        settings,
-        &point,
-        &opened,
-        &records,
-        args.base.as_deref(),
-        args.env.as_deref(),
-        false,
-    )?;
+    let (base_point, environment) =
+        super::resolve_base(settings, &point, &opened, &records, args.base.as_deref(), args.env.as_deref(), false)?;
     let mut base_revision = None;
     if base_point.is_some() || !records.is_empty() {
         let base = match &base_point {
@@ -74,6 +64,7 @@ pub fn run_check(settings: &Settings, args: &CheckArgs) -> Result<Outcome, Failu
         );
     }
     sort_findings(&mut findings);
+    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
     let output = CheckOutput {
         format_version: CHECK_FORMAT_VERSION,
         project: opened.project.config.project.clone(),
@@ -81,20 +72,11 @@ pub fn run_check(settings: &Settings, args: &CheckArgs) -> Result<Outcome, Failu
         base: base_revision,
         migrations: report.migrations,
         assets: report.assets,
-        errors: findings
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .count(),
-        warnings: findings
-            .iter()
-            .filter(|f| f.severity == Severity::Warning)
-            .count(),
+        errors,
+        warnings: findings.iter().filter(|f| f.severity == Severity::Warning).count(),
+        state_id: if errors == 0 { report.state_id } else { None },
         findings,
-        ignored: report
-            .ignored
-            .iter()
-            .map(|p| opened.project.repo_path(p))
-            .collect(),
+        ignored: report.ignored.iter().map(|p| opened.project.repo_path(p)).collect(),
     };
     let rendered = match settings.format {
         Format::Text => text::check(&output, settings.printer.style()),
@@ -102,9 +84,5 @@ pub fn run_check(settings: &Settings, args: &CheckArgs) -> Result<Outcome, Failu
         Format::Json => json::check(&output),
     };
     settings.printer.product(&rendered);
-    Ok(if output.errors > 0 {
-        Outcome::Findings
-    } else {
-        Outcome::Success
-    })
+    Ok(if output.errors > 0 { Outcome::Findings } else { Outcome::Success })
 }

@@ -68,9 +68,7 @@ pub fn resolve_base(
             return Ok((None, None));
         };
         let Some((target_id, receipt, disagree)) = record.least_advanced() else {
-            settings.printer.status(&format!(
-                "note: `environments/{env}.json` lists no target: planning from nothing"
-            ));
+            settings.printer.status(&format!("note: `environments/{env}.json` lists no target: planning from nothing"));
             return Ok((None, None));
         };
         let mut commit = settings.repo.resolve(&receipt.source.head_commit)?;

@@ -33,32 +33,19 @@ pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure
     let head_point = settings.point(&args.head)?;
     let head = settings.open_required(&head_point)?;
     let records = head.records()?;
-    let (base_point, environment) = super::resolve_base(
-        settings,
-        &head_point,
-        &head,
-        &records,
-        args.base.as_deref(),
-        args.env.as_deref(),
-        true,
-    )?;
+    let (base_point, environment) =
+        super::resolve_base(settings, &head_point, &head, &records, args.base.as_deref(), args.env.as_deref(), true)?;
     let base = match &base_point {
         Some(point) => settings.open(point)?,
         None => None,
     };
     let asset_changes = changed_assets(&head, base.as_ref())?;
-    settings.printer.debug(|| {
-        format!(
-            "{} changed paths under the assets folder",
-            asset_changes.len()
-        )
-    });
+    settings.printer.debug(|| format!("{} changed paths under the assets folder", asset_changes.len()));
     let base_revision = match (&base, &base_point) {
         (Some(b), _) => Some(b.revision.clone()),
-        (None, Some(crate::settings::Point::Commit(c))) => Some(crate::core::plan::Revision {
-            spec: c.spec.clone(),
-            commit: Some(c.id.to_string()),
-        }),
+        (None, Some(crate::settings::Point::Commit(c))) => {
+            Some(crate::core::plan::Revision { spec: c.spec.clone(), commit: Some(c.id.to_string()) })
+        }
         _ => None,
     };
     let plan = plan(&PlanInput {
@@ -80,30 +67,19 @@ pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure
         Format::Json => json::plan(&plan),
     };
     settings.printer.product(&rendered);
-    Ok(if plan.has_errors() {
-        Outcome::Findings
-    } else {
-        Outcome::Success
-    })
+    Ok(if plan.has_errors() { Outcome::Findings } else { Outcome::Success })
 }
 
 /// Returns the paths under the assets folder that differ: a tree diff between two commits, or a
 /// comparison of listings when one side is the work tree.
-fn changed_assets(
-    head: &Opened,
-    base: Option<&Opened>,
-) -> Result<Vec<crate::core::source::PathChange>, Failure> {
+fn changed_assets(head: &Opened, base: Option<&Opened>) -> Result<Vec<crate::core::source::PathChange>, Failure> {
     let folder = &head.project.config.assets;
     let failure = |e| read_failure(&head.revision.spec, e);
     match (base.map(|b| &b.files), &head.files) {
         (Some(Files::Git(old)), Files::Git(new)) => old.diff_dir(new, folder).map_err(failure),
         (base_files, _) => {
             let old = match base_files {
-                Some(_) => base
-                    .map(|b| b.source().list(folder))
-                    .transpose()
-                    .map_err(failure)?
-                    .unwrap_or_default(),
+                Some(_) => base.map(|b| b.source().list(folder)).transpose().map_err(failure)?.unwrap_or_default(),
                 None => Vec::new(),
             };
             let new = head.source().list(folder).map_err(failure)?;

@@ -57,10 +57,7 @@ impl MigrationCatalog {
                         format!("`{repo_path}` is in a sub-folder of the migrations folder"),
                     )
                     .at(Location::file(&repo_path))
-                    .help(format!(
-                        "move it directly into `{}`",
-                        project.repo_path(&project.config.migrations)
-                    )),
+                    .help(format!("move it directly into `{}`", project.repo_path(&project.config.migrations))),
                 );
                 continue;
             }
@@ -98,9 +95,7 @@ impl MigrationCatalog {
                 ),
             }
         }
-        catalog
-            .findings
-            .extend(duplicate_versions(project, &catalog.files));
+        catalog.findings.extend(duplicate_versions(project, &catalog.files));
         catalog
     }
 
@@ -127,9 +122,7 @@ impl MigrationCatalog {
 enum NameProblem {
     #[error("the name does not start with a version and `_`")]
     NoVersion,
-    #[error(
-        "the slug after the version is empty or has characters other than letters, digits, `_` and `-`"
-    )]
+    #[error("the slug after the version is empty or has characters other than letters, digits, `_` and `-`")]
     BadSlug,
     #[error("`{0}` is not a known dialect (sqlite, postgres, mysql)")]
     UnknownDialect(String),
@@ -144,9 +137,7 @@ impl NameProblem {
     }
 }
 
-fn parse_migration_name(
-    file_name: &str,
-) -> Result<(Version, String, Option<Dialect>), NameProblem> {
+fn parse_migration_name(file_name: &str) -> Result<(Version, String, Option<Dialect>), NameProblem> {
     let stem = file_name.strip_suffix(".sql").unwrap_or(file_name);
     let (stem, dialect) = match stem.split_once('.') {
         Some((stem, suffix)) => match Dialect::from_name(suffix) {
@@ -157,11 +148,7 @@ fn parse_migration_name(
     };
     let (digits, slug) = stem.split_once('_').ok_or(NameProblem::NoVersion)?;
     let version = Version::parse(digits).ok_or(NameProblem::NoVersion)?;
-    if slug.is_empty()
-        || !slug
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if slug.is_empty() || !slug.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(NameProblem::BadSlug);
     }
     Ok((version, stem.to_string(), dialect))
@@ -203,11 +190,8 @@ pub fn parse_migration_text(repo_path: &str, text: &Arc<str>) -> (MigrationText,
     let mut no_transaction = false;
     let mut findings = Vec::new();
     for (index, line) in text.split_inclusive('\n').enumerate() {
-        let directive = line
-            .trim()
-            .strip_prefix("--")
-            .map(str::trim_start)
-            .and_then(|rest| rest.strip_prefix("migrate:"));
+        let directive =
+            line.trim().strip_prefix("--").map(str::trim_start).and_then(|rest| rest.strip_prefix("migrate:"));
         if let Some(directive) = directive {
             let word = directive.split_whitespace().next().unwrap_or("");
             match word {
@@ -235,14 +219,7 @@ pub fn parse_migration_text(repo_path: &str, text: &Arc<str>) -> (MigrationText,
             None => up.push_str(line),
         }
     }
-    (
-        MigrationText {
-            up,
-            down,
-            no_transaction,
-        },
-        findings,
-    )
+    (MigrationText { up, down, no_transaction }, findings)
 }
 
 /// The asset header fields besides `spec`. Any other top-level key is an error.
@@ -278,47 +255,37 @@ pub fn asset_identity(project: &Project, path: &str) -> Option<Result<ItemId, Fi
     let repo_path = project.repo_path(path);
     let Some(identity) = relative.strip_suffix(".yaml") else {
         let finding = if relative.ends_with(".yml") {
-            Finding::error("asset_extension", format!("`{repo_path}` ends in `.yml`"))
-                .help("rename it to `.yaml`")
+            Finding::error("asset_extension", format!("`{repo_path}` ends in `.yml`")).help("rename it to `.yaml`")
         } else {
-            Finding::warning(
-                "not_an_asset",
-                format!("`{repo_path}` is not a `.yaml` file and is not an asset"),
-            )
-            .help("move it out of the assets folder, or add it to `ignore`")
+            Finding::warning("not_an_asset", format!("`{repo_path}` is not a `.yaml` file and is not an asset"))
+                .help("move it out of the assets folder, or add it to `ignore`")
         };
         return Some(Err(finding.at(Location::file(&repo_path))));
     };
     Some(ItemId::parse(identity).map_err(|e| {
-        Finding::error(
-            "unsafe_identity",
-            format!("`{repo_path}` cannot be an asset: {e}"),
-        )
-        .at(Location::file(&repo_path))
-        .help(format!(
-            "put assets at `{}<kind>/<name>.yaml` with plain names",
-            project.repo_path(&project.assets_dir())
-        ))
+        Finding::error("unsafe_identity", format!("`{repo_path}` cannot be an asset: {e}"))
+            .at(Location::file(&repo_path))
+            .help(format!(
+                "put assets at `{}<kind>/<name>.yaml` with plain names",
+                project.repo_path(&project.assets_dir())
+            ))
     }))
 }
 
 /// Normalises an item's bytes, or returns the finding that names the file and position.
 pub fn normalised_text(repo_path: &str, bytes: &[u8]) -> Result<Arc<str>, Finding> {
-    hash::normalise(bytes)
-        .map(|t| Arc::from(t.as_ref()))
-        .map_err(|e| {
-            Finding::error("not_text", format!("`{repo_path}` is {e}"))
-                .at(Location::file(repo_path))
-                .help("save the file as UTF-8 text without NUL bytes")
-        })
+    hash::normalise(bytes).map(|t| Arc::from(t.as_ref())).map_err(|e| {
+        let (hash::TextError::NotUtf8 { line, .. } | hash::TextError::Nul { line, .. }) = e;
+        // Show the line as well as it can be shown: invalid bytes as U+FFFD, NUL as U+2400.
+        let shown: Arc<str> = Arc::from(String::from_utf8_lossy(bytes).replace('\0', "\u{2400}").as_str());
+        Finding::error("not_text", format!("`{repo_path}` is {e}"))
+            .at(Location::line(repo_path, &shown, line))
+            .help("save the file as UTF-8 text without NUL bytes")
+    })
 }
 
 /// Parses an asset's normalised text: YAML, header fields, identity, `depends_on`.
-pub fn parse_asset(
-    id: &ItemId,
-    repo_path: &str,
-    text: &Arc<str>,
-) -> Result<ParsedAsset, Vec<Finding>> {
+pub fn parse_asset(id: &ItemId, repo_path: &str, text: &Arc<str>) -> Result<ParsedAsset, Vec<Finding>> {
     let yaml_finding = |problem: yaml::YamlProblem| {
         Finding::error("asset_yaml", format!("`{repo_path}` is not a valid asset"))
             .at(Location::at(repo_path, text, problem.offset, problem.len))
@@ -326,18 +293,12 @@ pub fn parse_asset(
             .item(id.as_str())
             .help("an asset is one YAML mapping with `kind`, `name`, `depends_on` and `spec`")
     };
-    if text
-        .lines()
-        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-    {
+    if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
         return Err(vec![
-            Finding::error(
-                "asset_empty",
-                format!("`{repo_path}` holds no YAML document"),
-            )
-            .at(Location::file(repo_path))
-            .item(id.as_str())
-            .help("write the asset's `spec`, or delete the file"),
+            Finding::error("asset_empty", format!("`{repo_path}` holds no YAML document"))
+                .at(Location::file(repo_path))
+                .item(id.as_str())
+                .help("write the asset's `spec`, or delete the file"),
         ]);
     }
     let data = yaml::parse_data(text).map_err(|p| vec![yaml_finding(p)])?;
@@ -350,10 +311,7 @@ pub fn parse_asset(
     }
     // The header is read from the parsed data rather than parsed a second time: `plan` parses
     // thousands of assets, and this is most of its time.
-    let object = data
-        .as_object()
-        .map(|o| o.iter().collect::<Vec<_>>())
-        .unwrap_or_default();
+    let object = data.as_object().map(|o| o.iter().collect::<Vec<_>>()).unwrap_or_default();
     let mut findings = Vec::new();
     let key_location = |key: &str| {
         let (offset, len) = yaml::top_level_key_span(text, key).unwrap_or((0, 0));
@@ -388,10 +346,7 @@ pub fn parse_asset(
             ),
         }
     }
-    for (key, written, expected) in [
-        ("kind", &header.kind, id.kind()),
-        ("name", &header.name, id.name()),
-    ] {
+    for (key, written, expected) in [("kind", &header.kind, id.kind()), ("name", &header.name, id.name())] {
         if let Some(written) = written
             && written != expected
         {
@@ -402,9 +357,7 @@ pub fn parse_asset(
                 )
                 .at(key_location(key))
                 .item(id.as_str())
-                .help(format!(
-                    "write `{key}: {expected}`, or move the file to match"
-                )),
+                .help(format!("write `{key}: {expected}`, or move the file to match")),
             );
         }
     }
@@ -417,9 +370,7 @@ pub fn parse_asset(
                 findings.push(
                     Finding::error(
                         "bad_dependency",
-                        format!(
-                            "`{repo_path}` depends on `{dependency}`, which is not an identity: {e}"
-                        ),
+                        format!("`{repo_path}` depends on `{dependency}`, which is not an identity: {e}"),
                     )
                     .at(Location::at(repo_path, text, span.0, span.1))
                     .item(id.as_str())
@@ -463,11 +414,7 @@ mod tests {
     }
 
     fn catalog(names: &[&str]) -> MigrationCatalog {
-        let source = MemorySource::from_files(
-            names
-                .iter()
-                .map(|n| (format!("migrations/{n}"), "SELECT 1;\n")),
-        );
+        let source = MemorySource::from_files(names.iter().map(|n| (format!("migrations/{n}"), "SELECT 1;\n")));
         MigrationCatalog::from_entries(&project(), &source.list("migrations").unwrap())
     }
 
@@ -487,11 +434,7 @@ mod tests {
             "sub/0006_nested.sql",
             "9_skip.sql",
         ]);
-        let names: Vec<_> = c
-            .files
-            .iter()
-            .map(|f| (f.name.as_str(), f.dialect))
-            .collect();
+        let names: Vec<_> = c.files.iter().map(|f| (f.name.as_str(), f.dialect)).collect();
         assert_eq!(
             names,
             [
@@ -518,57 +461,25 @@ mod tests {
 
     #[test]
     fn dialect_variants_win_and_histories_are_per_dialect() {
-        let c = catalog(&[
-            "0001_a.sql",
-            "0002_b.postgres.sql",
-            "0002_b.sql",
-            "0003_c.sqlite.sql",
-        ]);
-        let pg: Vec<_> = c
-            .effective(Dialect::Postgres)
-            .values()
-            .map(|f| f.path.clone())
-            .collect();
-        assert_eq!(
-            pg,
-            ["migrations/0001_a.sql", "migrations/0002_b.postgres.sql"]
-        );
-        let sqlite: Vec<_> = c
-            .effective(Dialect::Sqlite)
-            .values()
-            .map(|f| f.path.clone())
-            .collect();
-        assert_eq!(
-            sqlite,
-            [
-                "migrations/0001_a.sql",
-                "migrations/0002_b.sql",
-                "migrations/0003_c.sqlite.sql"
-            ]
-        );
+        let c = catalog(&["0001_a.sql", "0002_b.postgres.sql", "0002_b.sql", "0003_c.sqlite.sql"]);
+        let pg: Vec<_> = c.effective(Dialect::Postgres).values().map(|f| f.path.clone()).collect();
+        assert_eq!(pg, ["migrations/0001_a.sql", "migrations/0002_b.postgres.sql"]);
+        let sqlite: Vec<_> = c.effective(Dialect::Sqlite).values().map(|f| f.path.clone()).collect();
+        assert_eq!(sqlite, ["migrations/0001_a.sql", "migrations/0002_b.sql", "migrations/0003_c.sqlite.sql"]);
     }
 
     #[test]
     fn duplicate_versions_compare_as_numbers() {
         let c = catalog(&["0001_a.sql", "1_b.sql", "0002_c.sql", "2_c.postgres.sql"]);
-        let duplicates: Vec<_> = c
-            .findings
-            .iter()
-            .filter(|f| f.code == "migrate::duplicate_version")
-            .collect();
+        let duplicates: Vec<_> = c.findings.iter().filter(|f| f.code == "migrate::duplicate_version").collect();
         assert_eq!(duplicates.len(), 1);
-        assert!(
-            duplicates[0]
-                .message
-                .contains("`migrations/1_b.sql` and `migrations/0001_a.sql`")
-        );
+        assert!(duplicates[0].message.contains("`migrations/1_b.sql` and `migrations/0001_a.sql`"));
     }
 
     #[test]
     fn directives_split_the_text() {
-        let text: Arc<str> = Arc::from(
-            "CREATE TABLE t (id INT);\n-- migrate:no-transaction\n--migrate:down\nDROP TABLE t;\n",
-        );
+        let text: Arc<str> =
+            Arc::from("CREATE TABLE t (id INT);\n-- migrate:no-transaction\n--migrate:down\nDROP TABLE t;\n");
         let (parsed, findings) = parse_migration_text("m.sql", &text);
         assert!(findings.is_empty());
         assert!(parsed.no_transaction);
@@ -582,14 +493,10 @@ mod tests {
     #[test]
     fn asset_headers_are_checked() {
         let id = ItemId::parse("query/active-hosts").unwrap();
-        let ok: Arc<str> = Arc::from(
-            "kind: query\nname: active-hosts\ndepends_on: [datasource/main]\nspec: {sql: SELECT 1}\n",
-        );
+        let ok: Arc<str> =
+            Arc::from("kind: query\nname: active-hosts\ndepends_on: [datasource/main]\nspec: {sql: SELECT 1}\n");
         let parsed = parse_asset(&id, "assets/query/active-hosts.yaml", &ok).unwrap();
-        assert_eq!(
-            parsed.depends_on,
-            [ItemId::parse("datasource/main").unwrap()]
-        );
+        assert_eq!(parsed.depends_on, [ItemId::parse("datasource/main").unwrap()]);
 
         let cases = [
             ("kind: query\nname: other\n", "migrate::header_mismatch", 2),
@@ -603,11 +510,7 @@ mod tests {
             let text: Arc<str> = Arc::from(text);
             let findings = parse_asset(&id, "a.yaml", &text).unwrap_err();
             assert_eq!(findings[0].code, code, "{text}");
-            assert_eq!(
-                findings[0].location.as_ref().unwrap().line.unwrap_or(0),
-                line,
-                "{text}"
-            );
+            assert_eq!(findings[0].location.as_ref().unwrap().line.unwrap_or(0), line, "{text}");
         }
     }
 
@@ -620,12 +523,9 @@ mod tests {
         let c = parse("spec:\n  b: 2\n  a: [x, y]\n");
         assert_eq!(a.semantic_hash, b.semantic_hash);
         assert_ne!(a.semantic_hash, c.semantic_hash);
-        let moved = parse_asset(
-            &ItemId::parse("query/b").unwrap(),
-            "b.yaml",
-            &Arc::from("name: b\nspec: {a: [x, y], b: 1}\n"),
-        )
-        .unwrap();
+        let moved =
+            parse_asset(&ItemId::parse("query/b").unwrap(), "b.yaml", &Arc::from("name: b\nspec: {a: [x, y], b: 1}\n"))
+                .unwrap();
         assert_eq!(a.content_key, moved.content_key);
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::core::catalog::{self, MigrationCatalog, ParsedAsset};
 use crate::core::finding::{Finding, Location, sort_findings};
+use crate::core::hash::{ContentHash, StateEntry, state_id};
 use crate::core::model::ItemId;
 use crate::core::project::Project;
 use crate::core::source::{ObjectId, Source, SourceError};
@@ -33,13 +34,7 @@ pub struct AssetChecker<'a> {
 
 impl<'a> AssetChecker<'a> {
     pub fn new(project: &'a Project, source: &'a dyn Source) -> AssetChecker<'a> {
-        AssetChecker {
-            project,
-            source,
-            loaded: HashMap::new(),
-            schemas: HashMap::new(),
-            findings: Vec::new(),
-        }
+        AssetChecker { project, source, loaded: HashMap::new(), schemas: HashMap::new(), findings: Vec::new() }
     }
 
     pub fn asset_path(&self, id: &ItemId) -> String {
@@ -62,12 +57,7 @@ impl<'a> AssetChecker<'a> {
     }
 
     /// Loads an asset: read, normalise, parse, validate against its kind's schema.
-    pub fn load(
-        &mut self,
-        id: &ItemId,
-        path: &str,
-        object: &ObjectId,
-    ) -> Result<LoadedAsset, SourceError> {
+    pub fn load(&mut self, id: &ItemId, path: &str, object: &ObjectId) -> Result<LoadedAsset, SourceError> {
         if let Some(Some(loaded)) = self.loaded.get(id) {
             return Ok(loaded.clone());
         }
@@ -77,23 +67,12 @@ impl<'a> AssetChecker<'a> {
     }
 
     /// Records an asset analysed elsewhere (in parallel): its findings, and its schema check.
-    pub fn record(
-        &mut self,
-        id: &ItemId,
-        path: &str,
-        analysed: AnalysedAsset,
-    ) -> Result<LoadedAsset, SourceError> {
+    pub fn record(&mut self, id: &ItemId, path: &str, analysed: AnalysedAsset) -> Result<LoadedAsset, SourceError> {
         self.findings.extend(analysed.findings);
         if let Some(parsed) = &analysed.loaded.parsed {
-            self.validate_schema(
-                id,
-                &self.project.repo_path(path),
-                &analysed.loaded.text,
-                parsed,
-            )?;
+            self.validate_schema(id, &self.project.repo_path(path), &analysed.loaded.text, parsed)?;
         }
-        self.loaded
-            .insert(id.clone(), Some(analysed.loaded.clone()));
+        self.loaded.insert(id.clone(), Some(analysed.loaded.clone()));
         Ok(analysed.loaded)
     }
 
@@ -114,26 +93,16 @@ impl<'a> AssetChecker<'a> {
         errors.sort();
         for (pointer, message) in errors {
             let (offset, len) = locate_pointer(text, parsed.spec_span, &pointer);
-            let shown = if pointer.is_empty() {
-                "spec".to_string()
-            } else {
-                format!("spec{pointer}")
-            };
+            let shown = if pointer.is_empty() { "spec".to_string() } else { format!("spec{pointer}") };
             self.findings.push(
                 Finding::error(
                     "schema_violation",
-                    format!(
-                        "`{repo_path}` does not match the schema of kind `{}`",
-                        id.kind()
-                    ),
+                    format!("`{repo_path}` does not match the schema of kind `{}`", id.kind()),
                 )
                 .at(Location::at(repo_path, text, offset, len))
                 .label(format!("{shown}: {message}"))
                 .item(id.as_str())
-                .help(format!(
-                    "see `{}`",
-                    self.project.repo_path(&schema_path(id.kind()))
-                )),
+                .help(format!("see `{}`", self.project.repo_path(&schema_path(id.kind())))),
             );
         }
         Ok(())
@@ -152,8 +121,7 @@ impl<'a> AssetChecker<'a> {
                 let compiled = serde_json::from_slice::<serde_json::Value>(&bytes)
                     .map_err(|e| format!("not JSON: {e}"))
                     .and_then(|schema| {
-                        jsonschema::validator_for(&schema)
-                            .map_err(|e| format!("not a usable JSON Schema: {e}"))
+                        jsonschema::validator_for(&schema).map_err(|e| format!("not a usable JSON Schema: {e}"))
                     });
                 match compiled {
                     Ok(validator) => Some(Arc::new(validator)),
@@ -204,8 +172,7 @@ impl<'a> AssetChecker<'a> {
                     Some(Mark::Done) => {}
                     Some(Mark::Active) => {
                         let start = stack.iter().position(|(n, _, _)| *n == dep).unwrap_or(0);
-                        let cycle: Vec<ItemId> =
-                            stack[start..].iter().map(|(n, _, _)| n.clone()).collect();
+                        let cycle: Vec<ItemId> = stack[start..].iter().map(|(n, _, _)| n.clone()).collect();
                         let mut key = cycle.clone();
                         key.sort();
                         if reported_cycles.insert(key) {
@@ -239,22 +206,13 @@ impl<'a> AssetChecker<'a> {
             .unwrap_or_default())
     }
 
-    fn depends_on_location(
-        &mut self,
-        id: &ItemId,
-        dep: Option<&ItemId>,
-    ) -> Result<Location, SourceError> {
+    fn depends_on_location(&mut self, id: &ItemId, dep: Option<&ItemId>) -> Result<Location, SourceError> {
         let path = self.project.repo_path(&self.asset_path(id));
-        let text = self
-            .load_by_id(id)?
-            .map(|l| l.text)
-            .unwrap_or_else(|| Arc::from(""));
+        let text = self.load_by_id(id)?.map(|l| l.text).unwrap_or_else(|| Arc::from(""));
         let span = dep
             .and_then(|d| {
                 let line = crate::core::yaml::top_level_key_span(&text, "depends_on")?;
-                text[line.0..]
-                    .find(d.as_str())
-                    .map(|o| (line.0 + o, d.as_str().len()))
+                text[line.0..].find(d.as_str()).map(|o| (line.0 + o, d.as_str().len()))
             })
             .or_else(|| crate::core::yaml::top_level_key_span(&text, "depends_on"));
         Ok(match span {
@@ -266,17 +224,14 @@ impl<'a> AssetChecker<'a> {
     fn report_unknown_dependency(&mut self, id: &ItemId, dep: &ItemId) -> Result<(), SourceError> {
         let location = self.depends_on_location(id, Some(dep))?;
         self.findings.push(
-            Finding::error(
-                "unknown_dependency",
-                format!("`{id}` depends on `{dep}`, which does not exist"),
-            )
-            .at(location)
-            .label("no such asset")
-            .item(id.as_str())
-            .help(format!(
-                "add `{}`, or remove it from `depends_on`",
-                self.project.repo_path(&self.asset_path(dep))
-            )),
+            Finding::error("unknown_dependency", format!("`{id}` depends on `{dep}`, which does not exist"))
+                .at(location)
+                .label("no such asset")
+                .item(id.as_str())
+                .help(format!(
+                    "add `{}`, or remove it from `depends_on`",
+                    self.project.repo_path(&self.asset_path(dep))
+                )),
         );
         Ok(())
     }
@@ -289,17 +244,11 @@ impl<'a> AssetChecker<'a> {
             .depends_on_location(first, cycle.get(1).or(Some(first)))
             .unwrap_or_else(|_| Location::file(self.project.repo_path(&self.asset_path(first))));
         self.findings.push(
-            Finding::error(
-                "dependency_cycle",
-                format!("`depends_on` forms a cycle: {}", chain.join(" → ")),
-            )
-            .at(location)
-            .label(format!(
-                "`{first}` depends on `{}`",
-                cycle.get(1).unwrap_or(first)
-            ))
-            .item(first.as_str())
-            .help("imports order assets by `depends_on`; remove one of these dependencies"),
+            Finding::error("dependency_cycle", format!("`depends_on` forms a cycle: {}", chain.join(" → ")))
+                .at(location)
+                .label(format!("`{first}` depends on `{}`", cycle.get(1).unwrap_or(first)))
+                .item(first.as_str())
+                .help("imports order assets by `depends_on`; remove one of these dependencies"),
         );
     }
 }
@@ -317,24 +266,14 @@ pub fn analyse_asset(project: &Project, id: &ItemId, path: &str, bytes: &[u8]) -
     let repo_path = project.repo_path(path);
     match catalog::normalised_text(&repo_path, bytes) {
         Err(finding) => AnalysedAsset {
-            loaded: LoadedAsset {
-                text: Arc::from(""),
-                parsed: None,
-            },
+            loaded: LoadedAsset { text: Arc::from(""), parsed: None },
             findings: vec![finding.item(id.as_str())],
         },
         Ok(text) => match catalog::parse_asset(id, &repo_path, &text) {
-            Err(findings) => AnalysedAsset {
-                loaded: LoadedAsset { text, parsed: None },
-                findings,
-            },
-            Ok(parsed) => AnalysedAsset {
-                loaded: LoadedAsset {
-                    text,
-                    parsed: Some(Arc::new(parsed)),
-                },
-                findings: Vec::new(),
-            },
+            Err(findings) => AnalysedAsset { loaded: LoadedAsset { text, parsed: None }, findings },
+            Ok(parsed) => {
+                AnalysedAsset { loaded: LoadedAsset { text, parsed: Some(Arc::new(parsed)) }, findings: Vec::new() }
+            }
         },
     }
 }
@@ -372,30 +311,45 @@ pub struct CheckReport {
     pub migrations: usize,
     pub assets: usize,
     pub ignored: Vec<String>,
+    /// The state id of the project at this point (SPEC: state id); absent when there are errors.
+    pub state_id: Option<ContentHash>,
 }
 
 /// Validates a whole project at one point: every migration and asset is read.
 pub fn check_project(project: &Project, source: &dyn Source) -> Result<CheckReport, SourceError> {
     let mut report = CheckReport::default();
-    let migrations =
-        MigrationCatalog::from_entries(project, &source.list(&project.config.migrations)?);
+    let mut state = Vec::new();
+    let migrations = MigrationCatalog::from_entries(project, &source.list(&project.config.migrations)?);
     report.findings.extend(migrations.findings.iter().cloned());
     report.ignored.extend(migrations.ignored.iter().cloned());
+    let mut hashes: BTreeMap<&str, ContentHash> = BTreeMap::new();
     for file in &migrations.files {
         let repo_path = project.repo_path(&file.path);
         let bytes = source.read(&file.path, &file.object)?;
         match catalog::normalised_text(&repo_path, &bytes) {
-            Ok(text) => report
-                .findings
-                .extend(catalog::parse_migration_text(&repo_path, &text).1),
+            Ok(text) => {
+                report.findings.extend(catalog::parse_migration_text(&repo_path, &text).1);
+                hashes.insert(&file.path, ContentHash::of(text.as_bytes()));
+            }
             Err(finding) => report.findings.push(finding),
+        }
+    }
+    for &dialect in &project.config.dialects {
+        for (version, file) in migrations.effective(dialect) {
+            if let Some(hash) = hashes.get(file.path.as_str()) {
+                state.push(StateEntry {
+                    item_type: "migration",
+                    identity: version.to_string(),
+                    dialect: dialect.to_string(),
+                    sha256: hash.clone(),
+                });
+            }
         }
     }
     report.migrations = migrations.files.len();
 
     let mut checker = AssetChecker::new(project, source);
     let mut ids = Vec::new();
-    let mut by_id: BTreeMap<ItemId, String> = BTreeMap::new();
     for entry in source.list(&project.config.assets)? {
         if project.is_ignored(&entry.path) {
             report.ignored.push(entry.path);
@@ -405,14 +359,9 @@ pub fn check_project(project: &Project, source: &dyn Source) -> Result<CheckRepo
             None => {}
             Some(Err(finding)) => checker.findings.push(finding),
             Some(Ok(id)) => {
-                if let Some(other) = by_id.insert(id.clone(), entry.path.clone()) {
-                    // Only possible where paths differ but identities do not (never in git today).
-                    checker.findings.push(Finding::error(
-                        "duplicate_asset",
-                        format!("`{other}` and `{}` are both `{id}`", entry.path),
-                    ));
-                }
-                checker.load(&id, &entry.path, &entry.id)?;
+                let loaded = checker.load(&id, &entry.path, &entry.id)?;
+                let sha256 = ContentHash::of(loaded.text.as_bytes());
+                state.push(StateEntry { item_type: "asset", identity: id.to_string(), dialect: String::new(), sha256 });
                 ids.push(id);
             }
         }
@@ -421,6 +370,9 @@ pub fn check_project(project: &Project, source: &dyn Source) -> Result<CheckRepo
     report.assets = ids.len();
     report.findings.append(&mut checker.findings);
     sort_findings(&mut report.findings);
+    if !report.findings.iter().any(Finding::is_error) {
+        report.state_id = Some(state_id(&state));
+    }
     Ok(report)
 }
 
@@ -430,10 +382,8 @@ mod tests {
     use crate::core::source::MemorySource;
 
     fn run(files: &[(&str, &str)]) -> CheckReport {
-        let mut all = vec![(
-            "migrate.yaml",
-            "version: 1\nproject: p\ndialects: [sqlite]\nignore: [\"assets/legacy/**\"]\n",
-        )];
+        let mut all =
+            vec![("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\nignore: [\"assets/legacy/**\"]\n")];
         all.extend_from_slice(files);
         let source = MemorySource::from_files(all.iter().map(|(p, c)| (*p, c.as_bytes())));
         let project = Project::parse("migrate.yaml", "", all[0].1.as_bytes()).unwrap();
@@ -449,10 +399,7 @@ mod tests {
         let report = run(&[
             ("migrations/0001_a.sql", "CREATE TABLE a (id INT);\n"),
             ("assets/datasource/main.yaml", "spec: {url: x}\n"),
-            (
-                "assets/query/q.yaml",
-                "depends_on: [datasource/main]\nspec: {}\n",
-            ),
+            ("assets/query/q.yaml", "depends_on: [datasource/main]\nspec: {}\n"),
             ("assets/legacy/broken.yaml", "{{{"),
         ]);
         assert!(report.findings.is_empty(), "{:?}", report.findings);
@@ -487,6 +434,34 @@ mod tests {
     }
 
     #[test]
+    fn state_id_is_over_normalised_items_per_dialect() {
+        let config = "version: 1\nproject: p\ndialects: [sqlite, postgres]\nignore: [\"assets/legacy/**\"]\n";
+        let files = |asset: &str| {
+            MemorySource::from_files([
+                ("migrate.yaml", config),
+                ("migrations/0001_a.sql", "SELECT 1;\n"),
+                ("migrations/0001_a.postgres.sql", "SELECT 2;\n"),
+                ("assets/query/a.yaml", asset),
+                ("assets/legacy/x.yaml", "ignored: true\n"),
+            ])
+        };
+        let project = Project::parse("migrate.yaml", "", config.as_bytes()).unwrap();
+        let lf = check_project(&project, &files("spec: {}\n")).unwrap();
+        let crlf = check_project(&project, &files("\u{feff}spec: {}\r\n")).unwrap();
+        let h = |t: &str| ContentHash::of(t.as_bytes());
+        let expected = format!(
+            "[[\"asset\",\"query/a\",\"\",\"{}\"],[\"migration\",\"1\",\"postgres\",\"{}\"],[\"migration\",\"1\",\"sqlite\",\"{}\"]]",
+            h("spec: {}\n"),
+            h("SELECT 2;\n"),
+            h("SELECT 1;\n")
+        );
+        assert_eq!(lf.state_id, Some(ContentHash::of(expected.as_bytes())));
+        assert_eq!(crlf.state_id, lf.state_id);
+        let broken = check_project(&project, &files("spec: [\n")).unwrap();
+        assert_eq!(broken.state_id, None);
+    }
+
+    #[test]
     fn schemas_validate_spec_and_point_at_the_key() {
         let report = run(&[
             (
@@ -494,25 +469,13 @@ mod tests {
                 r#"{"type": "object", "required": ["sql"], "properties": {"sql": {"type": "string"}, "limits": {"type": "object", "properties": {"rows": {"type": "integer"}}}}}"#,
             ),
             ("assets/query/ok.yaml", "spec:\n  sql: SELECT 1\n"),
-            (
-                "assets/query/bad.yaml",
-                "kind: query\nspec:\n  sql: SELECT 1\n  limits:\n    rows: many\n",
-            ),
+            ("assets/query/bad.yaml", "kind: query\nspec:\n  sql: SELECT 1\n  limits:\n    rows: many\n"),
             ("schemas/broken.schema.json", "{"),
             ("assets/broken/x.yaml", "spec: {}\n"),
         ]);
-        assert_eq!(
-            codes(&report),
-            ["migrate::schema_violation", "migrate::schema_invalid"]
-        );
+        assert_eq!(codes(&report), ["migrate::schema_violation", "migrate::schema_invalid"]);
         let location = report.findings[0].location.as_ref().unwrap();
         assert_eq!(location.line, Some(5));
-        assert!(
-            report.findings[0]
-                .label
-                .as_deref()
-                .unwrap()
-                .starts_with("spec/limits/rows:")
-        );
+        assert!(report.findings[0].label.as_deref().unwrap().starts_with("spec/limits/rows:"));
     }
 }

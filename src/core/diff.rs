@@ -5,30 +5,13 @@ use similar::TextDiff;
 
 /// Returns the unified diff from `before` to `after`; `None` is the absent side of an add or
 /// removal (`/dev/null`). Identical texts give an empty string.
-pub fn unified_diff(
-    old_path: &str,
-    before: Option<&str>,
-    new_path: &str,
-    after: Option<&str>,
-) -> String {
-    let old_header = if before.is_some() {
-        format!("a/{old_path}")
-    } else {
-        "/dev/null".to_string()
-    };
-    let new_header = if after.is_some() {
-        format!("b/{new_path}")
-    } else {
-        "/dev/null".to_string()
-    };
+pub fn unified_diff(old_path: &str, before: Option<&str>, new_path: &str, after: Option<&str>) -> String {
+    let old_header = if before.is_some() { format!("a/{old_path}") } else { "/dev/null".to_string() };
+    let new_header = if after.is_some() { format!("b/{new_path}") } else { "/dev/null".to_string() };
     let diff = TextDiff::configure()
         .timeout(std::time::Duration::from_secs(2))
         .diff_lines(before.unwrap_or(""), after.unwrap_or(""));
-    diff.unified_diff()
-        .context_radius(3)
-        .missing_newline_hint(true)
-        .header(&old_header, &new_header)
-        .to_string()
+    diff.unified_diff().context_radius(3).missing_newline_hint(true).header(&old_header, &new_header).to_string()
 }
 
 /// Counts added and removed lines of a unified diff.
@@ -52,12 +35,7 @@ mod tests {
     #[test]
     fn modification_addition_removal() {
         assert_eq!(
-            unified_diff(
-                "a.yaml",
-                Some("x: 1\ny: 2\n"),
-                "a.yaml",
-                Some("x: 1\ny: 3\n")
-            ),
+            unified_diff("a.yaml", Some("x: 1\ny: 2\n"), "a.yaml", Some("x: 1\ny: 3\n")),
             "--- a/a.yaml\n+++ b/a.yaml\n@@ -1,2 +1,2 @@\n x: 1\n-y: 2\n+y: 3\n"
         );
         assert_eq!(

@@ -35,13 +35,7 @@ pub struct Location {
 
 impl Location {
     pub fn file(path: impl Into<String>) -> Location {
-        Location {
-            path: path.into(),
-            line: None,
-            column: None,
-            span: None,
-            source: None,
-        }
+        Location { path: path.into(), line: None, column: None, span: None, source: None }
     }
 
     /// Points at `len` bytes from `offset` of `source`, computing line and column.
@@ -60,14 +54,8 @@ impl Location {
 
     /// Points at the given 1-based line (the whole line).
     pub fn line(path: impl Into<String>, source: &Arc<str>, line: usize) -> Location {
-        let offset = source
-            .split_inclusive('\n')
-            .take(line.saturating_sub(1))
-            .map(str::len)
-            .sum::<usize>();
-        let len = source[offset.min(source.len())..]
-            .find('\n')
-            .unwrap_or(source.len() - offset.min(source.len()));
+        let offset = source.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum::<usize>();
+        let len = source[offset.min(source.len())..].find('\n').unwrap_or(source.len() - offset.min(source.len()));
         Location::at(path, source, offset, len)
     }
 }

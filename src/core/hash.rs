@@ -56,13 +56,9 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 impl TryFrom<String> for ContentHash {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        let hex = value
-            .strip_prefix("sha256:")
-            .ok_or_else(|| format!("`{value}` does not start with `sha256:`"))?;
+        let hex = value.strip_prefix("sha256:").ok_or_else(|| format!("`{value}` does not start with `sha256:`"))?;
         if hex.len() != 64 || !hex.bytes().all(|b| HEX.contains(&b)) {
-            return Err(format!(
-                "`{value}` is not `sha256:` and 64 lowercase hex digits"
-            ));
+            return Err(format!("`{value}` is not `sha256:` and 64 lowercase hex digits"));
         }
         Ok(ContentHash(value))
     }
@@ -90,17 +86,9 @@ impl fmt::Debug for ContentHash {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TextError {
     #[error("not valid UTF-8 at line {line}, column {column} (byte offset {offset})")]
-    NotUtf8 {
-        line: usize,
-        column: usize,
-        offset: usize,
-    },
+    NotUtf8 { line: usize, column: usize, offset: usize },
     #[error("contains a NUL byte at line {line}, column {column} (byte offset {offset})")]
-    Nul {
-        line: usize,
-        column: usize,
-        offset: usize,
-    },
+    Nul { line: usize, column: usize, offset: usize },
 }
 
 /// Returns the normalised text of an item: UTF-8 BOM removed, CRLF turned into LF.
@@ -109,44 +97,26 @@ pub enum TextError {
 pub fn normalise(bytes: &[u8]) -> Result<Cow<'_, str>, TextError> {
     if let Some(offset) = bytes.iter().position(|&b| b == 0) {
         let (line, column) = line_column(bytes, offset);
-        return Err(TextError::Nul {
-            line,
-            column,
-            offset,
-        });
+        return Err(TextError::Nul { line, column, offset });
     }
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => {
             let offset = error.valid_up_to();
             let (line, column) = line_column(bytes, offset);
-            return Err(TextError::NotUtf8 {
-                line,
-                column,
-                offset,
-            });
+            return Err(TextError::NotUtf8 { line, column, offset });
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.contains("\r\n") {
-        Ok(Cow::Owned(text.replace("\r\n", "\n")))
-    } else {
-        Ok(Cow::Borrowed(text))
-    }
+    if text.contains("\r\n") { Ok(Cow::Owned(text.replace("\r\n", "\n"))) } else { Ok(Cow::Borrowed(text)) }
 }
 
 /// Returns the 1-based line and column (in characters) of a byte offset.
 pub fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
     let before = &bytes[..offset.min(bytes.len())];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let column = String::from_utf8_lossy(&before[line_start..])
-        .chars()
-        .count()
-        + 1;
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
     (line, column)
 }
 
@@ -255,16 +225,8 @@ fn ecmascript_number(f: f64) -> String {
         format!("0.{}{digits}", "0".repeat((-n) as usize))
     } else {
         let e = n - 1;
-        let e = if e >= 0 {
-            format!("+{e}")
-        } else {
-            e.to_string()
-        };
-        if k == 1 {
-            format!("{digits}e{e}")
-        } else {
-            format!("{}.{}e{e}", &digits[..1], &digits[1..])
-        }
+        let e = if e >= 0 { format!("+{e}") } else { e.to_string() };
+        if k == 1 { format!("{digits}e{e}") } else { format!("{}.{}e{e}", &digits[..1], &digits[1..]) }
     };
     format!("{sign}{body}")
 }
@@ -288,14 +250,7 @@ pub struct StateEntry {
 pub fn state_id(entries: &[StateEntry]) -> ContentHash {
     let mut rendered: Vec<String> = entries
         .iter()
-        .map(|e| {
-            canonical_json(&serde_json::json!([
-                e.item_type,
-                e.identity,
-                e.dialect,
-                e.sha256.as_str()
-            ]))
-        })
+        .map(|e| canonical_json(&serde_json::json!([e.item_type, e.identity, e.dialect, e.sha256.as_str()])))
         .collect();
     rendered.sort();
     let list = format!("[{}]", rendered.join(","));
@@ -310,10 +265,7 @@ mod tests {
     #[test]
     fn bom_and_crlf_hash_like_plain_lf() {
         let plain = content_hash(b"a: 1\nb: 2\n").unwrap();
-        assert_eq!(
-            content_hash(b"\xEF\xBB\xBFa: 1\r\nb: 2\r\n").unwrap(),
-            plain
-        );
+        assert_eq!(content_hash(b"\xEF\xBB\xBFa: 1\r\nb: 2\r\n").unwrap(), plain);
         assert_eq!(content_hash(b"a: 1\r\nb: 2\n").unwrap(), plain);
         // A lone CR is content, not a line ending.
         assert_ne!(content_hash(b"a: 1\rb: 2\n").unwrap(), plain);
@@ -331,28 +283,13 @@ mod tests {
 
     #[test]
     fn non_utf8_and_nul_name_their_position() {
-        assert_eq!(
-            normalise(b"ok\nab\xff").unwrap_err(),
-            TextError::NotUtf8 {
-                line: 2,
-                column: 3,
-                offset: 5
-            }
-        );
-        assert_eq!(
-            normalise(b"x\n\ny\0").unwrap_err(),
-            TextError::Nul {
-                line: 3,
-                column: 2,
-                offset: 4
-            }
-        );
+        assert_eq!(normalise(b"ok\nab\xff").unwrap_err(), TextError::NotUtf8 { line: 2, column: 3, offset: 5 });
+        assert_eq!(normalise(b"x\n\ny\0").unwrap_err(), TextError::Nul { line: 3, column: 2, offset: 4 });
     }
 
     #[test]
     fn canonical_json_sorts_keys_by_utf16_and_escapes_minimally() {
-        let value =
-            json!({"b": [1, "x\u{1}\"\\/é"], "a": {"\u{e000}": 1, "\u{1f600}": 2}, "": null});
+        let value = json!({"b": [1, "x\u{1}\"\\/é"], "a": {"\u{e000}": 1, "\u{1f600}": 2}, "": null});
         assert_eq!(
             canonical_json(&value),
             "{\"\":null,\"a\":{\"\u{1f600}\":2,\"\u{e000}\":1},\"b\":[1,\"x\\u0001\\\"\\\\/é\"]}"
@@ -395,10 +332,7 @@ mod tests {
             dialect: "sqlite".into(),
             sha256: ContentHash::of(b"m"),
         };
-        assert_eq!(
-            state_id(&[a.clone(), m.clone()]),
-            state_id(&[m.clone(), a.clone()])
-        );
+        assert_eq!(state_id(&[a.clone(), m.clone()]), state_id(&[m.clone(), a.clone()]));
         let expected = format!(
             "[[\"asset\",\"query/a\",\"\",\"{}\"],[\"migration\",\"1\",\"sqlite\",\"{}\"]]",
             a.sha256, m.sha256

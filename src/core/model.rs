@@ -31,11 +31,7 @@ impl Version {
             return None;
         }
         let trimmed = digits.trim_start_matches('0');
-        Some(Version(if trimmed.is_empty() {
-            "0".to_string()
-        } else {
-            trimmed.to_string()
-        }))
+        Some(Version(if trimmed.is_empty() { "0".to_string() } else { trimmed.to_string() }))
     }
 
     /// The version without leading zeros, as state ids and history rows carry it.
@@ -46,10 +42,7 @@ impl Version {
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0
-            .len()
-            .cmp(&other.0.len())
-            .then_with(|| self.0.cmp(&other.0))
+        self.0.len().cmp(&other.0.len()).then_with(|| self.0.cmp(&other.0))
     }
 }
 
@@ -85,19 +78,7 @@ impl fmt::Debug for Version {
 }
 
 /// A SQL dialect the project targets. `mysql` covers MariaDB.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Dialect {
     Sqlite,
@@ -173,9 +154,8 @@ impl ItemId {
     /// Checks an identity. Segments may not be empty, `.`/`..` or hidden, and may not hold
     /// separators or control characters other than `/`: an identity becomes a path on the target.
     pub fn parse(text: &str) -> Result<ItemId, IdentityError> {
-        if let Some(c) = text
-            .chars()
-            .find(|c| c.is_control() || matches!(c, '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|'))
+        if let Some(c) =
+            text.chars().find(|c| c.is_control() || matches!(c, '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|'))
         {
             return Err(IdentityError::BadCharacter(c));
         }
@@ -183,10 +163,7 @@ impl ItemId {
         if segments.len() < 2 {
             return Err(IdentityError::NoKind);
         }
-        if let Some(bad) = segments
-            .iter()
-            .find(|s| s.is_empty() || s.starts_with('.') || s.len() > 255)
-        {
+        if let Some(bad) = segments.iter().find(|s| s.is_empty() || s.starts_with('.') || s.len() > 255) {
             return Err(IdentityError::UnsafeSegment((*bad).to_string()));
         }
         Ok(ItemId(text.to_string()))
@@ -238,26 +215,11 @@ mod tests {
         assert!(ItemId::parse("query/active-hosts").is_ok());
         assert!(ItemId::parse("query/team/a b").is_ok());
         assert_eq!(ItemId::parse("query"), Err(IdentityError::NoKind));
-        assert!(matches!(
-            ItemId::parse("query/../x"),
-            Err(IdentityError::UnsafeSegment(_))
-        ));
-        assert!(matches!(
-            ItemId::parse("query//x"),
-            Err(IdentityError::UnsafeSegment(_))
-        ));
-        assert!(matches!(
-            ItemId::parse("query/.hidden"),
-            Err(IdentityError::UnsafeSegment(_))
-        ));
-        assert!(matches!(
-            ItemId::parse("query/a\\b"),
-            Err(IdentityError::BadCharacter('\\'))
-        ));
-        assert!(matches!(
-            ItemId::parse("query/a\nb"),
-            Err(IdentityError::BadCharacter('\n'))
-        ));
+        assert!(matches!(ItemId::parse("query/../x"), Err(IdentityError::UnsafeSegment(_))));
+        assert!(matches!(ItemId::parse("query//x"), Err(IdentityError::UnsafeSegment(_))));
+        assert!(matches!(ItemId::parse("query/.hidden"), Err(IdentityError::UnsafeSegment(_))));
+        assert!(matches!(ItemId::parse("query/a\\b"), Err(IdentityError::BadCharacter('\\'))));
+        assert!(matches!(ItemId::parse("query/a\nb"), Err(IdentityError::BadCharacter('\n'))));
         let id = ItemId::parse("dashboard/ops/latency").unwrap();
         assert_eq!((id.kind(), id.name()), ("dashboard", "ops/latency"));
     }

@@ -220,14 +220,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
             MigrationChangeKind::Removed => &mut summary.migrations_removed,
         } += 1;
     }
-    summary.errors = findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .count();
-    summary.warnings = findings
-        .iter()
-        .filter(|f| f.severity == Severity::Warning)
-        .count();
+    summary.errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+    summary.warnings = findings.iter().filter(|f| f.severity == Severity::Warning).count();
     let kind = if !migrations.is_empty() {
         ReleaseKind::Migration
     } else if !assets.is_empty() {
@@ -241,10 +235,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
         base: input.base_revision.clone(),
         head: input.head_revision.clone(),
         environment: input.environment.clone(),
-        release: ReleaseSummary {
-            kind,
-            version: input.release_version.clone(),
-        },
+        release: ReleaseSummary { kind, version: input.release_version.clone() },
         summary,
         findings,
         assets,
@@ -300,47 +291,26 @@ struct PreparedChange {
 }
 
 /// Reads and analyses one changed path: the part of planning that is independent per asset.
-fn prepare(
-    input: &PlanInput<'_>,
-    id: ItemId,
-    change: &PathChange,
-) -> Result<PreparedChange, SourceError> {
+fn prepare(input: &PlanInput<'_>, id: ItemId, change: &PathChange) -> Result<PreparedChange, SourceError> {
     let before = match (change.old, input.base) {
         (Some(old), Some(base)) => Side::base(&id, &base.read(&change.path, &old)?),
         _ => None,
     };
     let after = match change.new {
         Some(new) => {
-            let analysed = analyse_asset(
-                input.project,
-                &id,
-                &change.path,
-                &input.head.read(&change.path, &new)?,
-            );
+            let analysed = analyse_asset(input.project, &id, &change.path, &input.head.read(&change.path, &new)?);
             Some((Side::head(&analysed), analysed))
         }
         None => None,
     };
-    Ok(PreparedChange {
-        id,
-        path: change.path.clone(),
-        before,
-        after,
-        had_before: change.old.is_some(),
-    })
+    Ok(PreparedChange { id, path: change.path.clone(), before, after, had_before: change.old.is_some() })
 }
 
 /// Runs `prepare` over the changes on up to `threads` threads, keeping their order.
-fn prepare_all(
-    input: &PlanInput<'_>,
-    work: Vec<(ItemId, &PathChange)>,
-) -> Result<Vec<PreparedChange>, SourceError> {
+fn prepare_all(input: &PlanInput<'_>, work: Vec<(ItemId, &PathChange)>) -> Result<Vec<PreparedChange>, SourceError> {
     let threads = input.threads.clamp(1, 16);
     if threads == 1 || work.len() < 64 {
-        return work
-            .into_iter()
-            .map(|(id, change)| prepare(input, id, change))
-            .collect();
+        return work.into_iter().map(|(id, change)| prepare(input, id, change)).collect();
     }
     let chunk = work.len().div_ceil(threads);
     let mut chunks: Vec<Vec<(ItemId, &PathChange)>> = Vec::new();
@@ -365,10 +335,7 @@ fn prepare_all(
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("a planning thread panicked".to_string()))
-            })
+            .map(|h| h.join().unwrap_or_else(|_| Err("a planning thread panicked".to_string())))
             .collect()
     });
     let mut prepared = Vec::new();
@@ -403,14 +370,7 @@ fn plan_assets(
     let mut roots = Vec::new();
     let mut added: Vec<(ItemId, String, Side)> = Vec::new();
     let mut removed: Vec<(ItemId, String, Option<Side>)> = Vec::new();
-    for PreparedChange {
-        id,
-        path,
-        before,
-        after,
-        had_before,
-    } in prepared
-    {
+    for PreparedChange { id, path, before, after, had_before } in prepared {
         match (had_before, after) {
             (true, Some((after, analysed))) => {
                 if before.as_ref().is_some_and(|b| b.hash == after.hash) {
@@ -418,21 +378,11 @@ fn plan_assets(
                 }
                 checker.record(&id, &path, analysed)?;
                 roots.push(id.clone());
-                let cosmetic = matches!((&before, &after.semantic), (Some(b), Some(a)) if b.semantic.as_ref() == Some(a));
-                let kind = if cosmetic {
-                    AssetChangeKind::Cosmetic
-                } else {
-                    AssetChangeKind::Modified
-                };
-                let mut c = asset_change(
-                    project,
-                    &id,
-                    kind,
-                    &path,
-                    before.as_ref().map(|b| &*b.text),
-                    Some(&after.text),
-                    None,
-                );
+                let cosmetic =
+                    matches!((&before, &after.semantic), (Some(b), Some(a)) if b.semantic.as_ref() == Some(a));
+                let kind = if cosmetic { AssetChangeKind::Cosmetic } else { AssetChangeKind::Modified };
+                let mut c =
+                    asset_change(project, &id, kind, &path, before.as_ref().map(|b| &*b.text), Some(&after.text), None);
                 c.sha256_before = before.map(|b| b.hash);
                 changes.push(c);
             }
@@ -450,17 +400,12 @@ fn plan_assets(
     let mut removed_by_key: HashMap<&ContentHash, Vec<usize>> = HashMap::new();
     for (index, (_, _, side)) in removed.iter().enumerate() {
         if let Some(side) = side {
-            removed_by_key
-                .entry(&side.content_key)
-                .or_default()
-                .push(index);
+            removed_by_key.entry(&side.content_key).or_default().push(index);
         }
     }
     let mut renamed_away: BTreeSet<usize> = BTreeSet::new();
     for (id, path, after) in &added {
-        let from = removed_by_key
-            .get_mut(&after.content_key)
-            .and_then(|c| (!c.is_empty()).then(|| c.remove(0)));
+        let from = removed_by_key.get_mut(&after.content_key).and_then(|c| (!c.is_empty()).then(|| c.remove(0)));
         match from {
             Some(index) => {
                 renamed_away.insert(index);
@@ -478,30 +423,17 @@ fn plan_assets(
                 c.sha256_before = before.as_ref().map(|s| s.hash.clone());
                 changes.push(c);
             }
-            None => changes.push(asset_change(
-                project,
-                id,
-                AssetChangeKind::Added,
-                path,
-                None,
-                Some(&after.text),
-                None,
-            )),
+            None => {
+                changes.push(asset_change(project, id, AssetChangeKind::Added, path, None, Some(&after.text), None))
+            }
         }
     }
     for (index, (id, path, before)) in removed.iter().enumerate() {
         if renamed_away.contains(&index) {
             continue;
         }
-        let mut c = asset_change(
-            project,
-            id,
-            AssetChangeKind::Removed,
-            path,
-            before.as_ref().map(|s| &*s.text),
-            None,
-            None,
-        );
+        let mut c =
+            asset_change(project, id, AssetChangeKind::Removed, path, before.as_ref().map(|s| &*s.text), None, None);
         c.sha256_before = before.as_ref().map(|s| s.hash.clone());
         changes.push(c);
     }
@@ -520,8 +452,7 @@ fn asset_change(
     renamed_from: Option<&ItemId>,
 ) -> AssetChange {
     let repo_path = project.repo_path(path);
-    let old_path =
-        renamed_from.map(|from| project.repo_path(&format!("{}{from}.yaml", project.assets_dir())));
+    let old_path = renamed_from.map(|from| project.repo_path(&format!("{}{from}.yaml", project.assets_dir())));
     AssetChange {
         id: id.clone(),
         change,
@@ -529,12 +460,7 @@ fn asset_change(
         path: repo_path.clone(),
         sha256_before: None,
         sha256: after.map(|t| ContentHash::of(t.as_bytes())),
-        diff: unified_diff(
-            old_path.as_deref().unwrap_or(&repo_path),
-            before,
-            &repo_path,
-            after,
-        ),
+        diff: unified_diff(old_path.as_deref().unwrap_or(&repo_path), before, &repo_path, after),
     }
 }
 
@@ -604,46 +530,19 @@ fn plan_migrations(
     if report_head {
         findings.extend(head.findings.iter().cloned());
     }
-    ignored.extend(
-        head.ignored
-            .iter()
-            .filter(|p| !base.ignored.contains(p))
-            .map(|p| project.repo_path(p)),
-    );
-    ignored.extend(
-        base.ignored
-            .iter()
-            .filter(|p| !head.ignored.contains(p))
-            .map(|p| project.repo_path(p)),
-    );
+    ignored.extend(head.ignored.iter().filter(|p| !base.ignored.contains(p)).map(|p| project.repo_path(p)));
+    ignored.extend(base.ignored.iter().filter(|p| !head.ignored.contains(p)).map(|p| project.repo_path(p)));
 
     let shipped = shipped_migrations(input.records);
-    let mut head_texts = MigrationTexts {
-        source: input.head,
-        project,
-        cache: HashMap::new(),
-        findings: Vec::new(),
-    };
-    let mut base_texts = input.base.map(|source| MigrationTexts {
-        source,
-        project,
-        cache: HashMap::new(),
-        findings: Vec::new(),
-    });
+    let mut head_texts = MigrationTexts { source: input.head, project, cache: HashMap::new(), findings: Vec::new() };
+    let mut base_texts =
+        input.base.map(|source| MigrationTexts { source, project, cache: HashMap::new(), findings: Vec::new() });
     let mut changes = Vec::new();
     for &dialect in &project.config.dialects {
         let head_eff = head.effective(dialect);
         let base_eff = base.effective(dialect);
-        let newest_shipped = base_eff
-            .keys()
-            .chain(
-                shipped
-                    .keys()
-                    .filter(|(d, _)| *d == dialect)
-                    .map(|(_, v)| v),
-            )
-            .max()
-            .cloned();
+        let newest_shipped =
+            base_eff.keys().chain(shipped.keys().filter(|(d, _)| *d == dialect).map(|(_, v)| v)).max().cloned();
         let versions: BTreeSet<&Version> = head_eff.keys().chain(base_eff.keys()).collect();
         for version in versions {
             let recorded = shipped.get(&(dialect, version.clone()));
@@ -657,10 +556,7 @@ fn plan_migrations(
                         Some(texts) => texts.get(b, false)?,
                         None => None,
                     };
-                    if before
-                        .as_ref()
-                        .is_some_and(|(_, hash, _)| *hash == after_hash)
-                    {
+                    if before.as_ref().is_some_and(|(_, hash, _)| *hash == after_hash) {
                         continue;
                     }
                     let before_text = before.as_ref().map(|(t, _, _)| t.clone());
@@ -710,40 +606,29 @@ fn plan_migrations(
                             no_tx,
                         );
                         let partial = recorded.iter().all(|s| s.partial);
-                        findings.push(edited_finding(
-                            &change,
-                            h,
-                            None,
-                            None,
-                            &after,
-                            Some(recorded),
-                            partial,
-                        ));
-                        changes.push(MigrationChange {
-                            sha256: Some(after_hash),
-                            ..change
-                        });
+                        findings.push(edited_finding(&change, h, None, None, &after, Some(recorded), partial));
+                        changes.push(MigrationChange { sha256: Some(after_hash), ..change });
                         continue;
                     }
                     if let Some(newest) = &newest_shipped
                         && version < newest
                     {
                         let path = project.repo_path(&h.path);
-                        let severity = if project.config.allow_out_of_order {
-                            Severity::Info
-                        } else {
-                            Severity::Error
-                        };
+                        let severity = if project.config.allow_out_of_order { Severity::Info } else { Severity::Error };
                         let help = if project.config.allow_out_of_order {
                             "`allow_out_of_order` is on: targets will run it after newer migrations"
                         } else {
                             "give it a version newer than every shipped migration, or set `allow_out_of_order: true`"
                         };
                         findings.push(
-                            Finding::new(severity, "out_of_order", format!("`{path}` ({dialect}) is older than the shipped version {newest}"))
-                                .at(Location::file(&path))
-                                .item(format!("migration {version}"))
-                                .help(help),
+                            Finding::new(
+                                severity,
+                                "out_of_order",
+                                format!("`{path}` ({dialect}) is older than the shipped version {newest}"),
+                            )
+                            .at(Location::file(&path))
+                            .item(format!("migration {version}"))
+                            .help(help),
                         );
                     }
                     let change = migration_change(
@@ -756,10 +641,7 @@ fn plan_migrations(
                         Some(&after),
                         no_tx,
                     );
-                    changes.push(MigrationChange {
-                        sha256: Some(after_hash),
-                        ..change
-                    });
+                    changes.push(MigrationChange { sha256: Some(after_hash), ..change });
                 }
                 (Some(b), None) => {
                     let before = match base_texts.as_mut() {
@@ -782,19 +664,13 @@ fn plan_migrations(
                     findings.push(
                         Finding::error(
                             "shipped_migration_deleted",
-                            format!(
-                                "migration `{}` ({dialect}) shipped and is gone from head",
-                                b.name
-                            ),
+                            format!("migration `{}` ({dialect}) shipped and is gone from head", b.name),
                         )
                         .at(Location::file(&path))
                         .item(format!("migration {version}"))
                         .help("restore the file; to undo its effect, write a new migration"),
                     );
-                    changes.push(MigrationChange {
-                        sha256_before: before.map(|(_, h, _)| h),
-                        ..change
-                    });
+                    changes.push(MigrationChange { sha256_before: before.map(|(_, h, _)| h), ..change });
                 }
                 (None, None) => {}
             }
@@ -819,9 +695,7 @@ fn migration_change(
     no_transaction: bool,
 ) -> MigrationChange {
     let path = project.repo_path(&file.path);
-    let old_path = before_file
-        .map(|b| project.repo_path(&b.path))
-        .unwrap_or_else(|| path.clone());
+    let old_path = before_file.map(|b| project.repo_path(&b.path)).unwrap_or_else(|| path.clone());
     MigrationChange {
         dialect,
         version: file.version.clone(),
@@ -857,17 +731,12 @@ fn edited_finding(
     };
     let now_hash = ContentHash::of(after.as_bytes());
     let label = match shipped_hash {
-        Some(shipped) => format!(
-            "shipped {}…  now {}…",
-            &shipped.as_str()[..11],
-            &now_hash.as_str()[..11]
-        ),
+        Some(shipped) => format!("shipped {}…  now {}…", &shipped.as_str()[..11], &now_hash.as_str()[..11]),
         None => format!("now {}…", &now_hash.as_str()[..11]),
     };
     let line = before.map_or(1, |before| first_changed_line(before, after));
     let location = Location::line(&change.path, after, line);
-    let variant_added =
-        base_file.is_some_and(|b| b.dialect.is_none()) && head_file.dialect.is_some();
+    let variant_added = base_file.is_some_and(|b| b.dialect.is_none()) && head_file.dialect.is_some();
     if partial {
         return Finding::warning(
             "partial_migration_edited",
@@ -884,10 +753,7 @@ fn edited_finding(
             change.name, change.dialect
         )
     } else {
-        format!(
-            "migration `{}` ({}) changed after it shipped {where_shipped}",
-            change.name, change.dialect
-        )
+        format!("migration `{}` ({}) changed after it shipped {where_shipped}", change.name, change.dialect)
     };
     Finding::error("shipped_migration_edited", message)
         .at(location)
@@ -916,30 +782,18 @@ fn merge_across_dialects(findings: Vec<Finding>) -> Vec<Finding> {
     let mut merged: Vec<(Finding, Vec<Dialect>)> = Vec::new();
     let mut index: HashMap<(String, Option<String>, String), usize> = HashMap::new();
     for finding in findings {
-        let dialect = Dialect::ALL
-            .into_iter()
-            .find(|d| finding.message.contains(&format!("({d})")));
+        let dialect = Dialect::ALL.into_iter().find(|d| finding.message.contains(&format!("({d})")));
         let Some(dialect) = dialect else {
             merged.push((finding, Vec::new()));
             continue;
         };
         let template = finding.message.replace(&format!("({dialect})"), "(*)");
-        let key = (
-            finding.code.clone(),
-            finding.location.as_ref().map(|l| l.path.clone()),
-            template.clone(),
-        );
+        let key = (finding.code.clone(), finding.location.as_ref().map(|l| l.path.clone()), template.clone());
         match index.get(&key) {
             Some(&i) => merged[i].1.push(dialect),
             None => {
                 index.insert(key, merged.len());
-                merged.push((
-                    Finding {
-                        message: template,
-                        ..finding
-                    },
-                    vec![dialect],
-                ));
+                merged.push((Finding { message: template, ..finding }, vec![dialect]));
             }
         }
     }
@@ -950,12 +804,7 @@ fn merge_across_dialects(findings: Vec<Finding>) -> Vec<Finding> {
                 return finding;
             }
             let names: Vec<&str> = dialects.iter().map(|d| d.name()).collect();
-            Finding {
-                message: finding
-                    .message
-                    .replace("(*)", &format!("({})", names.join(", "))),
-                ..finding
-            }
+            Finding { message: finding.message.replace("(*)", &format!("({})", names.join(", "))), ..finding }
         })
         .collect()
 }

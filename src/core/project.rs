@@ -27,10 +27,7 @@ pub const HAZARD_CATEGORIES: [(&str, RuleSeverity); 6] = [
 /// `migrate.yaml`, as the user writes it.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(
-    title = "migrate.yaml",
-    description = "The project file of a `migrate` project"
-)]
+#[schemars(title = "migrate.yaml", description = "The project file of a `migrate` project")]
 pub struct ProjectConfig {
     /// Format version of this file; `1`.
     pub version: u32,
@@ -133,13 +130,7 @@ impl Project {
         let text: Arc<str> = match crate::core::hash::normalise(bytes) {
             Ok(text) => Arc::from(text.as_ref()),
             Err(e) => {
-                return Err(config_error(
-                    path,
-                    Arc::from(""),
-                    None,
-                    e.to_string(),
-                    Some("save the file as UTF-8"),
-                ));
+                return Err(config_error(path, Arc::from(""), None, e.to_string(), Some("save the file as UTF-8")));
             }
         };
         let config: ProjectConfig = match yaml::parse(&text) {
@@ -164,11 +155,7 @@ impl Project {
                 "upgrade migrate, or write `version: 1`",
             ));
         }
-        if config.project.is_empty()
-            || !config
-                .project
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        if config.project.is_empty() || !config.project.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         {
             return Err(fail(
                 "project",
@@ -194,10 +181,7 @@ impl Project {
             }
             seen.push(*dialect);
         }
-        for (key, folder) in [
-            ("migrations", &config.migrations),
-            ("assets", &config.assets),
-        ] {
+        for (key, folder) in [("migrations", &config.migrations), ("assets", &config.assets)] {
             if !is_safe_relative_folder(folder) {
                 return Err(fail(
                     key,
@@ -207,11 +191,7 @@ impl Project {
             }
         }
         if config.migrations == config.assets {
-            return Err(fail(
-                "assets",
-                "migrations and assets share a folder".into(),
-                "give them different folders",
-            ));
+            return Err(fail("assets", "migrations and assets share a folder".into(), "give them different folders"));
         }
         if !is_identifier(&config.history_table) {
             return Err(fail(
@@ -233,9 +213,7 @@ impl Project {
         }
         let mut globs = globset::GlobSetBuilder::new();
         for pattern in &config.ignore {
-            let glob = globset::GlobBuilder::new(pattern)
-                .literal_separator(true)
-                .build();
+            let glob = globset::GlobBuilder::new(pattern).literal_separator(true).build();
             match glob {
                 Ok(glob) => {
                     globs.add(glob);
@@ -252,38 +230,24 @@ impl Project {
         let ignore = match globs.build() {
             Ok(set) => set,
             Err(e) => {
-                return Err(fail(
-                    "ignore",
-                    e.to_string(),
-                    "write globs like `assets/legacy/**`",
-                ));
+                return Err(fail("ignore", e.to_string(), "write globs like `assets/legacy/**`"));
             }
         };
         for key in config.hazards.keys() {
             let (category, rule) = key.split_once('/').unwrap_or((key, ""));
             let known = HAZARD_CATEGORIES.iter().any(|(c, _)| *c == category);
             let rule_ok = key.split_once('/').is_none()
-                || (!rule.is_empty()
-                    && rule
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+                || (!rule.is_empty() && rule.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
             if !known || !rule_ok {
                 let categories: Vec<&str> = HAZARD_CATEGORIES.iter().map(|(c, _)| *c).collect();
                 return Err(fail(
                     "hazards",
                     format!("`{key}` is neither a hazard category nor a rule id"),
-                    &format!(
-                        "categories are {}; a rule id is `<category>/<rule>`",
-                        categories.join(", ")
-                    ),
+                    &format!("categories are {}; a rule id is `<category>/<rule>`", categories.join(", ")),
                 ));
             }
         }
-        Ok(Project {
-            config,
-            prefix: prefix.to_string(),
-            ignore,
-        })
+        Ok(Project { config, prefix: prefix.to_string(), ignore })
     }
 }
 
@@ -308,9 +272,7 @@ fn is_safe_relative_folder(folder: &str) -> bool {
         && !folder.starts_with('/')
         && !folder.ends_with('/')
         && !folder.contains('\\')
-        && folder
-            .split('/')
-            .all(|s| !s.is_empty() && s != "." && s != "..")
+        && folder.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
 /// Returns whether `name` is a SQL identifier that needs no quoting in any dialect.
@@ -337,27 +299,16 @@ mod tests {
     #[test]
     fn every_field_parses() {
         let project = Project::parse("migrate.yaml", "", FULL.as_bytes()).unwrap();
-        assert_eq!(
-            project.config.dialects,
-            vec![Dialect::Postgres, Dialect::Sqlite]
-        );
+        assert_eq!(project.config.dialects, vec![Dialect::Postgres, Dialect::Sqlite]);
         assert_eq!(project.config.migrations, "db/migrations");
-        assert_eq!(
-            project.config.hazards["locking/create-index"],
-            RuleSeverity::Off
-        );
+        assert_eq!(project.config.hazards["locking/create-index"], RuleSeverity::Off);
         assert!(project.is_ignored("assets/legacy/a/b.yaml"));
         assert!(!project.is_ignored("assets/query/a.yaml"));
     }
 
     #[test]
     fn defaults_apply() {
-        let project = Project::parse(
-            "migrate.yaml",
-            "",
-            b"version: 1\nproject: p\ndialects: [sqlite]\n",
-        )
-        .unwrap();
+        let project = Project::parse("migrate.yaml", "", b"version: 1\nproject: p\ndialects: [sqlite]\n").unwrap();
         assert_eq!(project.config.migrations, "migrations");
         assert_eq!(project.config.assets, "assets");
         assert_eq!(project.config.history_table, "migrate_history");
@@ -366,41 +317,13 @@ mod tests {
     #[test]
     fn errors_point_at_the_line() {
         let cases = [
-            (
-                "version: 1\nproject: p\ndialects: [oracle]\n",
-                3,
-                "unknown variant",
-            ),
-            (
-                "version: 1\nproject: p\ndialects: [sqlite]\nmigratons: m\n",
-                4,
-                "unknown field",
-            ),
-            (
-                "version: 2\nproject: p\ndialects: [sqlite]\n",
-                1,
-                "version 2",
-            ),
-            (
-                "version: 1\nproject: p\ndialects: [sqlite]\nmigrations: ../x\n",
-                4,
-                "not a folder",
-            ),
-            (
-                "version: 1\nproject: p\ndialects: [sqlite]\nhistory_table: \"a;b\"\n",
-                4,
-                "identifier",
-            ),
-            (
-                "version: 1\nproject: p\ndialects: [sqlite]\nhazards: {destructiv: off}\n",
-                4,
-                "neither",
-            ),
-            (
-                "version: 1\nproject: p\ndialects: [sqlite]\nignore: [\"a/[\"]\n",
-                4,
-                "not a glob",
-            ),
+            ("version: 1\nproject: p\ndialects: [oracle]\n", 3, "unknown variant"),
+            ("version: 1\nproject: p\ndialects: [sqlite]\nmigratons: m\n", 4, "unknown field"),
+            ("version: 2\nproject: p\ndialects: [sqlite]\n", 1, "version 2"),
+            ("version: 1\nproject: p\ndialects: [sqlite]\nmigrations: ../x\n", 4, "not a folder"),
+            ("version: 1\nproject: p\ndialects: [sqlite]\nhistory_table: \"a;b\"\n", 4, "identifier"),
+            ("version: 1\nproject: p\ndialects: [sqlite]\nhazards: {destructiv: off}\n", 4, "neither"),
+            ("version: 1\nproject: p\ndialects: [sqlite]\nignore: [\"a/[\"]\n", 4, "not a glob"),
         ];
         for (text, line, reason) in cases {
             let error = Project::parse("migrate.yaml", "", text.as_bytes()).unwrap_err();

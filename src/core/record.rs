@@ -109,57 +109,28 @@ pub enum RecordError {
         code(migrate::record_invalid),
         help("restore it from git history, or record it again with `migrate env record`")
     )]
-    Invalid {
-        path: String,
-        reason: String,
-        line: usize,
-        column: usize,
-    },
-    #[error(
-        "`{path}` has format version {found}; this migrate reads version {RECORD_FORMAT_VERSION}"
-    )]
+    Invalid { path: String, reason: String, line: usize, column: usize },
+    #[error("`{path}` has format version {found}; this migrate reads version {RECORD_FORMAT_VERSION}")]
     #[diagnostic(code(migrate::record_future_version), help("upgrade migrate"))]
     FutureVersion { path: String, found: u64 },
     #[error("`{path}` is the record of environment `{found}`, not `{expected}`")]
-    #[diagnostic(
-        code(migrate::record_wrong_environment),
-        help("each `environments/<env>.json` holds only `<env>`")
-    )]
-    WrongEnvironment {
-        path: String,
-        found: String,
-        expected: String,
-    },
+    #[diagnostic(code(migrate::record_wrong_environment), help("each `environments/<env>.json` holds only `<env>`"))]
+    WrongEnvironment { path: String, found: String, expected: String },
 }
 
 impl EnvironmentRecord {
     /// Parses a record, checking the format version before anything else.
-    pub fn parse(
-        path: &str,
-        expected_env: &str,
-        bytes: &[u8],
-    ) -> Result<EnvironmentRecord, RecordError> {
+    pub fn parse(path: &str, expected_env: &str, bytes: &[u8]) -> Result<EnvironmentRecord, RecordError> {
         let invalid = |e: serde_json::Error| RecordError::Invalid {
             path: path.to_string(),
-            reason: e
-                .to_string()
-                .split(" at line ")
-                .next()
-                .unwrap_or_default()
-                .to_string(),
+            reason: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
             line: e.line(),
             column: e.column(),
         };
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
-        let found = value
-            .get("format_version")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
+        let found = value.get("format_version").and_then(serde_json::Value::as_u64).unwrap_or(0);
         if found > u64::from(RECORD_FORMAT_VERSION) {
-            return Err(RecordError::FutureVersion {
-                path: path.to_string(),
-                found,
-            });
+            return Err(RecordError::FutureVersion { path: path.to_string(), found });
         }
         let record: EnvironmentRecord = serde_json::from_slice(bytes).map_err(invalid)?;
         if record.environment != expected_env {
@@ -175,16 +146,11 @@ impl EnvironmentRecord {
     /// Returns the least advanced target (smallest head depth; ties by target id) and whether
     /// the targets disagree on the release they hold.
     pub fn least_advanced(&self) -> Option<(&str, &Receipt, bool)> {
-        let (id, receipt) = self.targets.iter().min_by(|a, b| {
-            a.1.source
-                .head_depth
-                .cmp(&b.1.source.head_depth)
-                .then_with(|| a.0.cmp(b.0))
-        })?;
-        let disagree = self
+        let (id, receipt) = self
             .targets
-            .values()
-            .any(|r| r.release.id != receipt.release.id);
+            .iter()
+            .min_by(|a, b| a.1.source.head_depth.cmp(&b.1.source.head_depth).then_with(|| a.0.cmp(b.0)))?;
+        let disagree = self.targets.values().any(|r| r.release.id != receipt.release.id);
         Some((id.as_str(), receipt, disagree))
     }
 }
@@ -199,23 +165,18 @@ pub struct ShippedMigration {
 }
 
 /// Every `(dialect, version)` that any environment record holds.
-pub fn shipped_migrations(
-    records: &[EnvironmentRecord],
-) -> BTreeMap<(Dialect, Version), Vec<ShippedMigration>> {
+pub fn shipped_migrations(records: &[EnvironmentRecord]) -> BTreeMap<(Dialect, Version), Vec<ShippedMigration>> {
     let mut shipped: BTreeMap<(Dialect, Version), Vec<ShippedMigration>> = BTreeMap::new();
     for record in records {
         for (target_id, receipt) in &record.targets {
             for (dialect, migrations) in &receipt.migrations {
                 for m in migrations {
-                    shipped
-                        .entry((*dialect, m.version.clone()))
-                        .or_default()
-                        .push(ShippedMigration {
-                            sha256: m.sha256.clone(),
-                            environment: record.environment.clone(),
-                            target_id: target_id.clone(),
-                            partial: m.status == MigrationStatus::Partial,
-                        });
+                    shipped.entry((*dialect, m.version.clone())).or_default().push(ShippedMigration {
+                        sha256: m.sha256.clone(),
+                        environment: record.environment.clone(),
+                        target_id: target_id.clone(),
+                        partial: m.status == MigrationStatus::Partial,
+                    });
                 }
             }
         }
@@ -234,14 +195,8 @@ mod tests {
             project: "inventory".into(),
             target_id: format!("t{depth}"),
             database: "sqlite:db.sqlite3".into(),
-            release: ReceiptRelease {
-                id: ContentHash::of(release),
-                version: None,
-            },
-            source: ReceiptSource {
-                head_commit: "0".repeat(40),
-                head_depth: depth,
-            },
+            release: ReceiptRelease { id: ContentHash::of(release), version: None },
+            source: ReceiptSource { head_commit: "0".repeat(40), head_depth: depth },
             migrations: BTreeMap::from([(
                 Dialect::Sqlite,
                 vec![AppliedMigration {
@@ -262,10 +217,7 @@ mod tests {
         let record = EnvironmentRecord {
             format_version: 1,
             environment: "prod".into(),
-            targets: BTreeMap::from([
-                ("b".into(), sample(7, b"r2")),
-                ("a".into(), sample(5, b"r1")),
-            ]),
+            targets: BTreeMap::from([("b".into(), sample(7, b"r2")), ("a".into(), sample(5, b"r1"))]),
         };
         let bytes = serde_json::to_vec(&record).unwrap();
         let parsed = EnvironmentRecord::parse("environments/prod.json", "prod", &bytes).unwrap();
@@ -283,14 +235,8 @@ mod tests {
             Err(RecordError::FutureVersion { found: 2, .. })
         ));
         let typo = b"{\"format_version\": 1,\n \"environment\": \"prod\", \"targetz\": {}}";
-        assert!(matches!(
-            EnvironmentRecord::parse("p.json", "prod", typo),
-            Err(RecordError::Invalid { line: 2, .. })
-        ));
+        assert!(matches!(EnvironmentRecord::parse("p.json", "prod", typo), Err(RecordError::Invalid { line: 2, .. })));
         let other = br#"{"format_version": 1, "environment": "test", "targets": {}}"#;
-        assert!(matches!(
-            EnvironmentRecord::parse("p.json", "prod", other),
-            Err(RecordError::WrongEnvironment { .. })
-        ));
+        assert!(matches!(EnvironmentRecord::parse("p.json", "prod", other), Err(RecordError::WrongEnvironment { .. })));
     }
 }

@@ -49,9 +49,7 @@ impl MemorySource {
     }
 
     /// Builds a source from files, with ids from a sha256 of the bytes (for tests).
-    pub fn from_files<P: Into<String>, B: AsRef<[u8]>>(
-        files: impl IntoIterator<Item = (P, B)>,
-    ) -> MemorySource {
+    pub fn from_files<P: Into<String>, B: AsRef<[u8]>>(files: impl IntoIterator<Item = (P, B)>) -> MemorySource {
         let mut source = MemorySource::new();
         for (path, bytes) in files {
             let bytes = bytes.as_ref().to_vec();
@@ -71,10 +69,7 @@ impl Source for MemorySource {
             .files
             .range(prefix.clone()..)
             .take_while(|(path, _)| path.starts_with(&prefix))
-            .map(|(path, (id, _))| Entry {
-                path: path.clone(),
-                id: *id,
-            })
+            .map(|(path, (id, _))| Entry { path: path.clone(), id: *id })
             .collect())
     }
 
@@ -83,10 +78,7 @@ impl Source for MemorySource {
     }
 
     fn read(&self, path: &str, _id: &ObjectId) -> Result<Vec<u8>, SourceError> {
-        self.files
-            .get(path)
-            .map(|(_, bytes)| bytes.clone())
-            .ok_or_else(|| format!("no file `{path}`").into())
+        self.files.get(path).map(|(_, bytes)| bytes.clone()).ok_or_else(|| format!("no file `{path}`").into())
     }
 }
 
@@ -107,20 +99,12 @@ pub fn diff_listings(old: &[Entry], new: &[Entry]) -> Vec<PathChange> {
     for (path, id) in &old {
         match new.get(path) {
             Some(new_id) if new_id == id => {}
-            new_id => changes.push(PathChange {
-                path: path.to_string(),
-                old: Some(**id),
-                new: new_id.map(|i| **i),
-            }),
+            new_id => changes.push(PathChange { path: path.to_string(), old: Some(**id), new: new_id.map(|i| **i) }),
         }
     }
     for (path, id) in &new {
         if !old.contains_key(path) {
-            changes.push(PathChange {
-                path: path.to_string(),
-                old: None,
-                new: Some(**id),
-            });
+            changes.push(PathChange { path: path.to_string(), old: None, new: Some(**id) });
         }
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));

@@ -27,11 +27,7 @@ pub fn parse_data(text: &str) -> Result<serde_json::Value, YamlProblem> {
     to_json(&value).map_err(|(reason, needle)| {
         let offset = needle.as_deref().and_then(|n| text.find(n)).unwrap_or(0);
         let len = needle.map_or(1, |n| n.len());
-        YamlProblem {
-            reason,
-            offset,
-            len,
-        }
+        YamlProblem { reason, offset, len }
     })
 }
 
@@ -81,10 +77,7 @@ fn to_json(value: &serde_yaml::Value) -> Result<serde_json::Value, ConvertError>
         }
         Y::Tagged(tagged) => {
             let tag = tagged.tag.to_string();
-            return Err((
-                format!("the custom tag `{tag}` is not allowed: assets must be plain data"),
-                Some(tag),
-            ));
+            return Err((format!("the custom tag `{tag}` is not allowed: assets must be plain data"), Some(tag)));
         }
     })
 }
@@ -94,20 +87,13 @@ pub fn problem(text: &str, error: &serde_yaml::Error) -> YamlProblem {
     let message = error.to_string();
     match error.location() {
         Some(location) => {
-            let reason = message.replacen(
-                &format!(" at line {} column {}", location.line(), location.column()),
-                "",
-                1,
-            );
+            let reason = message.replacen(&format!(" at line {} column {}", location.line(), location.column()), "", 1);
             let trimmed_end = text.trim_end().len();
             let mut offset = location.index().min(text.len());
             // An error at the end of the input points past the last line, where miette draws
             // nothing: move it onto the last visible character.
             if offset >= trimmed_end && trimmed_end > 0 {
-                offset = text[..trimmed_end]
-                    .char_indices()
-                    .last()
-                    .map_or(0, |(i, _)| i);
+                offset = text[..trimmed_end].char_indices().last().map_or(0, |(i, _)| i);
             }
             while !text.is_char_boundary(offset) {
                 offset -= 1;
@@ -117,17 +103,9 @@ pub fn problem(text: &str, error: &serde_yaml::Error) -> YamlProblem {
                 .unwrap_or(text.len() - offset)
                 .max(1)
                 .min(text.len() - offset);
-            YamlProblem {
-                reason,
-                offset,
-                len,
-            }
+            YamlProblem { reason, offset, len }
         }
-        None => YamlProblem {
-            reason: message,
-            offset: 0,
-            len: 0,
-        },
+        None => YamlProblem { reason: message, offset: 0, len: 0 },
     }
 }
 
@@ -182,10 +160,7 @@ mod tests {
     fn merge_keys_and_scalar_keys_become_json() {
         let text = "base: &b {x: 1}\nderived:\n  <<: *b\n  y: 2\n1: one\n";
         let value = parse_data(text).unwrap();
-        assert_eq!(
-            value,
-            serde_json::json!({"base": {"x": 1}, "derived": {"x": 1, "y": 2}, "1": "one"})
-        );
+        assert_eq!(value, serde_json::json!({"base": {"x": 1}, "derived": {"x": 1, "y": 2}, "1": "one"}));
     }
 
     #[test]

@@ -17,25 +17,13 @@ fn broken_repo(env: &TestEnv) -> RepoBuilder {
     repo.fixture_step("inventory", "1-initial", "");
     repo.commit("initial");
     repo.write("migrations/1_duplicate.sql", "SELECT 1;\n")
-        .write(
-            "migrations/0004_typo.sql",
-            "-- migrate:no-transacton\nCREATE INDEX CONCURRENTLY i ON hosts (name);\n",
-        )
+        .write("migrations/0004_typo.sql", "-- migrate:no-transacton\nCREATE INDEX CONCURRENTLY i ON hosts (name);\n")
         .write("migrations/0005_x.oracle.sql", "SELECT 1;\n")
         .write("migrations/notes.md", "# notes\n")
         .write("migrations/0006_bad.sql", b"SELECT '\xff';\n")
-        .write(
-            "assets/query/typo.yaml",
-            "kind: query\nspek:\n  sql: SELECT 1\n",
-        )
-        .write(
-            "assets/query/wrong-kind.yaml",
-            "kind: dashboard\nspec:\n  sql: SELECT 1\n",
-        )
-        .write(
-            "assets/query/bad-schema.yaml",
-            "spec:\n  sql: SELECT 1\n  timeout_ms: soon\n",
-        )
+        .write("assets/query/typo.yaml", "kind: query\nspek:\n  sql: SELECT 1\n")
+        .write("assets/query/wrong-kind.yaml", "kind: dashboard\nspec:\n  sql: SELECT 1\n")
+        .write("assets/query/bad-schema.yaml", "spec:\n  sql: SELECT 1\n  timeout_ms: soon\n")
         .write("assets/query/syntax.yaml", "spec:\n  sql: [SELECT 1\n")
         .write("assets/query/tagged.yaml", "spec:\n  sql: !env QUERY\n")
         .write("assets/a/x.yaml", "depends_on: [a/y]\n")
@@ -54,12 +42,7 @@ fn every_finding_is_reported_with_its_source_line() {
     insta::assert_snapshot!("broken_text", env.run(&repo.dir, &["check"]));
     let json: serde_json::Value =
         serde_json::from_str(&env.stdout(&repo.dir, &["check", "--format", "json"], 1)).unwrap();
-    let codes: Vec<&str> = json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap())
-        .collect();
+    let codes: Vec<&str> = json["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
     for expected in [
         "migrate::duplicate_version",
         "migrate::unknown_directive",
@@ -74,15 +57,9 @@ fn every_finding_is_reported_with_its_source_line() {
         "migrate::asset_extension",
         "migrate::unsafe_identity",
     ] {
-        assert!(
-            codes.contains(&expected),
-            "{expected} missing from {codes:?}"
-        );
+        assert!(codes.contains(&expected), "{expected} missing from {codes:?}");
     }
-    insta::assert_snapshot!(
-        "broken_markdown",
-        env.stdout(&repo.dir, &["check", "--format", "markdown"], 1)
-    );
+    insta::assert_snapshot!("broken_markdown", env.stdout(&repo.dir, &["check", "--format", "markdown"], 1));
 }
 
 #[test]
@@ -91,18 +68,9 @@ fn check_with_a_base_refuses_shipped_edits() {
     let mut repo = RepoBuilder::init(&env.path("repo"), true);
     repo.fixture_step("inventory", "1-initial", "");
     let v1 = repo.commit("initial");
-    repo.write(
-        "migrations/0002_add_index.sql",
-        "CREATE UNIQUE INDEX hosts_name ON hosts (name);\n",
-    );
+    repo.write("migrations/0002_add_index.sql", "CREATE UNIQUE INDEX hosts_name ON hosts (name);\n");
     repo.commit("edit");
     let out = env.run(&repo.dir, &["check"]);
-    assert!(
-        out.ends_with("[exit status: 0]\n"),
-        "without a base the edit is invisible: {out}"
-    );
-    insta::assert_snapshot!(
-        "shipped_edit",
-        env.run(&repo.dir, &["check", "--base", &v1.to_string()])
-    );
+    assert!(out.ends_with("[exit status: 0]\n"), "without a base the edit is invisible: {out}");
+    insta::assert_snapshot!("shipped_edit", env.run(&repo.dir, &["check", "--base", &v1.to_string()]));
 }

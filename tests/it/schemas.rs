@@ -42,26 +42,18 @@ fn samples_are_judged_alike_by_schema_and_code() {
     let record_schema = schema("environment-record.schema.json");
     let mut seen = 0;
     for (dir, expect_valid) in [("valid", true), ("invalid", false)] {
-        let mut paths: Vec<_> = std::fs::read_dir(root().join("tests/samples").join(dir))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut paths: Vec<_> =
+            std::fs::read_dir(root().join("tests/samples").join(dir)).unwrap().map(|e| e.unwrap().path()).collect();
         paths.sort();
         for path in paths {
             let name = path.file_name().unwrap().to_str().unwrap().to_string();
             let bytes = std::fs::read(&path).unwrap();
             let (by_schema, by_code) = if name.ends_with(".project.yaml") {
                 let value: serde_json::Value = serde_yaml::from_slice(&bytes).unwrap();
-                (
-                    project_schema.is_valid(&value),
-                    Project::parse(&name, "", &bytes).is_ok(),
-                )
+                (project_schema.is_valid(&value), Project::parse(&name, "", &bytes).is_ok())
             } else if name.ends_with(".record.json") {
                 let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-                (
-                    record_schema.is_valid(&value),
-                    EnvironmentRecord::parse(&name, "prod", &bytes).is_ok(),
-                )
+                (record_schema.is_valid(&value), EnvironmentRecord::parse(&name, "prod", &bytes).is_ok())
             } else {
                 panic!("unknown sample kind: {name}");
             };

@@ -1,14 +1,11 @@
 //! Table tests of the planner over in-memory sources: every classification, without git.
 
 use super::*;
-use crate::core::record::{
-    AppliedMigration, MigrationStatus, Receipt, ReceiptRelease, ReceiptSource,
-};
+use crate::core::record::{AppliedMigration, MigrationStatus, Receipt, ReceiptRelease, ReceiptSource};
 use crate::core::source::{MemorySource, diff_listings};
 use std::collections::BTreeMap;
 
-const CONFIG: &str =
-    "version: 1\nproject: p\ndialects: [sqlite, postgres]\nignore: [\"assets/legacy/**\"]\n";
+const CONFIG: &str = "version: 1\nproject: p\ndialects: [sqlite, postgres]\nignore: [\"assets/legacy/**\"]\n";
 
 fn source(files: &[(&str, &str)]) -> MemorySource {
     let mut all = vec![("migrate.yaml", CONFIG)];
@@ -16,12 +13,7 @@ fn source(files: &[(&str, &str)]) -> MemorySource {
     MemorySource::from_files(all.iter().map(|(p, c)| (*p, c.as_bytes())))
 }
 
-fn run_with(
-    base: &[(&str, &str)],
-    head: &[(&str, &str)],
-    config: &str,
-    records: &[EnvironmentRecord],
-) -> Plan {
+fn run_with(base: &[(&str, &str)], head: &[(&str, &str)], config: &str, records: &[EnvironmentRecord]) -> Plan {
     let base = source(base);
     let head = source(head);
     let project = Project::parse("migrate.yaml", "", config.as_bytes()).unwrap();
@@ -29,15 +21,9 @@ fn run_with(
     plan(&PlanInput {
         project: &project,
         head: &head,
-        head_revision: Revision {
-            spec: "head".into(),
-            commit: None,
-        },
+        head_revision: Revision { spec: "head".into(), commit: None },
         base: Some(&base),
-        base_revision: Some(Revision {
-            spec: "base".into(),
-            commit: None,
-        }),
+        base_revision: Some(Revision { spec: "base".into(), commit: None }),
         asset_changes: &changes,
         records,
         environment: None,
@@ -52,10 +38,7 @@ fn run(base: &[(&str, &str)], head: &[(&str, &str)]) -> Plan {
 }
 
 fn asset_kinds(plan: &Plan) -> Vec<(String, AssetChangeKind)> {
-    plan.assets
-        .iter()
-        .map(|c| (c.id.to_string(), c.change))
-        .collect()
+    plan.assets.iter().map(|c| (c.id.to_string(), c.change)).collect()
 }
 
 fn codes(plan: &Plan) -> Vec<&str> {
@@ -69,25 +52,16 @@ fn asset_classifications() {
         ("assets/query/modified.yaml", "spec: {a: 1}\n"),
         ("assets/query/cosmetic.yaml", "spec: {a: 1, b: 2}\n"),
         ("assets/query/crlf.yaml", "spec: {a: 1}\n"),
-        (
-            "assets/query/old-name.yaml",
-            "name: old-name\nspec: {moved: true}\n",
-        ),
+        ("assets/query/old-name.yaml", "name: old-name\nspec: {moved: true}\n"),
         ("assets/query/removed.yaml", "spec: {gone: true}\n"),
         ("assets/legacy/x.yaml", "a: 1\n"),
     ];
     let head = [
         ("assets/query/kept.yaml", "spec: {a: 1}\n"),
         ("assets/query/modified.yaml", "spec: {a: 2}\n"),
-        (
-            "assets/query/cosmetic.yaml",
-            "# reordered\nspec:\n  b: 2\n  a: 1\n",
-        ),
+        ("assets/query/cosmetic.yaml", "# reordered\nspec:\n  b: 2\n  a: 1\n"),
         ("assets/query/crlf.yaml", "\u{feff}spec: {a: 1}\r\n"),
-        (
-            "assets/query/new-name.yaml",
-            "name: new-name\nspec: {moved: true}\n",
-        ),
+        ("assets/query/new-name.yaml", "name: new-name\nspec: {moved: true}\n"),
         ("assets/query/added.yaml", "spec: {new: true}\n"),
         ("assets/legacy/x.yaml", "a: 2\n"),
     ];
@@ -102,15 +76,8 @@ fn asset_classifications() {
             ("query/removed".to_string(), AssetChangeKind::Removed),
         ]
     );
-    let renamed = plan
-        .assets
-        .iter()
-        .find(|c| c.change == AssetChangeKind::Renamed)
-        .unwrap();
-    assert_eq!(
-        renamed.renamed_from.as_ref().unwrap().as_str(),
-        "query/old-name"
-    );
+    let renamed = plan.assets.iter().find(|c| c.change == AssetChangeKind::Renamed).unwrap();
+    assert_eq!(renamed.renamed_from.as_ref().unwrap().as_str(), "query/old-name");
     assert!(renamed.diff.contains("-name: old-name\n+name: new-name"));
     assert_eq!(plan.ignored, ["assets/legacy/x.yaml"]);
     assert_eq!(plan.release.kind, ReleaseKind::Deployment);
@@ -127,38 +94,17 @@ fn migration_classifications_per_dialect() {
         ("migrations/0001_a.sql", "CREATE TABLE a (id INT);\r\n"),
         ("migrations/0002_b.sql", "CREATE TABLE b (id INT);\n"),
         ("migrations/0003_c.sql", "CREATE TABLE c (id INT);\n"),
-        (
-            "migrations/0004_d.postgres.sql",
-            "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY d ON c (id);\n",
-        ),
+        ("migrations/0004_d.postgres.sql", "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY d ON c (id);\n"),
     ];
     let plan = run(&base, &head);
-    let got: Vec<_> = plan
-        .migrations
-        .iter()
-        .map(|m| (m.version.to_string(), m.dialect, m.change, m.no_transaction))
-        .collect();
+    let got: Vec<_> =
+        plan.migrations.iter().map(|m| (m.version.to_string(), m.dialect, m.change, m.no_transaction)).collect();
     assert_eq!(
         got,
         [
-            (
-                "3".to_string(),
-                Dialect::Sqlite,
-                MigrationChangeKind::Added,
-                false
-            ),
-            (
-                "3".to_string(),
-                Dialect::Postgres,
-                MigrationChangeKind::Added,
-                false
-            ),
-            (
-                "4".to_string(),
-                Dialect::Postgres,
-                MigrationChangeKind::Added,
-                true
-            ),
+            ("3".to_string(), Dialect::Sqlite, MigrationChangeKind::Added, false),
+            ("3".to_string(), Dialect::Postgres, MigrationChangeKind::Added, false),
+            ("4".to_string(), Dialect::Postgres, MigrationChangeKind::Added, true),
         ]
     );
     assert_eq!(plan.release.kind, ReleaseKind::Migration);
@@ -173,59 +119,28 @@ fn shipped_migrations_are_immutable() {
     ];
     let head = [
         ("migrations/0001_a.sql", "CREATE TABLE a (id BIGINT);\n"),
-        (
-            "migrations/0002_b.postgres.sql",
-            "CREATE TABLE b (id SERIAL);\n",
-        ),
+        ("migrations/0002_b.postgres.sql", "CREATE TABLE b (id SERIAL);\n"),
         ("migrations/0002_b.sql", "CREATE TABLE b (id INT);\n"),
     ];
     let plan = run(&base, &head);
-    let got: Vec<_> = plan
-        .migrations
-        .iter()
-        .map(|m| (m.version.to_string(), m.dialect, m.change))
-        .collect();
+    let got: Vec<_> = plan.migrations.iter().map(|m| (m.version.to_string(), m.dialect, m.change)).collect();
     assert_eq!(
         got,
         [
-            (
-                "1".to_string(),
-                Dialect::Sqlite,
-                MigrationChangeKind::Edited
-            ),
-            (
-                "1".to_string(),
-                Dialect::Postgres,
-                MigrationChangeKind::Edited
-            ),
-            (
-                "2".to_string(),
-                Dialect::Postgres,
-                MigrationChangeKind::Edited
-            ),
+            ("1".to_string(), Dialect::Sqlite, MigrationChangeKind::Edited),
+            ("1".to_string(), Dialect::Postgres, MigrationChangeKind::Edited),
+            ("2".to_string(), Dialect::Postgres, MigrationChangeKind::Edited),
         ]
     );
     assert_eq!(codes(&plan), ["migrate::shipped_migration_edited"; 2]);
-    assert_eq!(
-        plan.findings[0].message,
-        "migration `0001_a` (sqlite, postgres) changed after it shipped at the base"
-    );
+    assert_eq!(plan.findings[0].message, "migration `0001_a` (sqlite, postgres) changed after it shipped at the base");
     assert_eq!(
         plan.findings[1].message,
         "migration `0002_b` shipped at the base; a `postgres` variant now changes its text"
     );
     let location = plan.findings[0].location.as_ref().unwrap();
-    assert_eq!(
-        (location.path.as_str(), location.line),
-        ("migrations/0001_a.sql", Some(1))
-    );
-    assert!(
-        plan.findings[0]
-            .label
-            .as_deref()
-            .unwrap()
-            .starts_with("shipped sha256:")
-    );
+    assert_eq!((location.path.as_str(), location.line), ("migrations/0001_a.sql", Some(1)));
+    assert!(plan.findings[0].label.as_deref().unwrap().starts_with("shipped sha256:"));
 
     let deleted = run(&base, &base[..1]);
     assert_eq!(codes(&deleted), ["migrate::shipped_migration_deleted"]);
@@ -235,19 +150,11 @@ fn shipped_migrations_are_immutable() {
 #[test]
 fn out_of_order_is_an_error_unless_allowed() {
     let base = [("migrations/0005_e.sql", "SELECT 5;\n")];
-    let head = [
-        ("migrations/0005_e.sql", "SELECT 5;\n"),
-        ("migrations/0003_c.sql", "SELECT 3;\n"),
-    ];
+    let head = [("migrations/0005_e.sql", "SELECT 5;\n"), ("migrations/0003_c.sql", "SELECT 3;\n")];
     let plan = run(&base, &head);
     assert_eq!(codes(&plan), ["migrate::out_of_order"]);
     assert!(plan.has_errors());
-    let allowed = run_with(
-        &base,
-        &head,
-        &format!("{CONFIG}allow_out_of_order: true\n"),
-        &[],
-    );
+    let allowed = run_with(&base, &head, &format!("{CONFIG}allow_out_of_order: true\n"), &[]);
     assert_eq!(codes(&allowed), ["migrate::out_of_order"]);
     assert!(!allowed.has_errors());
 }
@@ -262,16 +169,9 @@ fn twenty_digit_versions_and_duplicates() {
     ];
     let plan = run(&[], &head);
     assert!(codes(&plan).contains(&"migrate::duplicate_version"));
-    let versions: Vec<_> = plan
-        .migrations
-        .iter()
-        .filter(|m| m.dialect == Dialect::Sqlite)
-        .map(|m| m.version.to_string())
-        .collect();
-    assert_eq!(
-        versions,
-        ["1", "20260101000000000001", "20260101000000000002"]
-    );
+    let versions: Vec<_> =
+        plan.migrations.iter().filter(|m| m.dialect == Dialect::Sqlite).map(|m| m.version.to_string()).collect();
+    assert_eq!(versions, ["1", "20260101000000000001", "20260101000000000002"]);
 }
 
 fn record(version: &str, sql: &str, partial: bool) -> EnvironmentRecord {
@@ -281,24 +181,14 @@ fn record(version: &str, sql: &str, partial: bool) -> EnvironmentRecord {
         project: "p".into(),
         target_id: "t1".into(),
         database: "sqlite:db.sqlite3".into(),
-        release: ReceiptRelease {
-            id: ContentHash::of(b"r"),
-            version: None,
-        },
-        source: ReceiptSource {
-            head_commit: "0".repeat(40),
-            head_depth: 1,
-        },
+        release: ReceiptRelease { id: ContentHash::of(b"r"), version: None },
+        source: ReceiptSource { head_commit: "0".repeat(40), head_depth: 1 },
         migrations: BTreeMap::from([(
             Dialect::Sqlite,
             vec![AppliedMigration {
                 version: Version::parse(version).unwrap(),
                 sha256: ContentHash::of(sql.as_bytes()),
-                status: if partial {
-                    MigrationStatus::Partial
-                } else {
-                    MigrationStatus::Applied
-                },
+                status: if partial { MigrationStatus::Partial } else { MigrationStatus::Applied },
                 statements: None,
             }],
         )]),
@@ -318,31 +208,21 @@ fn recorded_migrations_are_shipped_too() {
     let config = "version: 1\nproject: p\ndialects: [sqlite]\n";
     let head = [("migrations/0007_g.sql", "SELECT 7;\n")];
     let same = run_with(&[], &head, config, &[record("7", "SELECT 7;\n", false)]);
-    assert!(
-        same.migrations.is_empty(),
-        "already on the target: nothing ships"
-    );
+    assert!(same.migrations.is_empty(), "already on the target: nothing ships");
     let edited = run_with(&[], &head, config, &[record("7", "SELECT 0;\n", false)]);
     assert_eq!(codes(&edited), ["migrate::shipped_migration_edited"]);
     assert!(edited.findings[0].message.contains("to `prod`"));
     let partial = run_with(&[], &head, config, &[record("7", "SELECT 0;\n", true)]);
     assert_eq!(codes(&partial), ["migrate::partial_migration_edited"]);
     assert!(!partial.has_errors());
-    let older = run_with(
-        &[],
-        &[("migrations/0003_c.sql", "SELECT 3;\n")],
-        config,
-        &[record("7", "SELECT 7;\n", false)],
-    );
+    let older =
+        run_with(&[], &[("migrations/0003_c.sql", "SELECT 3;\n")], config, &[record("7", "SELECT 7;\n", false)]);
     assert_eq!(codes(&older), ["migrate::out_of_order"]);
 }
 
 #[test]
 fn changed_assets_are_validated_with_their_dependencies() {
-    let base = [
-        ("assets/a/x.yaml", "spec: {}\n"),
-        ("assets/a/y.yaml", "depends_on: [a/x]\n"),
-    ];
+    let base = [("assets/a/x.yaml", "spec: {}\n"), ("assets/a/y.yaml", "depends_on: [a/x]\n")];
     let head = [
         ("assets/a/x.yaml", "depends_on: [a/y]\n"),
         ("assets/a/y.yaml", "depends_on: [a/x]\n"),
@@ -364,10 +244,7 @@ fn changed_assets_are_validated_with_their_dependencies() {
 
 #[test]
 fn nothing_changes() {
-    let files = [
-        ("migrations/0001_a.sql", "SELECT 1;\n"),
-        ("assets/a/x.yaml", "spec: {}\n"),
-    ];
+    let files = [("migrations/0001_a.sql", "SELECT 1;\n"), ("assets/a/x.yaml", "spec: {}\n")];
     let plan = run(&files, &files);
     assert_eq!(plan.release.kind, ReleaseKind::None);
     assert!(plan.assets.is_empty() && plan.migrations.is_empty() && plan.findings.is_empty());
@@ -379,12 +256,7 @@ fn markdown_stays_under_the_limit() {
         .map(|i| {
             (
                 format!("assets/q/a{i:03}.yaml"),
-                format!(
-                    "spec:\n{}",
-                    (0..40)
-                        .map(|l| format!("  k{l}: {i}\n"))
-                        .collect::<String>()
-                ),
+                format!("spec:\n{}", (0..40).map(|l| format!("  k{l}: {i}\n")).collect::<String>()),
             )
         })
         .collect();
@@ -392,20 +264,11 @@ fn markdown_stays_under_the_limit() {
         .map(|i| {
             (
                 format!("assets/q/a{i:03}.yaml"),
-                format!(
-                    "spec:\n{}",
-                    (0..40)
-                        .map(|l| format!("  k{l}: {}\n", i + 1))
-                        .collect::<String>()
-                ),
+                format!("spec:\n{}", (0..40).map(|l| format!("  k{l}: {}\n", i + 1)).collect::<String>()),
             )
         })
         .collect();
-    let as_refs = |v: &Vec<(String, String)>| {
-        v.iter()
-            .map(|(a, b)| (a.clone(), b.clone()))
-            .collect::<Vec<_>>()
-    };
+    let as_refs = |v: &Vec<(String, String)>| v.iter().map(|(a, b)| (a.clone(), b.clone())).collect::<Vec<_>>();
     let base = as_refs(&base);
     let head = as_refs(&head);
     let base: Vec<(&str, &str)> = base.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();

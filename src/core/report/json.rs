@@ -27,25 +27,10 @@ pub fn published_schemas() -> Vec<(&'static str, serde_json::Value)> {
     use crate::core::record::{EnvironmentRecord, Receipt};
     let schema = |s: schemars::Schema| s.to_value();
     vec![
-        (
-            "check-output.schema.json",
-            schema(schemars::schema_for!(CheckOutput)),
-        ),
-        (
-            "environment-record.schema.json",
-            schema(schemars::schema_for!(EnvironmentRecord)),
-        ),
-        (
-            "migrate.schema.json",
-            schema(schemars::schema_for!(ProjectConfig)),
-        ),
-        (
-            "plan-output.schema.json",
-            schema(schemars::schema_for!(Plan)),
-        ),
-        (
-            "receipt.schema.json",
-            schema(schemars::schema_for!(Receipt)),
-        ),
+        ("check-output.schema.json", schema(schemars::schema_for!(CheckOutput))),
+        ("environment-record.schema.json", schema(schemars::schema_for!(EnvironmentRecord))),
+        ("migrate.schema.json", schema(schemars::schema_for!(ProjectConfig))),
+        ("plan-output.schema.json", schema(schemars::schema_for!(Plan))),
+        ("receipt.schema.json", schema(schemars::schema_for!(Receipt))),
     ]
 }

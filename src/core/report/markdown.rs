@@ -22,27 +22,15 @@ pub fn plan(plan: &Plan) -> String {
 /// Renders a plan within `limit` characters (a parameter so tests can use a small one).
 pub fn plan_with_limit(plan: &Plan, limit: usize) -> String {
     let mut head = String::new();
-    let base = plan
-        .base
-        .as_ref()
-        .map_or_else(|| "nothing".to_string(), describe_revision);
+    let base = plan.base.as_ref().map_or_else(|| "nothing".to_string(), describe_revision);
     let _ = writeln!(head, "## migrate plan: `{}`\n", plan.project);
     let kind = match plan.release.kind {
         ReleaseKind::None => "nothing to ship",
         ReleaseKind::Deployment => "**deployment** (assets only)",
         ReleaseKind::Migration => "**migration** (SQL runs)",
     };
-    let version = plan
-        .release
-        .version
-        .as_ref()
-        .map(|v| format!(" `{v}`"))
-        .unwrap_or_default();
-    let _ = writeln!(
-        head,
-        "Release{version}: {kind} · `{base}` → `{}`",
-        describe_revision(&plan.head)
-    );
+    let version = plan.release.version.as_ref().map(|v| format!(" `{v}`")).unwrap_or_default();
+    let _ = writeln!(head, "Release{version}: {kind} · `{base}` → `{}`", describe_revision(&plan.head));
     if let Some(env) = &plan.environment {
         let _ = writeln!(
             head,
@@ -50,11 +38,7 @@ pub fn plan_with_limit(plan: &Plan, limit: usize) -> String {
             env.name,
             env.target_id,
             plural(env.targets, "target", "targets"),
-            if env.targets_disagree {
-                " (the targets hold different releases)"
-            } else {
-                ""
-            }
+            if env.targets_disagree { " (the targets hold different releases)" } else { "" }
         );
     }
     findings_section(&mut head, &plan.findings);
@@ -80,16 +64,8 @@ pub fn plan_with_limit(plan: &Plan, limit: usize) -> String {
                 MigrationChangeKind::Edited => "**edited**",
                 MigrationChangeKind::Removed => "**removed**",
             };
-            let no_tx = if change.no_transaction {
-                " (no transaction)"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                head,
-                "| `{}` | {} | {what}{no_tx} |",
-                change.name, change.dialect
-            );
+            let no_tx = if change.no_transaction { " (no transaction)" } else { "" };
+            let _ = writeln!(head, "| `{}` | {} | {what}{no_tx} |", change.name, change.dialect);
         }
         more(&mut head, plan.migrations.len());
     }
@@ -110,12 +86,7 @@ pub fn plan_with_limit(plan: &Plan, limit: usize) -> String {
         let _ = writeln!(
             head,
             "\nIgnored (changed, never shipped): {}",
-            plan.ignored
-                .iter()
-                .take(MAX_ROWS)
-                .map(|p| format!("`{p}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            plan.ignored.iter().take(MAX_ROWS).map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
         );
         if plan.ignored.len() > MAX_ROWS {
             let _ = writeln!(head, "… and {} more", plan.ignored.len() - MAX_ROWS);
@@ -127,11 +98,7 @@ pub fn plan_with_limit(plan: &Plan, limit: usize) -> String {
         .migrations
         .iter()
         .map(|c| (c.path.as_str(), c.diff.as_str()))
-        .chain(
-            plan.assets
-                .iter()
-                .map(|c| (c.path.as_str(), c.diff.as_str())),
-        )
+        .chain(plan.assets.iter().map(|c| (c.path.as_str(), c.diff.as_str())))
         .filter(|(_, d)| !d.is_empty() && seen.insert(*d))
         .collect();
     if diffs.is_empty() {
@@ -166,11 +133,7 @@ pub fn plan_with_limit(plan: &Plan, limit: usize) -> String {
         out.push_str(&block);
         shown += 1;
     }
-    let _ = writeln!(
-        out,
-        "\n{} not shown.",
-        plural(diffs.len() - shown, "diff", "diffs")
-    );
+    let _ = writeln!(out, "\n{} not shown.", plural(diffs.len() - shown, "diff", "diffs"));
     out
 }
 
@@ -213,20 +176,14 @@ fn longest_backtick_run(text: &str) -> usize {
 }
 
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn findings_section(out: &mut String, findings: &[Finding]) {
     if findings.is_empty() {
         let _ = writeln!(out, "\nNo errors or warnings.");
     }
-    for (severity, title) in [
-        (Severity::Error, "Errors"),
-        (Severity::Warning, "Warnings"),
-        (Severity::Info, "Notes"),
-    ] {
+    for (severity, title) in [(Severity::Error, "Errors"), (Severity::Warning, "Warnings"), (Severity::Info, "Notes")] {
         let group: Vec<&Finding> = findings.iter().filter(|f| f.severity == severity).collect();
         if group.is_empty() {
             continue;
@@ -238,24 +195,13 @@ fn findings_section(out: &mut String, findings: &[Finding]) {
                 .as_ref()
                 .map(|l| match l.line {
                     Some(line) => format!(" `{}:{line}`", l.path),
+                    None if finding.message.contains(&format!("`{}`", l.path)) => String::new(),
                     None => format!(" `{}`", l.path),
                 })
                 .unwrap_or_default();
-            let label = finding
-                .label
-                .as_ref()
-                .map(|l| format!(" ({l})"))
-                .unwrap_or_default();
-            let help = finding
-                .help
-                .as_ref()
-                .map(|h| format!(" — {h}"))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "- **`{}`**{location}: {}{label}{help}",
-                finding.code, finding.message
-            );
+            let label = finding.label.as_ref().map(|l| format!(" ({l})")).unwrap_or_default();
+            let help = finding.help.as_ref().map(|h| format!(" — {h}")).unwrap_or_default();
+            let _ = writeln!(out, "- **`{}`**{location}: {}{label}{help}", finding.code, finding.message);
         }
         more(out, group.len());
     }
@@ -264,12 +210,7 @@ fn findings_section(out: &mut String, findings: &[Finding]) {
 /// Renders a check report.
 pub fn check(report: &CheckOutput) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "## migrate check: `{}` at `{}`\n",
-        report.project,
-        describe_revision(&report.revision)
-    );
+    let _ = writeln!(out, "## migrate check: `{}` at `{}`\n", report.project, describe_revision(&report.revision));
     let _ = writeln!(
         out,
         "{} and {}; {}, {}.",
@@ -278,6 +219,9 @@ pub fn check(report: &CheckOutput) -> String {
         plural(report.errors, "error", "errors"),
         plural(report.warnings, "warning", "warnings")
     );
+    if let Some(state_id) = &report.state_id {
+        let _ = writeln!(out, "\nState id: `{state_id}`");
+    }
     findings_section(&mut out, &report.findings);
     out
 }

@@ -21,10 +21,7 @@ pub struct Style {
 
 impl Default for Style {
     fn default() -> Self {
-        Style {
-            color: false,
-            width: 100,
-        }
+        Style { color: false, width: 100 }
     }
 }
 
@@ -45,6 +42,9 @@ pub struct CheckOutput {
     pub assets: usize,
     pub errors: usize,
     pub warnings: usize,
+    /// The state id of the project at this revision; absent when the check found errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_id: Option<crate::core::hash::ContentHash>,
     pub findings: Vec<Finding>,
     pub ignored: Vec<String>,
 }
@@ -69,19 +69,13 @@ impl miette::Diagnostic for FindingDiagnostic {
         Some(self.severity)
     }
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.source_code
-            .as_ref()
-            .map(|s| s as &dyn miette::SourceCode)
+        self.source_code.as_ref().map(|s| s as &dyn miette::SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        self.label
-            .clone()
-            .map(|l| Box::new(std::iter::once(l)) as Box<dyn Iterator<Item = _>>)
+        self.label.clone().map(|l| Box::new(std::iter::once(l)) as Box<dyn Iterator<Item = _>>)
     }
 }
 
@@ -92,10 +86,7 @@ pub fn render_finding(finding: &Finding, style: Style) -> String {
         Some((text, (offset, len))) => {
             let path = location.map(|l| l.path.clone()).unwrap_or_default();
             let named = miette::NamedSource::new(path, text);
-            (
-                Some(named),
-                Some(miette::LabeledSpan::new(finding.label.clone(), offset, len)),
-            )
+            (Some(named), Some(miette::LabeledSpan::new(finding.label.clone(), offset, len)))
         }
         None => (None, None),
     };
@@ -123,14 +114,8 @@ pub fn render_finding(finding: &Finding, style: Style) -> String {
 
 /// Renders any diagnostic with the house theme.
 pub fn render_diagnostic(diagnostic: &dyn miette::Diagnostic, style: Style) -> String {
-    let theme = if style.color {
-        miette::GraphicalTheme::unicode()
-    } else {
-        miette::GraphicalTheme::unicode_nocolor()
-    };
-    let handler = miette::GraphicalReportHandler::new_themed(theme)
-        .with_links(false)
-        .with_width(style.width);
+    let theme = if style.color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
+    let handler = miette::GraphicalReportHandler::new_themed(theme).with_links(false).with_width(style.width);
     let mut out = String::new();
     if handler.render_report(&mut out, diagnostic).is_err() {
         out = format!("{diagnostic}\n");

@@ -13,17 +13,8 @@ pub fn plan(plan: &Plan, style: Style) -> String {
         out.push_str(&render_finding(finding, style));
         out.push('\n');
     }
-    let base = plan
-        .base
-        .as_ref()
-        .map_or_else(|| "nothing".to_string(), describe_revision);
-    let _ = writeln!(
-        out,
-        "plan for `{}`: {} → {}",
-        plan.project,
-        base,
-        describe_revision(&plan.head)
-    );
+    let base = plan.base.as_ref().map_or_else(|| "nothing".to_string(), describe_revision);
+    let _ = writeln!(out, "plan for `{}`: {} → {}", plan.project, base, describe_revision(&plan.head));
     if let Some(env) = &plan.environment {
         let _ = writeln!(
             out,
@@ -34,11 +25,7 @@ pub fn plan(plan: &Plan, style: Style) -> String {
             plural(env.targets, "target", "targets")
         );
         if env.targets_disagree {
-            let _ = writeln!(
-                out,
-                "note: the targets of `{}` hold different releases",
-                env.name
-            );
+            let _ = writeln!(out, "note: the targets of `{}` hold different releases", env.name);
         }
     }
     let kind = match plan.release.kind {
@@ -46,12 +33,7 @@ pub fn plan(plan: &Plan, style: Style) -> String {
         ReleaseKind::Deployment => "deployment (assets only)",
         ReleaseKind::Migration => "migration (SQL runs)",
     };
-    let version = plan
-        .release
-        .version
-        .as_ref()
-        .map(|v| format!(" {v}"))
-        .unwrap_or_default();
+    let version = plan.release.version.as_ref().map(|v| format!(" {v}")).unwrap_or_default();
     let _ = writeln!(out, "release{version}: {kind}");
 
     if !plan.assets.is_empty() {
@@ -69,16 +51,9 @@ pub fn plan(plan: &Plan, style: Style) -> String {
                 Some(from) => format!("{from} → {}", change.id),
                 None => change.id.to_string(),
             };
-            let note = if change.change == AssetChangeKind::Cosmetic {
-                "  (same data: formatting only)"
-            } else {
-                ""
-            };
-            let stat = if change.diff.is_empty() {
-                "(same content)".to_string()
-            } else {
-                format!("+{added} -{removed}")
-            };
+            let note = if change.change == AssetChangeKind::Cosmetic { "  (same data: formatting only)" } else { "" };
+            let stat =
+                if change.diff.is_empty() { "(same content)".to_string() } else { format!("+{added} -{removed}") };
             let _ = writeln!(out, "  {what:<9} {id}  {stat}{note}");
         }
     }
@@ -90,17 +65,8 @@ pub fn plan(plan: &Plan, style: Style) -> String {
                 MigrationChangeKind::Edited => "edited",
                 MigrationChangeKind::Removed => "removed",
             };
-            let no_tx = if change.no_transaction {
-                "  (no transaction)"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                out,
-                "  {what:<9} {:<9} {}{no_tx}",
-                change.dialect.name(),
-                change.name
-            );
+            let no_tx = if change.no_transaction { "  (no transaction)" } else { "" };
+            let _ = writeln!(out, "  {what:<9} {:<9} {}{no_tx}", change.dialect.name(), change.name);
         }
     }
     if !plan.ignored.is_empty() {
@@ -110,11 +76,7 @@ pub fn plan(plan: &Plan, style: Style) -> String {
         }
     }
     let mut shown = std::collections::BTreeSet::new();
-    let diffs = plan
-        .assets
-        .iter()
-        .map(|c| &c.diff)
-        .chain(plan.migrations.iter().map(|c| &c.diff));
+    let diffs = plan.assets.iter().map(|c| &c.diff).chain(plan.migrations.iter().map(|c| &c.diff));
     let mut first = true;
     for diff in diffs {
         // Dialects that share a generic file share its diff: show it once.
@@ -132,11 +94,7 @@ pub fn plan(plan: &Plan, style: Style) -> String {
         out,
         "\n{}, {}; {}, {}",
         plural(plan.assets.len(), "asset change", "asset changes"),
-        plural(
-            plan.migrations.len(),
-            "migration change",
-            "migration changes"
-        ),
+        plural(plan.migrations.len(), "migration change", "migration changes"),
         plural(s.errors, "error", "errors"),
         plural(s.warnings, "warning", "warnings"),
     );
@@ -150,11 +108,7 @@ pub fn check(report: &CheckOutput, style: Style) -> String {
         out.push_str(&render_finding(finding, style));
         out.push('\n');
     }
-    let base = report
-        .base
-        .as_ref()
-        .map(|b| format!(" against {}", describe_revision(b)))
-        .unwrap_or_default();
+    let base = report.base.as_ref().map(|b| format!(" against {}", describe_revision(b))).unwrap_or_default();
     let _ = writeln!(
         out,
         "checked `{}` at {}{base}: {} and {}, {} ignored; {}, {}",
@@ -166,5 +120,8 @@ pub fn check(report: &CheckOutput, style: Style) -> String {
         plural(report.errors, "error", "errors"),
         plural(report.warnings, "warning", "warnings"),
     );
+    if let Some(state_id) = &report.state_id {
+        let _ = writeln!(out, "state id: {state_id}");
+    }
     out
 }

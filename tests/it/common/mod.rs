@@ -28,25 +28,16 @@ impl RepoBuilder {
     /// Creates an empty repository with `main` as its default branch.
     pub fn init(dir: &Path, bare: bool) -> RepoBuilder {
         std::fs::create_dir_all(dir).unwrap();
-        let kind = if bare {
-            gix::create::Kind::Bare
-        } else {
-            gix::create::Kind::WithWorktree
-        };
+        let kind = if bare { gix::create::Kind::Bare } else { gix::create::Kind::WithWorktree };
         let options = gix::open::Options::isolated().config_overrides([
             "init.defaultBranch=main",
             "core.logAllRefUpdates=false",
             "committer.name=Fixture",
             "committer.email=fixture@example.com",
         ]);
-        let repo = gix::ThreadSafeRepository::init_opts(
-            dir,
-            kind,
-            gix::create::Options::default(),
-            options,
-        )
-        .unwrap()
-        .to_thread_local();
+        let repo = gix::ThreadSafeRepository::init_opts(dir, kind, gix::create::Options::default(), options)
+            .unwrap()
+            .to_thread_local();
         RepoBuilder {
             dir: dir.to_path_buf(),
             repo,
@@ -63,10 +54,7 @@ impl RepoBuilder {
     }
 
     pub fn remove(&mut self, path: &str) -> &mut Self {
-        assert!(
-            self.files.remove(path).is_some(),
-            "no file {path} to remove"
-        );
+        assert!(self.files.remove(path).is_some(), "no file {path} to remove");
         self
     }
 
@@ -74,25 +62,13 @@ impl RepoBuilder {
     pub fn fixture_step(&mut self, name: &str, step: &str, prefix: &str) -> &mut Self {
         let root = fixtures().join(name).join(step);
         for entry in walk(&root) {
-            let relative = entry
-                .strip_prefix(&root)
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .replace('\\', "/");
+            let relative = entry.strip_prefix(&root).unwrap().to_str().unwrap().replace('\\', "/");
             if relative == "DELETE" {
-                for line in std::fs::read_to_string(&entry)
-                    .unwrap()
-                    .lines()
-                    .filter(|l| !l.is_empty())
-                {
+                for line in std::fs::read_to_string(&entry).unwrap().lines().filter(|l| !l.is_empty()) {
                     self.remove(&format!("{prefix}{line}"));
                 }
             } else {
-                self.write(
-                    &format!("{prefix}{relative}"),
-                    std::fs::read(&entry).unwrap(),
-                );
+                self.write(&format!("{prefix}{relative}"), std::fs::read(&entry).unwrap());
             }
         }
         self
@@ -108,47 +84,23 @@ impl RepoBuilder {
         let tree = editor.write().unwrap().detach();
         self.clock += 100;
         let time = format!("{} +0000", self.clock);
-        let who = gix::actor::SignatureRef {
-            name: "Fixture".into(),
-            email: "fixture@example.com".into(),
-            time: &time,
-        };
-        let parents: Vec<gix::ObjectId> =
-            self.tips.get(&self.branch).copied().into_iter().collect();
+        let who = gix::actor::SignatureRef { name: "Fixture".into(), email: "fixture@example.com".into(), time: &time };
+        let parents: Vec<gix::ObjectId> = self.tips.get(&self.branch).copied().into_iter().collect();
         let reference = format!("refs/heads/{}", self.branch);
-        let id = self
-            .repo
-            .commit_as(who, who, reference.as_str(), message, tree, parents)
-            .unwrap()
-            .detach();
+        let id = self.repo.commit_as(who, who, reference.as_str(), message, tree, parents).unwrap().detach();
         self.tips.insert(self.branch.clone(), id);
         id
     }
 
     /// Starts a branch at the current branch's tip and switches to it (HEAD follows in a work tree).
     pub fn branch(&mut self, name: &str) -> &mut Self {
-        let tip = self.tips[&self.branch];
-        self.repo
-            .reference(
-                format!("refs/heads/{name}"),
-                tip,
-                PreviousValue::MustNotExist,
-                "branch",
-            )
-            .unwrap();
-        self.tips.insert(name.to_string(), tip);
-        self.branch = name.to_string();
-        git(
-            &self.dir,
-            &["symbolic-ref", "HEAD", &format!("refs/heads/{name}")],
-        );
+        self.branch_bare(name);
+        git(&self.dir, &["symbolic-ref", "HEAD", &format!("refs/heads/{name}")]);
         self
     }
 
     pub fn tag(&mut self, name: &str, at: gix::ObjectId) -> &mut Self {
-        self.repo
-            .tag_reference(name, at, PreviousValue::MustNotExist)
-            .unwrap();
+        self.repo.tag_reference(name, at, PreviousValue::MustNotExist).unwrap();
         self
     }
 
@@ -188,11 +140,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_DATE", "1700000000 +0000")
         .output()
         .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -203,9 +151,7 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
-        TestEnv {
-            root: tempfile::tempdir().unwrap(),
-        }
+        TestEnv { root: tempfile::tempdir().unwrap() }
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -252,25 +198,15 @@ impl TestEnv {
             "{}----- stderr -----\n{}[exit status: {}]\n",
             clean(&output.stdout),
             clean(&output.stderr),
-            output
-                .status
-                .code()
-                .map_or("signal".to_string(), |c| c.to_string())
+            output.status.code().map_or("signal".to_string(), |c| c.to_string())
         )
     }
 
     /// Runs `migrate` and returns stdout only, asserting the exit status.
     pub fn stdout(&self, dir: &Path, args: &[&str], status: i32) -> String {
         let rendered = self.run(dir, args);
-        assert!(
-            rendered.ends_with(&format!("[exit status: {status}]\n")),
-            "{rendered}"
-        );
-        rendered
-            .split("----- stderr -----\n")
-            .next()
-            .unwrap()
-            .to_string()
+        assert!(rendered.ends_with(&format!("[exit status: {status}]\n")), "{rendered}");
+        rendered.split("----- stderr -----\n").next().unwrap().to_string()
     }
 }
 
@@ -281,14 +217,7 @@ impl RepoBuilder {
             self.branch = name.to_string(); // nothing committed yet: the first commit starts it
             return self;
         };
-        self.repo
-            .reference(
-                format!("refs/heads/{name}"),
-                tip,
-                PreviousValue::MustNotExist,
-                "branch",
-            )
-            .unwrap();
+        self.repo.reference(format!("refs/heads/{name}"), tip, PreviousValue::MustNotExist, "branch").unwrap();
         self.tips.insert(name.to_string(), tip);
         self.branch = name.to_string();
         self
