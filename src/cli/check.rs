@@ -35,7 +35,7 @@ pub fn run_check(settings: &Settings, args: &CheckArgs) -> Result<Outcome, Failu
     let point = settings.point(&spec)?;
     let opened = settings.open_required(&point)?;
     let failure = |e| read_failure(&opened.revision.spec, e);
-    let report = check_project(&opened.project, opened.source()).map_err(failure)?;
+    let report = check_project(&opened.project, opened.source(), settings.threads).map_err(failure)?;
     let mut findings = report.findings;
     let records = opened.records()?;
     let (base_point, environment) =

@@ -2,14 +2,15 @@
 //! Collects every finding, never stops at the first. `plan` uses the same pieces on the items that
 //! changed (and what their `depends_on` reaches).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::core::catalog::{self, MigrationCatalog, ParsedAsset};
+use crate::core::catalog::{self, ParsedAsset};
 use crate::core::finding::{Finding, Location, sort_findings};
-use crate::core::hash::{ContentHash, StateEntry, state_id};
+use crate::core::hash::ContentHash;
 use crate::core::model::ItemId;
 use crate::core::project::Project;
+use crate::core::snapshot::{Snapshot, SnapshotAsset, read_snapshot};
 use crate::core::source::{ObjectId, Source, SourceError};
 
 /// The folder of the user's JSON Schemas for asset kinds, relative to `migrate.yaml`.
@@ -313,67 +314,35 @@ pub struct CheckReport {
     pub ignored: Vec<String>,
     /// The state id of the project at this point (SPEC: state id); absent when there are errors.
     pub state_id: Option<ContentHash>,
+    /// Everything read, for callers that go on (export).
+    pub snapshot: Snapshot,
 }
 
-/// Validates a whole project at one point: every migration and asset is read.
-pub fn check_project(project: &Project, source: &dyn Source) -> Result<CheckReport, SourceError> {
-    let mut report = CheckReport::default();
-    let mut state = Vec::new();
-    let migrations = MigrationCatalog::from_entries(project, &source.list(&project.config.migrations)?);
-    report.findings.extend(migrations.findings.iter().cloned());
-    report.ignored.extend(migrations.ignored.iter().cloned());
-    let mut hashes: BTreeMap<&str, ContentHash> = BTreeMap::new();
-    for file in &migrations.files {
-        let repo_path = project.repo_path(&file.path);
-        let bytes = source.read(&file.path, &file.object)?;
-        match catalog::normalised_text(&repo_path, &bytes) {
-            Ok(text) => {
-                report.findings.extend(catalog::parse_migration_text(&repo_path, &text).1);
-                hashes.insert(&file.path, ContentHash::of(text.as_bytes()));
-            }
-            Err(finding) => report.findings.push(finding),
-        }
-    }
-    for &dialect in &project.config.dialects {
-        for (version, file) in migrations.effective(dialect) {
-            if let Some(hash) = hashes.get(file.path.as_str()) {
-                state.push(StateEntry {
-                    item_type: "migration",
-                    identity: version.to_string(),
-                    dialect: dialect.to_string(),
-                    sha256: hash.clone(),
-                });
-            }
-        }
-    }
-    report.migrations = migrations.files.len();
-
+/// Validates a whole project at one point: every migration and asset is read (on `threads`
+/// threads) and parsed.
+pub fn check_project(project: &Project, source: &dyn Source, threads: usize) -> Result<CheckReport, SourceError> {
+    let (snapshot, mut findings) = read_snapshot(project, source, threads)?;
+    let assets: Vec<(&ItemId, &SnapshotAsset)> = snapshot.assets.iter().collect();
+    let analysed = crate::core::parallel::map(assets, threads, |(id, asset)| {
+        Ok((id, asset, analyse_asset(project, id, &asset.path, asset.text.as_bytes())))
+    })?;
     let mut checker = AssetChecker::new(project, source);
-    let mut ids = Vec::new();
-    for entry in source.list(&project.config.assets)? {
-        if project.is_ignored(&entry.path) {
-            report.ignored.push(entry.path);
-            continue;
-        }
-        match catalog::asset_identity(project, &entry.path) {
-            None => {}
-            Some(Err(finding)) => checker.findings.push(finding),
-            Some(Ok(id)) => {
-                let loaded = checker.load(&id, &entry.path, &entry.id)?;
-                let sha256 = ContentHash::of(loaded.text.as_bytes());
-                state.push(StateEntry { item_type: "asset", identity: id.to_string(), dialect: String::new(), sha256 });
-                ids.push(id);
-            }
-        }
+    for (id, asset, analysed) in analysed {
+        checker.record(id, &asset.path, analysed)?;
     }
+    let ids: Vec<ItemId> = snapshot.assets.keys().cloned().collect();
     checker.check_dependencies(&ids)?;
-    report.assets = ids.len();
-    report.findings.append(&mut checker.findings);
-    sort_findings(&mut report.findings);
-    if !report.findings.iter().any(Finding::is_error) {
-        report.state_id = Some(state_id(&state));
-    }
-    Ok(report)
+    findings.append(&mut checker.findings);
+    sort_findings(&mut findings);
+    let state_id = (!findings.iter().any(Finding::is_error)).then(|| snapshot.state_id(&BTreeSet::new()));
+    Ok(CheckReport {
+        migrations: snapshot.migration_files,
+        assets: snapshot.assets.len(),
+        ignored: snapshot.ignored.clone(),
+        findings,
+        state_id,
+        snapshot,
+    })
 }
 
 #[cfg(test)]
@@ -387,7 +356,7 @@ mod tests {
         all.extend_from_slice(files);
         let source = MemorySource::from_files(all.iter().map(|(p, c)| (*p, c.as_bytes())));
         let project = Project::parse("migrate.yaml", "", all[0].1.as_bytes()).unwrap();
-        check_project(&project, &source).unwrap()
+        check_project(&project, &source, 2).unwrap()
     }
 
     fn codes(report: &CheckReport) -> Vec<&str> {
@@ -446,8 +415,8 @@ mod tests {
             ])
         };
         let project = Project::parse("migrate.yaml", "", config.as_bytes()).unwrap();
-        let lf = check_project(&project, &files("spec: {}\n")).unwrap();
-        let crlf = check_project(&project, &files("\u{feff}spec: {}\r\n")).unwrap();
+        let lf = check_project(&project, &files("spec: {}\n"), 2).unwrap();
+        let crlf = check_project(&project, &files("\u{feff}spec: {}\r\n"), 2).unwrap();
         let h = |t: &str| ContentHash::of(t.as_bytes());
         let expected = format!(
             "[[\"asset\",\"query/a\",\"\",\"{}\"],[\"migration\",\"1\",\"postgres\",\"{}\"],[\"migration\",\"1\",\"sqlite\",\"{}\"]]",
@@ -457,7 +426,7 @@ mod tests {
         );
         assert_eq!(lf.state_id, Some(ContentHash::of(expected.as_bytes())));
         assert_eq!(crlf.state_id, lf.state_id);
-        let broken = check_project(&project, &files("spec: [\n")).unwrap();
+        let broken = check_project(&project, &files("spec: [\n"), 2).unwrap();
         assert_eq!(broken.state_id, None);
     }
 

@@ -306,45 +306,6 @@ fn prepare(input: &PlanInput<'_>, id: ItemId, change: &PathChange) -> Result<Pre
     Ok(PreparedChange { id, path: change.path.clone(), before, after, had_before: change.old.is_some() })
 }
 
-/// Runs `prepare` over the changes on up to `threads` threads, keeping their order.
-fn prepare_all(input: &PlanInput<'_>, work: Vec<(ItemId, &PathChange)>) -> Result<Vec<PreparedChange>, SourceError> {
-    let threads = input.threads.clamp(1, 16);
-    if threads == 1 || work.len() < 64 {
-        return work.into_iter().map(|(id, change)| prepare(input, id, change)).collect();
-    }
-    let chunk = work.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<(ItemId, &PathChange)>> = Vec::new();
-    let mut rest = work;
-    while !rest.is_empty() {
-        let tail = rest.split_off(chunk.min(rest.len()));
-        chunks.push(rest);
-        rest = tail;
-    }
-    let results: Vec<Result<Vec<PreparedChange>, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|(id, change)| prepare(input, id, change))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| e.to_string())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("a planning thread panicked".to_string())))
-            .collect()
-    });
-    let mut prepared = Vec::new();
-    for result in results {
-        prepared.extend(result?);
-    }
-    Ok(prepared)
-}
-
 fn plan_assets(
     input: &PlanInput<'_>,
     checker: &mut AssetChecker<'_>,
@@ -364,7 +325,7 @@ fn plan_assets(
             Some(Err(_)) => {} // a bad name that is going away
         }
     }
-    let prepared = prepare_all(input, work)?;
+    let prepared = crate::core::parallel::map(work, input.threads, |(id, change)| prepare(input, id, change))?;
 
     let mut changes = Vec::new();
     let mut roots = Vec::new();

@@ -1,0 +1,164 @@
+//! A whole project at one point, read and hashed: every asset and, per dialect, every effective
+//! migration with its normalised text. `check` validates one; `export` ships one (or the
+//! difference of two); the state and release ids are computed from one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::core::catalog::{self, MigrationCatalog, MigrationFile, MigrationText};
+use crate::core::finding::Finding;
+use crate::core::hash::{ContentHash, StateEntry, state_id};
+use crate::core::model::{Dialect, ItemId, Version};
+use crate::core::project::Project;
+use crate::core::source::{Entry, Source, SourceError};
+
+/// An asset's normalised text.
+#[derive(Debug, Clone)]
+pub struct SnapshotAsset {
+    /// Project-relative path.
+    pub path: String,
+    pub text: Arc<str>,
+    pub sha256: ContentHash,
+}
+
+/// The effective file of one migration for one dialect.
+#[derive(Debug, Clone)]
+pub struct SnapshotMigration {
+    pub file: MigrationFile,
+    pub text: Arc<str>,
+    pub sha256: ContentHash,
+    pub parsed: MigrationText,
+}
+
+/// Everything of a project at one point.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub assets: BTreeMap<ItemId, SnapshotAsset>,
+    pub migrations: BTreeMap<Dialect, BTreeMap<Version, SnapshotMigration>>,
+    /// Project-relative paths that `ignore` leaves out.
+    pub ignored: Vec<String>,
+    /// Migration files (all, any dialect), for counting.
+    pub migration_files: usize,
+}
+
+impl Snapshot {
+    /// Returns the state entries (SPEC: state id), leaving out `skipped` assets.
+    pub fn state_entries(&self, skipped: &BTreeSet<ItemId>) -> Vec<StateEntry> {
+        let assets = self.assets.iter().filter(|(id, _)| !skipped.contains(*id)).map(|(id, asset)| StateEntry {
+            item_type: "asset",
+            identity: id.to_string(),
+            dialect: String::new(),
+            sha256: asset.sha256.clone(),
+        });
+        let migrations = self.migrations.iter().flat_map(|(dialect, versions)| {
+            versions.iter().map(move |(version, m)| StateEntry {
+                item_type: "migration",
+                identity: version.to_string(),
+                dialect: dialect.to_string(),
+                sha256: m.sha256.clone(),
+            })
+        });
+        assets.chain(migrations).collect()
+    }
+
+    /// Returns the state id, leaving out `skipped` assets: a bundle's release id.
+    pub fn state_id(&self, skipped: &BTreeSet<ItemId>) -> ContentHash {
+        state_id(&self.state_entries(skipped))
+    }
+}
+
+enum Read {
+    Asset(ItemId, SnapshotAsset),
+    Migration(usize, Arc<str>, ContentHash, MigrationText, Vec<Finding>),
+    Failed(Finding),
+}
+
+/// Reads every migration and asset (on `threads` threads), normalises and hashes them. Returns
+/// the findings about names and texts (not YAML: see `check`).
+pub fn read_snapshot(
+    project: &Project,
+    source: &dyn Source,
+    threads: usize,
+) -> Result<(Snapshot, Vec<Finding>), SourceError> {
+    let mut findings = Vec::new();
+    let mut snapshot = Snapshot::default();
+    let catalog = MigrationCatalog::from_entries(project, &source.list(&project.config.migrations)?);
+    findings.extend(catalog.findings.iter().cloned());
+    snapshot.ignored.extend(catalog.ignored.iter().cloned());
+
+    enum Work<'e> {
+        Asset(ItemId, &'e Entry),
+        Migration(usize, &'e MigrationFile),
+    }
+    let asset_entries = source.list(&project.config.assets)?;
+    let mut work: Vec<Work<'_>> = catalog.files.iter().enumerate().map(|(i, f)| Work::Migration(i, f)).collect();
+    for entry in &asset_entries {
+        if project.is_ignored(&entry.path) {
+            snapshot.ignored.push(entry.path.clone());
+            continue;
+        }
+        match catalog::asset_identity(project, &entry.path) {
+            None => {}
+            Some(Err(finding)) => findings.push(finding),
+            Some(Ok(id)) => work.push(Work::Asset(id, entry)),
+        }
+    }
+    let read = crate::core::parallel::map(work, threads, |work| {
+        Ok(match work {
+            Work::Asset(id, entry) => {
+                let bytes = source.read(&entry.path, &entry.id)?;
+                match catalog::normalised_text(&project.repo_path(&entry.path), &bytes) {
+                    Ok(text) => {
+                        let sha256 = ContentHash::of(text.as_bytes());
+                        Read::Asset(id, SnapshotAsset { path: entry.path.clone(), text, sha256 })
+                    }
+                    Err(finding) => Read::Failed(finding.item(id.as_str())),
+                }
+            }
+            Work::Migration(index, file) => {
+                let bytes = source.read(&file.path, &file.object)?;
+                let repo_path = project.repo_path(&file.path);
+                match catalog::normalised_text(&repo_path, &bytes) {
+                    Ok(text) => {
+                        let (parsed, found) = catalog::parse_migration_text(&repo_path, &text);
+                        let sha256 = ContentHash::of(text.as_bytes());
+                        Read::Migration(index, text, sha256, parsed, found)
+                    }
+                    Err(finding) => Read::Failed(finding),
+                }
+            }
+        })
+    })?;
+    let mut texts: BTreeMap<usize, (Arc<str>, ContentHash, MigrationText)> = BTreeMap::new();
+    for item in read {
+        match item {
+            Read::Asset(id, asset) => {
+                snapshot.assets.insert(id, asset);
+            }
+            Read::Migration(index, text, sha256, parsed, found) => {
+                findings.extend(found);
+                texts.insert(index, (text, sha256, parsed));
+            }
+            Read::Failed(finding) => findings.push(finding),
+        }
+    }
+    let index_of: BTreeMap<&str, usize> = catalog.files.iter().enumerate().map(|(i, f)| (f.path.as_str(), i)).collect();
+    for &dialect in &project.config.dialects {
+        let mut versions = BTreeMap::new();
+        for (version, file) in catalog.effective(dialect) {
+            let index = index_of.get(file.path.as_str());
+            if let Some((text, sha256, parsed)) = index.and_then(|i| texts.get(i)) {
+                let migration = SnapshotMigration {
+                    file: file.clone(),
+                    text: text.clone(),
+                    sha256: sha256.clone(),
+                    parsed: parsed.clone(),
+                };
+                versions.insert(version, migration);
+            }
+        }
+        snapshot.migrations.insert(dialect, versions);
+    }
+    snapshot.migration_files = catalog.files.len();
+    Ok((snapshot, findings))
+}
