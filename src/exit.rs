@@ -17,6 +17,9 @@ pub enum FailureKind {
     /// Usage error or unreadable input: unknown REV, missing or invalid `migrate.yaml`, shallow
     /// history, a file that is not what it should be.
     Usage,
+    /// Refused before changing anything: a tampered, unsigned or unknown bundle, a plan with
+    /// errors that cannot be exported.
+    Refused,
     /// A broken invariant: a bug, reported with a request to report it.
     Internal,
 }
@@ -33,6 +36,10 @@ impl Failure {
         Failure { kind: FailureKind::Usage, report: report.into() }
     }
 
+    pub fn refused(report: impl Into<miette::Report>) -> Failure {
+        Failure { kind: FailureKind::Refused, report: report.into() }
+    }
+
     pub fn internal(report: impl Into<miette::Report>) -> Failure {
         Failure { kind: FailureKind::Internal, report: report.into() }
     }
@@ -42,7 +49,7 @@ impl Failure {
 pub fn exit_code(result: &Result<Outcome, Failure>) -> ExitCode {
     ExitCode::from(match result {
         Ok(Outcome::Success) => 0,
-        Ok(Outcome::Findings) => 1,
+        Ok(Outcome::Findings) | Err(Failure { kind: FailureKind::Refused, .. }) => 1,
         Err(Failure { kind: FailureKind::Usage | FailureKind::Internal, .. }) => 2,
     })
 }

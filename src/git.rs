@@ -85,6 +85,63 @@ impl GitRepo {
         })
     }
 
+    /// Refuses a shallow clone: the head's depth, in every manifest, needs the whole history.
+    pub fn require_full_history(&self) -> Result<(), Failure> {
+        if self.is_shallow() {
+            return Err(Failure::usage(miette::miette!(
+                code = "migrate::shallow_history",
+                help = "run `git fetch --unshallow` (in CI: `fetch-depth: 0`)",
+                "this clone is shallow, and a bundle records the head's depth in the whole history"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Returns the longest path from a root commit to `commit` (a root has depth 1).
+    pub fn depth(&self, commit: &Commit) -> Result<u64, Failure> {
+        let failure = |e: gix::Error| {
+            Failure::usage(miette::miette!(
+                code = "migrate::git_read",
+                "cannot walk the history of `{}`: {e}",
+                commit.spec
+            ))
+        };
+        let mut depth: std::collections::HashMap<gix::ObjectId, u64> = std::collections::HashMap::new();
+        // Iterative post-order walk: a commit's depth is 1 + the largest depth of its parents.
+        let mut stack: Vec<(gix::ObjectId, bool)> = vec![(commit.id, false)];
+        while let Some((id, parents_done)) = stack.pop() {
+            if depth.contains_key(&id) {
+                continue;
+            }
+            let parents: Vec<gix::ObjectId> =
+                self.repo.find_commit(id).map_err(failure)?.parent_ids().map(|p| p.detach()).collect();
+            if parents_done {
+                let d = parents.iter().filter_map(|p| depth.get(p)).max().copied().unwrap_or(0) + 1;
+                depth.insert(id, d);
+            } else {
+                stack.push((id, true));
+                stack.extend(parents.into_iter().filter(|p| !depth.contains_key(p)).map(|p| (p, false)));
+            }
+        }
+        Ok(depth.get(&commit.id).copied().unwrap_or(1))
+    }
+
+    /// Returns the committer time of a commit, in seconds since the epoch.
+    pub fn commit_time(&self, commit: &Commit) -> Result<u64, Failure> {
+        let time = self.repo.find_commit(commit.id).and_then(|c| c.time()).map_err(|e| {
+            Failure::usage(miette::miette!(code = "migrate::git_read", "cannot read commit `{}`: {e}", commit.spec))
+        })?;
+        Ok(u64::try_from(time.seconds).unwrap_or(0))
+    }
+
+    /// Returns whether `ancestor` is an ancestor of `descendant` (or the same commit).
+    pub fn is_ancestor(&self, ancestor: &Commit, descendant: &Commit) -> Result<bool, Failure> {
+        if ancestor.id == descendant.id {
+            return Ok(true);
+        }
+        Ok(self.merge_base(ancestor, descendant).is_ok_and(|base| base.id == ancestor.id))
+    }
+
     /// Returns the merge-base of two commits.
     pub fn merge_base(&self, one: &Commit, two: &Commit) -> Result<Commit, Failure> {
         match self.repo.merge_base(one.id, two.id) {

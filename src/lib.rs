@@ -3,10 +3,12 @@
 //! `core` is pure (bytes and values in, values out); everything else is the shell that touches
 //! git, files and the terminal.
 
+pub mod archive;
 pub mod cli;
 pub mod core;
 pub mod exit;
 pub mod git;
 pub mod output;
 pub mod settings;
+pub mod sign;
 pub mod worktree;

@@ -45,9 +45,18 @@ impl Printer {
         }
     }
 
+    /// The style for diagnostics on stderr: colour only when stderr is a terminal.
+    pub fn stderr_style(&self) -> Style {
+        Style { color: self.color && std::io::stderr().is_terminal(), width: 100 }
+    }
+
+    /// A rendered diagnostic on stderr (findings that stop a command that writes a file).
+    pub fn diagnostic(&self, text: &str) {
+        eprint!("{text}");
+    }
+
     /// A failure's diagnostic on stderr.
     pub fn failure(&self, report: &miette::Report) {
-        let style = Style { color: self.color && std::io::stderr().is_terminal(), width: 100 };
-        eprint!("{}", render_diagnostic(report.as_ref(), style));
+        eprint!("{}", render_diagnostic(report.as_ref(), self.stderr_style()));
     }
 }

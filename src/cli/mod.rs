@@ -1,7 +1,11 @@
 //! The clap command tree and the one dispatch `match`.
 
 pub mod check;
+pub mod export;
+pub mod inspect;
+pub mod keygen;
 pub mod plan;
+pub mod verify;
 
 use std::process::ExitCode;
 
@@ -26,15 +30,27 @@ pub struct Cli {
 pub enum Command {
     Check(check::CheckArgs),
     Plan(plan::PlanArgs),
+    Export(export::ExportArgs),
+    Inspect(inspect::InspectArgs),
+    Verify(verify::VerifyArgs),
+    Keygen(keygen::KeygenArgs),
 }
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli, no_color: bool) -> ExitCode {
     let printer = crate::output::Printer::new(cli.global.quiet, cli.global.verbose, no_color);
-    let result = Settings::resolve(&cli.global, no_color).and_then(|settings| match &cli.command {
-        Command::Check(args) => check::run_check(&settings, args),
-        Command::Plan(args) => plan::run_plan(&settings, args),
-    });
+    // Commands on a bundle file or a key need no repository.
+    let result = match &cli.command {
+        Command::Inspect(args) => inspect::run_inspect(args, cli.global.format, &printer),
+        Command::Verify(args) => verify::run_verify(args, cli.global.format, &printer),
+        Command::Keygen(args) => keygen::run_keygen(args, &printer),
+        command => Settings::resolve(&cli.global, no_color).and_then(|settings| match command {
+            Command::Check(args) => check::run_check(&settings, args),
+            Command::Plan(args) => plan::run_plan(&settings, args),
+            Command::Export(args) => export::run_export(&settings, args),
+            Command::Inspect(_) | Command::Verify(_) | Command::Keygen(_) => Ok(crate::exit::Outcome::Success),
+        }),
+    };
     if let Err(failure) = &result {
         printer.failure(&failure.report);
     }

@@ -72,7 +72,7 @@ pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure
 
 /// Returns the paths under the assets folder that differ: a tree diff between two commits, or a
 /// comparison of listings when one side is the work tree.
-fn changed_assets(head: &Opened, base: Option<&Opened>) -> Result<Vec<crate::core::source::PathChange>, Failure> {
+pub fn changed_assets(head: &Opened, base: Option<&Opened>) -> Result<Vec<crate::core::source::PathChange>, Failure> {
     let folder = &head.project.config.assets;
     let failure = |e| read_failure(&head.revision.spec, e);
     match (base.map(|b| &b.files), &head.files) {

@@ -174,52 +174,53 @@ fn duplicate_versions(project: &Project, files: &[MigrationFile]) -> Vec<Finding
     findings
 }
 
-/// The text of a migration, split at its directives.
+/// The text of a migration, split at its directives. Directive lines stay in the sections (they
+/// are SQL comments), so the up section is a prefix of the file and lines keep their numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationText {
     pub up: String,
+    /// From the `-- migrate:down` line to the end; `None` without that directive.
     pub down: Option<String>,
+    /// 1-based line of the `-- migrate:down` directive.
+    pub down_line: Option<usize>,
     pub no_transaction: bool,
 }
 
 /// Splits a migration's normalised text at `-- migrate:` directives; unknown directives are
 /// findings, because a misspelt `no-transaction` must not pass silently.
 pub fn parse_migration_text(repo_path: &str, text: &Arc<str>) -> (MigrationText, Vec<Finding>) {
-    let mut up = String::new();
-    let mut down: Option<String> = None;
+    let mut down_at: Option<(usize, usize)> = None;
     let mut no_transaction = false;
     let mut findings = Vec::new();
+    let mut offset = 0;
     for (index, line) in text.split_inclusive('\n').enumerate() {
+        let line_start = offset;
+        offset += line.len();
         let directive =
             line.trim().strip_prefix("--").map(str::trim_start).and_then(|rest| rest.strip_prefix("migrate:"));
-        if let Some(directive) = directive {
-            let word = directive.split_whitespace().next().unwrap_or("");
-            match word {
-                "up" => continue,
-                "down" if down.is_none() => {
-                    down = Some(String::new());
-                    continue;
-                }
-                "down" => findings.push(
-                    Finding::error("duplicate_directive", "`-- migrate:down` appears twice")
-                        .at(Location::line(repo_path, text, index + 1))
-                        .help("keep one down section"),
-                ),
-                "no-transaction" => no_transaction = true,
-                "allow" => {}
-                _ => findings.push(
-                    Finding::error("unknown_directive", format!("`-- migrate:{word}` is not a directive"))
-                        .at(Location::line(repo_path, text, index + 1))
-                        .help("directives are `-- migrate:down`, `-- migrate:no-transaction` and `-- migrate:allow <rule-id> <reason>`"),
-                ),
-            }
-        }
-        match down.as_mut() {
-            Some(down) => down.push_str(line),
-            None => up.push_str(line),
+        let Some(directive) = directive else { continue };
+        let word = directive.split_whitespace().next().unwrap_or("");
+        match word {
+            "up" | "allow" => {}
+            "down" if down_at.is_none() => down_at = Some((line_start, index + 1)),
+            "down" => findings.push(
+                Finding::error("duplicate_directive", "`-- migrate:down` appears twice")
+                    .at(Location::line(repo_path, text, index + 1))
+                    .help("keep one down section"),
+            ),
+            "no-transaction" => no_transaction = true,
+            _ => findings.push(
+                Finding::error("unknown_directive", format!("`-- migrate:{word}` is not a directive"))
+                    .at(Location::line(repo_path, text, index + 1))
+                    .help("directives are `-- migrate:down`, `-- migrate:no-transaction` and `-- migrate:allow <rule-id> <reason>`"),
+            ),
         }
     }
-    (MigrationText { up, down, no_transaction }, findings)
+    let (up, down, down_line) = match down_at {
+        Some((start, line)) => (text[..start].to_string(), Some(text[start..].to_string()), Some(line)),
+        None => (text.to_string(), None, None),
+    };
+    (MigrationText { up, down, down_line, no_transaction }, findings)
 }
 
 /// The asset header fields besides `spec`. Any other top-level key is an error.
@@ -483,7 +484,9 @@ mod tests {
         let (parsed, findings) = parse_migration_text("m.sql", &text);
         assert!(findings.is_empty());
         assert!(parsed.no_transaction);
-        assert_eq!(parsed.down.as_deref(), Some("DROP TABLE t;\n"));
+        assert_eq!(parsed.down.as_deref(), Some("--migrate:down\nDROP TABLE t;\n"));
+        assert_eq!(parsed.down_line, Some(3));
+        assert!(parsed.up.starts_with("CREATE TABLE t (id INT);\n-- migrate:no-transaction\n"));
         let text: Arc<str> = Arc::from("-- migrate:no-transacton\nSELECT 1;\n");
         let (_, findings) = parse_migration_text("m.sql", &text);
         assert_eq!(findings[0].code, "migrate::unknown_directive");

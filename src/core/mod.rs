@@ -4,11 +4,13 @@
 //! are passed in as a `Source` the shell implements.
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
+pub mod bundle;
 pub mod catalog;
 pub mod check;
 pub mod diff;
 pub mod finding;
 pub mod hash;
+pub mod manifest;
 pub mod model;
 pub mod parallel;
 pub mod plan;
@@ -17,4 +19,7 @@ pub mod record;
 pub mod report;
 pub mod snapshot;
 pub mod source;
+pub mod sql_script;
+pub mod sql_split;
+pub mod verify;
 pub mod yaml;

@@ -125,3 +125,93 @@ pub fn check(report: &CheckOutput, style: Style) -> String {
     }
     out
 }
+
+/// Renders a bundle's manifest for people.
+pub fn manifest(manifest: &crate::core::manifest::Manifest, signed: bool) -> String {
+    use crate::core::manifest::{Action, BundleKind, ItemType, ReleaseKind};
+    let mut out = String::new();
+    let kind = match manifest.release.kind {
+        ReleaseKind::Deployment => "deployment (assets only)",
+        ReleaseKind::Migration => "migration (SQL runs)",
+    };
+    let bundle = match manifest.release.bundle {
+        BundleKind::Full => "full",
+        BundleKind::Incremental => "incremental",
+        BundleKind::Downgrade => "downgrade",
+    };
+    let version = manifest.release.version.as_ref().map(|v| format!(" {v}")).unwrap_or_default();
+    let _ = writeln!(out, "bundle for `{}`: {bundle} release{version}, {kind}", manifest.project);
+    let _ = writeln!(out, "release id: {}", manifest.release.id);
+    match &manifest.requires.release_id {
+        Some(id) => {
+            let _ = writeln!(out, "requires:   the target to hold release {id}");
+        }
+        None => {
+            let _ = writeln!(out, "requires:   nothing (any target that is behind converges)");
+        }
+    }
+    let head = &manifest.source.head;
+    match &manifest.source.base {
+        Some(base) => {
+            let _ = writeln!(
+                out,
+                "source:     {} ({}) → {} ({}), depth {}",
+                base.reference,
+                &base.commit[..base.commit.len().min(12)],
+                head.reference,
+                &head.commit[..head.commit.len().min(12)],
+                manifest.source.head_depth
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "source:     {} ({}), depth {}",
+                head.reference,
+                &head.commit[..head.commit.len().min(12)],
+                manifest.source.head_depth
+            );
+        }
+    }
+    if let Some(env) = &manifest.environment {
+        let _ = writeln!(out, "environment: {env}");
+    }
+    let dialects: Vec<&str> = manifest.dialects.iter().map(|d| d.name()).collect();
+    let _ = writeln!(out, "dialects:   {}; history table `{}`", dialects.join(", "), manifest.history_table);
+    let _ = writeln!(out, "signature:  {}", if signed { "present" } else { "none" });
+    let action = |a: Action| match a {
+        Action::Apply => "apply",
+        Action::Revert => "revert",
+        Action::Upsert => "upsert",
+        Action::Delete => "delete",
+        Action::Skip => "skip",
+        Action::Include => "include",
+    };
+    for (item_type, title) in
+        [(ItemType::Migration, "migrations"), (ItemType::Asset, "assets"), (ItemType::Script, "offline scripts")]
+    {
+        let items: Vec<_> = manifest.items.iter().filter(|i| i.item_type == item_type).collect();
+        if items.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{title}:");
+        for item in items {
+            let what = match (&item.migration, &item.path) {
+                (Some(m), _) => {
+                    let tx = if m.transactional { "" } else { ", no transaction" };
+                    let n = m.statements.len();
+                    format!(
+                        "{:<9} {}  ({n} statement{}{tx})",
+                        item.dialect.map(|d| d.name()).unwrap_or(""),
+                        m.name,
+                        if n == 1 { "" } else { "s" }
+                    )
+                }
+                (None, Some(path)) if item_type == ItemType::Script => path.clone(),
+                _ => item.identity.clone(),
+            };
+            let _ = writeln!(out, "  {:<8} {what}  {}", action(item.action), item.sha256.short());
+        }
+    }
+    out
+}

@@ -1,0 +1,249 @@
+//! `migrate export`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use crate::core::bundle::{self, BaseSide, BundleRequest};
+use crate::core::check::check_project;
+use crate::core::finding::{Finding, sort_findings};
+use crate::core::manifest::{MANIFEST_PATH, SIGNATURE_PATH, SourceRef};
+use crate::core::model::{Dialect, ItemId};
+use crate::core::plan::{PlanInput, plan, shipped_migration_findings};
+use crate::core::report::render_finding;
+use crate::core::snapshot::{Snapshot, read_snapshot};
+use crate::exit::{Failure, Outcome};
+use crate::settings::{Opened, Point, Settings, read_failure};
+
+/// Write the release bundle
+///
+/// Without --base or --env, a full bundle: the whole project at head, which any target that is
+/// behind converges to. With --base or --env, an incremental bundle: only the change, for a target
+/// that holds exactly the base release. A head older than its base gives a downgrade bundle that
+/// runs the down sections in reverse order. Nothing is written when the plan has errors (exit 1).
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The base revision: an incremental (or downgrade) bundle from there
+    #[arg(long, value_name = "REV", conflicts_with = "env")]
+    pub base: Option<String>,
+    /// An incremental bundle for what the least advanced target of ENV holds
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// The head revision
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    pub head: String,
+    /// The bundle file to write (`.tar`, or `.tar.gz`/`.tgz` for gzip)
+    #[arg(short = 'o', long = "output", value_name = "FILE", required_unless_present = "sql")]
+    pub output: Option<PathBuf>,
+    /// Leave this asset as targets have it (an identity like `query/active-hosts`); repeatable
+    #[arg(long, value_name = "ID", conflicts_with = "only")]
+    pub skip: Vec<String>,
+    /// Ship only these assets (and every migration); repeatable
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
+    /// A human version for the release, recorded in the manifest
+    #[arg(long, value_name = "V")]
+    pub release_version: Option<String>,
+    /// Sign the manifest with this secret key (from `migrate keygen`)
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+    /// Also write the offline SQL script of one dialect to FILE
+    #[arg(long, value_name = "FILE", requires = "dialect")]
+    pub sql: Option<PathBuf>,
+    /// The dialect of --sql
+    #[arg(long, value_name = "DIALECT", value_parser = parse_dialect)]
+    pub dialect: Option<Dialect>,
+}
+
+fn parse_dialect(text: &str) -> Result<Dialect, String> {
+    Dialect::from_name(text).ok_or_else(|| format!("`{text}` is not one of sqlite, postgres, mysql"))
+}
+
+pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Failure> {
+    if args.head == crate::settings::WORKTREE {
+        return Err(Failure::usage(miette::miette!(
+            code = "migrate::export_worktree",
+            help = "commit the change, then export the commit",
+            "a bundle is made from a commit, not from `WORKTREE`"
+        )));
+    }
+    settings.repo.require_full_history()?;
+    let head_point = settings.point(&args.head)?;
+    let head = settings.open_required(&head_point)?;
+    let Some(head_commit) = head.commit.clone() else {
+        return Err(Failure::internal(miette::miette!("the head of an export is a commit")));
+    };
+    let records = head.records()?;
+    let (base_point, environment) =
+        super::resolve_base(settings, &head_point, &head, &records, args.base.as_deref(), args.env.as_deref(), false)?;
+    let base = match &base_point {
+        Some(point) => settings.open(point)?,
+        None => None,
+    };
+    let downgrade = match (&base, &base_point) {
+        (Some(_), Some(Point::Commit(base_commit))) => {
+            base_commit.id != head_commit.id && settings.repo.is_ancestor(&head_commit, base_commit)?
+        }
+        _ => false,
+    };
+    let failure = |e| read_failure(&head.revision.spec, e);
+
+    // Validate what ships, and read the snapshots the bundle is made from.
+    let mut findings: Vec<Finding>;
+    let head_snapshot: Snapshot;
+    if base.is_none() || downgrade {
+        let report = check_project(&head.project, head.source(), settings.threads).map_err(failure)?;
+        findings = report.findings;
+        head_snapshot = report.snapshot;
+        if !downgrade {
+            findings.extend(
+                shipped_migration_findings(&plan_input(settings, &head, None, &records, &[])).map_err(failure)?,
+            );
+        }
+    } else {
+        let changes = super::plan::changed_assets(&head, base.as_ref())?;
+        let planned = plan(&plan_input(settings, &head, base.as_ref(), &records, &changes)).map_err(failure)?;
+        findings = planned.findings;
+        head_snapshot = read_snapshot(&head.project, head.source(), settings.threads).map_err(failure)?.0;
+    }
+    findings.retain(|f| f.is_error());
+    if !findings.is_empty() {
+        sort_findings(&mut findings);
+        for finding in &findings {
+            settings.printer.diagnostic(&render_finding(finding, settings.printer.stderr_style()));
+        }
+        return Err(Failure::refused(miette::miette!(
+            code = "migrate::export_refused",
+            help = "fix the errors above (`migrate plan` shows them too); nothing was written",
+            "the release has {} error{}, so it is not exported",
+            findings.len(),
+            if findings.len() == 1 { "" } else { "s" }
+        )));
+    }
+    let base_snapshot = match &base {
+        Some(b) => Some(read_snapshot(&b.project, b.source(), settings.threads).map_err(failure)?.0),
+        None => None,
+    };
+    let skipped = skipped_assets(args, &head_snapshot, base_snapshot.as_ref())?;
+
+    let base_side = match (&base, &base_snapshot) {
+        (Some(b), Some(snapshot)) => {
+            let commit = b.commit.as_ref().map(|c| c.id.to_string()).unwrap_or_default();
+            // With --env the target's own release id is known; otherwise it is the base's state.
+            let release_id = records
+                .iter()
+                .find(|r| Some(&r.environment) == args.env.as_ref())
+                .and_then(|r| r.least_advanced())
+                .map(|(_, receipt, _)| receipt.release.id.clone())
+                .unwrap_or_else(|| snapshot.state_id(&BTreeSet::new()));
+            Some(BaseSide {
+                snapshot,
+                reference: SourceRef { reference: b.revision.spec.clone(), commit },
+                release_id,
+                downgrade,
+            })
+        }
+        _ => None,
+    };
+    let request = BundleRequest {
+        project: &head.project,
+        head: &head_snapshot,
+        head_ref: SourceRef { reference: args.head.clone(), commit: head_commit.id.to_string() },
+        head_depth: settings.repo.depth(&head_commit)?,
+        base: base_side,
+        environment: environment.map(|e| e.name).or_else(|| args.env.clone()),
+        skipped,
+        release_version: args.release_version.clone(),
+    };
+    let built = bundle::build(&request).map_err(Failure::refused)?;
+    let manifest_bytes = built.manifest.to_bytes();
+    let signature = match &args.sign {
+        Some(key) => {
+            let key = crate::sign::SigningKey::read(key)
+                .map_err(|e| Failure::usage(miette::miette!(code = "migrate::key_unreadable", "{e}")))?;
+            Some(key.sign(&manifest_bytes, &built.manifest.trusted_comment()))
+        }
+        None => None,
+    };
+    if let Some(path) = &args.output {
+        let mut members: Vec<(&str, &[u8])> = vec![(MANIFEST_PATH, &manifest_bytes)];
+        if let Some(signature) = &signature {
+            members.push((SIGNATURE_PATH, signature.as_bytes()));
+        }
+        members.extend(built.members.iter().map(|(p, b)| (p.as_str(), b.as_slice())));
+        let mtime = settings.repo.commit_time(&head_commit)?;
+        crate::archive::write(path, &members, mtime).map_err(|e| {
+            Failure::usage(miette::miette!(code = "migrate::write_failed", "cannot write `{}`: {e}", path.display()))
+        })?;
+        let m = &built.manifest;
+        settings.printer.status(&format!(
+            "wrote `{}`: {} bundle of release {}, {} items",
+            path.display(),
+            serde_json::to_value(m.release.bundle)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            m.release.id,
+            m.items.len()
+        ));
+    }
+    if let (Some(path), Some(dialect)) = (&args.sql, args.dialect) {
+        let script_path = format!("sql/{dialect}.sql");
+        let Some((_, script)) = built.members.iter().find(|(p, _)| *p == script_path) else {
+            return Err(Failure::usage(miette::miette!(
+                code = "migrate::dialect_not_targeted",
+                help = "the project's `dialects` in migrate.yaml lists the dialects it targets",
+                "the project does not target `{dialect}`"
+            )));
+        };
+        crate::archive::write_file(path, script).map_err(|e| {
+            Failure::usage(miette::miette!(code = "migrate::write_failed", "cannot write `{}`: {e}", path.display()))
+        })?;
+    }
+    Ok(Outcome::Success)
+}
+
+fn plan_input<'a>(
+    settings: &Settings,
+    head: &'a Opened,
+    base: Option<&'a Opened>,
+    records: &'a [crate::core::record::EnvironmentRecord],
+    changes: &'a [crate::core::source::PathChange],
+) -> PlanInput<'a> {
+    PlanInput {
+        project: &head.project,
+        head: head.source(),
+        head_revision: head.revision.clone(),
+        base: base.map(Opened::source),
+        base_revision: base.map(|b| b.revision.clone()),
+        asset_changes: changes,
+        records,
+        environment: None,
+        release_version: None,
+        threads: settings.threads,
+    }
+}
+
+/// Resolves `--skip` and `--only` to the set of skipped assets; an identity that names no asset
+/// is a usage error, so that a typo does not ship what it meant to hold back.
+fn skipped_assets(args: &ExportArgs, head: &Snapshot, base: Option<&Snapshot>) -> Result<BTreeSet<ItemId>, Failure> {
+    let known = |id: &ItemId| head.assets.contains_key(id) || base.is_some_and(|b| b.assets.contains_key(id));
+    let parse = |text: &String| -> Result<ItemId, Failure> {
+        let id = ItemId::parse(text).map_err(|e| {
+            Failure::usage(miette::miette!(code = "migrate::bad_identity", "`{text}` is not an asset identity: {e}"))
+        })?;
+        if !known(&id) {
+            return Err(Failure::usage(miette::miette!(
+                code = "migrate::unknown_asset",
+                help = "name assets as `<kind>/<name>`; migrations cannot be skipped",
+                "there is no asset `{text}` at the head or the base"
+            )));
+        }
+        Ok(id)
+    };
+    if !args.only.is_empty() {
+        let only: BTreeSet<ItemId> = args.only.iter().map(parse).collect::<Result<_, _>>()?;
+        let all = head.assets.keys().chain(base.map(|b| b.assets.keys()).into_iter().flatten());
+        return Ok(all.filter(|id| !only.contains(*id)).cloned().collect());
+    }
+    args.skip.iter().map(parse).collect()
+}

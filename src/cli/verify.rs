@@ -1,0 +1,118 @@
+//! `migrate verify`, and the one way every command opens a bundle.
+
+use std::path::{Path, PathBuf};
+
+use crate::archive::{self, ArchiveError};
+use crate::core::verify::{VerifiedBundle, verify};
+use crate::exit::{Failure, Outcome};
+use crate::settings::Format;
+use crate::sign::TrustedKey;
+
+/// Check a bundle's integrity (and signature) offline
+///
+/// Refuses an unknown format version, a member the manifest does not list or a listed member
+/// that is missing, links and other non-regular members, absolute or `..` paths, duplicate
+/// names, a truncated or corrupt archive and a wrong sha256; with --trust, a missing signature or
+/// one made by another key. Exits 1 when refused, 2 when the file is not a bundle at all.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The bundle file
+    pub file: PathBuf,
+    /// A public key (minisign format) whose signature is required; may be repeated
+    #[arg(long, value_name = "KEY")]
+    pub trust: Vec<PathBuf>,
+}
+
+pub fn run_verify(args: &VerifyArgs, format: Format, printer: &crate::output::Printer) -> Result<Outcome, Failure> {
+    let bundle = open_bundle(&args.file, &args.trust)?;
+    let manifest = &bundle.manifest;
+    let signed = match (&bundle.signature, args.trust.is_empty()) {
+        (_, false) => "signed by a trusted key",
+        (Some(_), true) => "signed (no key given to check the signature)",
+        (None, true) => "unsigned",
+    };
+    let text = match format {
+        Format::Json => {
+            let value = serde_json::json!({
+                "format_version": 1,
+                "file": args.file.display().to_string(),
+                "valid": true,
+                "release_id": manifest.release.id,
+                "signature": signed,
+            });
+            format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_default())
+        }
+        Format::Text | Format::Markdown => format!(
+            "ok: `{}` is intact: {} members, release {} ({}), {signed}\n",
+            args.file.display(),
+            bundle.members.len() + 1,
+            manifest.release.id,
+            serde_json::to_value(manifest.release.bundle)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        ),
+    };
+    printer.product(&text);
+    Ok(Outcome::Success)
+}
+
+/// Reads, checks and (with trusted keys) authenticates a bundle file.
+pub fn open_bundle(path: &Path, trust: &[PathBuf]) -> Result<VerifiedBundle, Failure> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        Failure::usage(miette::miette!(code = "migrate::bundle_unreadable", "cannot read `{shown}`: {e}"))
+    })?;
+    let members = archive::read(&bytes).map_err(|e| match e {
+        ArchiveError::NotAnArchive => Failure::usage(miette::miette!(
+            code = "migrate::not_a_bundle",
+            help = "a bundle is the tar file `migrate export` writes",
+            "`{shown}` is not a bundle: {e}"
+        )),
+        other => Failure::refused(miette::miette!(
+            code = "migrate::bundle_tampered",
+            help = "the file was damaged or altered on the way; get a fresh copy of the bundle",
+            "`{shown}` is refused: {other}"
+        )),
+    })?;
+    let bundle = verify(members, archive::is_safe_member_path).map_err(|e| {
+        let report = miette::miette!(
+            code = e.code(),
+            help = "the file was damaged or altered on the way; get a fresh copy of the bundle",
+            "`{shown}` is refused: {e}"
+        );
+        if e.is_not_a_bundle() { Failure::usage(report) } else { Failure::refused(report) }
+    })?;
+    if !trust.is_empty() {
+        check_signature(&shown, &bundle, trust)?;
+    }
+    Ok(bundle)
+}
+
+fn check_signature(shown: &str, bundle: &VerifiedBundle, trust: &[PathBuf]) -> Result<(), Failure> {
+    let Some(signature) = &bundle.signature else {
+        return Err(Failure::refused(miette::miette!(
+            code = "migrate::bundle_unsigned",
+            help = "this target trusts signed bundles only: export with `--sign KEY`",
+            "`{shown}` is not signed"
+        )));
+    };
+    let mut reasons = Vec::new();
+    for key_path in trust {
+        let key = TrustedKey::read(key_path)
+            .map_err(|e| Failure::usage(miette::miette!(code = "migrate::key_unreadable", "{e}")))?;
+        match key.verify(&bundle.manifest_bytes, signature) {
+            Ok(comment) if comment == bundle.manifest.trusted_comment() => return Ok(()),
+            Ok(comment) => {
+                reasons.push(format!("`{}`: the trusted comment `{comment}` does not match the manifest", key.path))
+            }
+            Err(e) => reasons.push(format!("`{}`: {e}", key.path)),
+        }
+    }
+    Err(Failure::refused(miette::miette!(
+        code = "migrate::signature_invalid",
+        help = "the bundle was signed by another key, or altered after signing",
+        "`{shown}` has no valid signature by a trusted key: {}",
+        reasons.join("; ")
+    )))
+}

@@ -1,0 +1,269 @@
+//! Head (and base) snapshots → the bundle's manifest and members. Pure: the shell reads the
+//! snapshots, this decides what ships, and `archive` writes the bytes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::core::hash::ContentHash;
+use crate::core::manifest::{
+    Action, BUNDLE_FORMAT_VERSION, BundleKind, BundleSource, HistoryRow, Item, ItemType, Manifest, MigrationInfo,
+    Release, ReleaseKind, Requires, SourceRef, StatementInfo,
+};
+use crate::core::model::{Dialect, ItemId, Version};
+use crate::core::project::{HAZARD_CATEGORIES, Project, RuleSeverity};
+use crate::core::snapshot::{Snapshot, SnapshotMigration};
+use crate::core::sql_script;
+use crate::core::sql_split;
+
+/// The base side of an incremental or downgrade bundle.
+pub struct BaseSide<'a> {
+    pub snapshot: &'a Snapshot,
+    pub reference: SourceRef,
+    /// The release a target at the base holds.
+    pub release_id: ContentHash,
+    /// Whether the head is older than the base.
+    pub downgrade: bool,
+}
+
+/// What to bundle.
+pub struct BundleRequest<'a> {
+    pub project: &'a Project,
+    pub head: &'a Snapshot,
+    pub head_ref: SourceRef,
+    pub head_depth: u64,
+    pub base: Option<BaseSide<'a>>,
+    pub environment: Option<String>,
+    /// Assets left as the target has them.
+    pub skipped: BTreeSet<ItemId>,
+    pub release_version: Option<String>,
+}
+
+/// A bundle before it is written: the manifest and every other member, sorted by path.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub manifest: Manifest,
+    pub members: Vec<(String, Vec<u8>)>,
+}
+
+/// Why a bundle cannot be made.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum BundleError {
+    #[error("migration `{name}` ({dialect}) has no down section, so the downgrade cannot undo it")]
+    #[diagnostic(
+        code(migrate::missing_down),
+        help("add a `-- migrate:down` section to `{path}` in the base, or ship a new migration that undoes it")
+    )]
+    MissingDown { dialect: Dialect, name: String, path: String },
+    #[error("`{version}` ({dialect}) exists at the head but not at the base: the history has diverged, not gone back")]
+    #[diagnostic(code(migrate::diverged), help("a downgrade bundle goes from a base to one of its ancestors"))]
+    Diverged { dialect: Dialect, version: Version },
+}
+
+/// Builds the manifest and members.
+pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
+    let project = request.project;
+    let head = request.head;
+    let mut items = Vec::new();
+    let mut members: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let downgrade = request.base.as_ref().is_some_and(|b| b.downgrade);
+
+    for &dialect in &project.config.dialects {
+        let empty = BTreeMap::new();
+        let head_versions = head.migrations.get(&dialect).unwrap_or(&empty);
+        let base_versions = request.base.as_ref().and_then(|b| b.snapshot.migrations.get(&dialect));
+        if downgrade {
+            let base_versions = base_versions.unwrap_or(&empty);
+            if let Some(version) = head_versions.keys().find(|v| !base_versions.contains_key(*v)) {
+                return Err(BundleError::Diverged { dialect, version: version.clone() });
+            }
+            for (version, migration) in base_versions.iter().rev() {
+                if head_versions.contains_key(version) {
+                    continue;
+                }
+                let Some(down) = &migration.parsed.down else {
+                    return Err(BundleError::MissingDown {
+                        dialect,
+                        name: migration.file.name.clone(),
+                        path: project.repo_path(&migration.file.path),
+                    });
+                };
+                let line = migration.parsed.down_line.unwrap_or(1);
+                items.push(migration_item(dialect, migration, Action::Revert, down, line, &mut members));
+            }
+            continue;
+        }
+        for (version, migration) in head_versions {
+            if base_versions.is_some_and(|b| b.contains_key(version)) {
+                continue; // shipped at the base; `plan` refused edits before we got here
+            }
+            items.push(migration_item(dialect, migration, Action::Apply, &migration.parsed.up, 1, &mut members));
+        }
+    }
+
+    let base_assets = request.base.as_ref().map(|b| &b.snapshot.assets);
+    for (id, asset) in &head.assets {
+        let unchanged = base_assets.and_then(|b| b.get(id)).is_some_and(|b| b.sha256 == asset.sha256);
+        if unchanged {
+            continue;
+        }
+        if request.skipped.contains(id) {
+            items.push(Item {
+                item_type: ItemType::Asset,
+                identity: id.to_string(),
+                dialect: None,
+                path: None,
+                action: Action::Skip,
+                sha256: asset.sha256.clone(),
+                size: 0,
+                migration: None,
+            });
+            continue;
+        }
+        let path = format!("assets/{id}.yaml");
+        members.insert(path.clone(), asset.text.as_bytes().to_vec());
+        items.push(Item {
+            item_type: ItemType::Asset,
+            identity: id.to_string(),
+            dialect: None,
+            path: Some(path),
+            action: Action::Upsert,
+            sha256: asset.sha256.clone(),
+            size: asset.text.len() as u64,
+            migration: None,
+        });
+    }
+    if let Some(base_assets) = base_assets {
+        for (id, asset) in base_assets {
+            if head.assets.contains_key(id) || request.skipped.contains(id) {
+                continue;
+            }
+            items.push(Item {
+                item_type: ItemType::Asset,
+                identity: id.to_string(),
+                dialect: None,
+                path: None,
+                action: Action::Delete,
+                sha256: asset.sha256.clone(),
+                size: 0,
+                migration: None,
+            });
+        }
+    }
+
+    let kind = if items.iter().any(|i| i.item_type == ItemType::Migration) {
+        ReleaseKind::Migration
+    } else {
+        ReleaseKind::Deployment
+    };
+    let bundle_kind = match &request.base {
+        None => BundleKind::Full,
+        Some(b) if b.downgrade => BundleKind::Downgrade,
+        Some(_) => BundleKind::Incremental,
+    };
+    let mut manifest = Manifest {
+        format_version: BUNDLE_FORMAT_VERSION,
+        project: project.config.project.clone(),
+        history_table: project.config.history_table.clone(),
+        hazards: hazards_in_force(project),
+        release: Release {
+            id: head.state_id(&request.skipped),
+            version: request.release_version.clone(),
+            kind,
+            bundle: bundle_kind,
+        },
+        source: BundleSource {
+            base: request.base.as_ref().map(|b| b.reference.clone()),
+            head: request.head_ref.clone(),
+            head_depth: request.head_depth,
+        },
+        environment: request.environment.clone(),
+        requires: Requires {
+            release_id: request.base.as_ref().map(|b| b.release_id.clone()),
+            history: project
+                .config
+                .dialects
+                .iter()
+                .map(|&dialect| {
+                    let rows = request
+                        .base
+                        .as_ref()
+                        .and_then(|b| b.snapshot.migrations.get(&dialect))
+                        .map(|versions| {
+                            versions
+                                .iter()
+                                .map(|(version, m)| HistoryRow { version: version.clone(), sha256: m.sha256.clone() })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (dialect, rows)
+                })
+                .collect(),
+        },
+        dialects: project.config.dialects.clone(),
+        skipped: request.skipped.iter().cloned().collect(),
+        items,
+    };
+    // The offline scripts are rendered from the items above, so what a DBA reads is what
+    // `import` runs; they are items themselves, hashed like every other member.
+    for &dialect in &project.config.dialects {
+        let script = sql_script::render(&manifest, dialect, &members);
+        let path = format!("sql/{dialect}.sql");
+        manifest.items.push(Item {
+            item_type: ItemType::Script,
+            identity: dialect.to_string(),
+            dialect: Some(dialect),
+            path: Some(path.clone()),
+            action: Action::Include,
+            sha256: ContentHash::of(script.as_bytes()),
+            size: script.len() as u64,
+            migration: None,
+        });
+        members.insert(path, script.into_bytes());
+    }
+    Ok(Bundle { manifest, members: members.into_iter().collect() })
+}
+
+fn migration_item(
+    dialect: Dialect,
+    migration: &SnapshotMigration,
+    action: Action,
+    section: &str,
+    section_line: usize,
+    members: &mut BTreeMap<String, Vec<u8>>,
+) -> Item {
+    let file_name = migration.file.path.rsplit('/').next().unwrap_or(&migration.file.path);
+    let path = format!("migrations/{file_name}");
+    members.insert(path.clone(), migration.text.as_bytes().to_vec());
+    // Statement lines count in the whole file: the down section starts after the up section.
+    let line_offset = section_line - 1;
+    let statements = sql_split::split(section, dialect)
+        .into_iter()
+        .map(|s| StatementInfo { sha256: ContentHash::of(s.text.as_bytes()), line: s.line + line_offset })
+        .collect();
+    Item {
+        item_type: ItemType::Migration,
+        identity: migration.file.version.to_string(),
+        dialect: Some(dialect),
+        path: Some(path),
+        action,
+        sha256: migration.sha256.clone(),
+        size: migration.text.len() as u64,
+        migration: Some(MigrationInfo {
+            name: migration.file.name.clone(),
+            file_sha256: migration.sha256.clone(),
+            transactional: !migration.parsed.no_transaction,
+            statements,
+            hazards: Vec::new(),
+        }),
+    }
+}
+
+/// Returns the severity of every hazard category after `migrate.yaml`'s overrides, plus the
+/// rule-level overrides.
+pub fn hazards_in_force(project: &Project) -> BTreeMap<String, RuleSeverity> {
+    let mut rules: BTreeMap<String, RuleSeverity> =
+        HAZARD_CATEGORIES.iter().map(|(category, severity)| (category.to_string(), *severity)).collect();
+    for (key, severity) in &project.config.hazards {
+        rules.insert(key.clone(), *severity);
+    }
+    rules
+}

@@ -1,0 +1,389 @@
+//! The offline SQL script of a bundle, per dialect: exactly the statements `import` runs, with the
+//! history table, the bookkeeping rows, and a guard, for a DBA to read and run with the plain
+//! client (`sqlite3`, `psql`, `mariadb`). The templates were proved with those clients against
+//! real databases: at the right base it applies; at a wrong base, or run twice, it stops at the
+//! guard with nothing changed.
+//!
+//! - SQLite and PostgreSQL: one transaction (`.bail on` / `ON_ERROR_STOP` make the client stop
+//!   and the open transaction roll back), the history table created inside it, committed before
+//!   and reopened after each `-- migrate:no-transaction` migration, whose progress is recorded
+//!   statement by statement.
+//! - MySQL/MariaDB: DDL commits by itself, so nothing is atomic. The guard runs before any DDL
+//!   (reading the history only if it exists), fails through an impossible `sql_mode` carrying the
+//!   message, and first makes the session read-only, so even `--force` changes nothing. Progress
+//!   is recorded before and after every statement; routine bodies get `DELIMITER` lines.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::core::catalog::parse_migration_text;
+use crate::core::manifest::{Action, Item, ItemType, Manifest};
+use crate::core::model::Dialect;
+use crate::core::sql_split::{self, Statement};
+
+/// Renders the script of one dialect from the manifest's items and the bundle's members.
+pub fn render(manifest: &Manifest, dialect: Dialect, members: &BTreeMap<String, Vec<u8>>) -> String {
+    let table = &manifest.history_table;
+    let expected = manifest.requires.history.get(&dialect).cloned().unwrap_or_default();
+    let steps: Vec<Step<'_>> = manifest
+        .items
+        .iter()
+        .filter(|i| i.item_type == ItemType::Migration && i.dialect == Some(dialect))
+        .filter_map(|item| Step::new(item, dialect, members))
+        .collect();
+    let mut out = String::new();
+    let run_with = match dialect {
+        Dialect::Sqlite => "sqlite3 DATABASE.sqlite3 < sql/sqlite.sql",
+        Dialect::Postgres => {
+            "psql -X -h HOST -U USER -d DATABASE -f sql/postgres.sql   (never with --single-transaction)"
+        }
+        Dialect::Mysql => "mariadb --comments -h HOST -u USER DATABASE < sql/mysql.sql   (never with --force)",
+    };
+    let expected_list: Vec<String> = expected.iter().map(|r| format!("{} {}", r.version, r.sha256)).collect();
+    let _ = writeln!(out, "-- migrate offline script for `{}`, dialect {dialect}", manifest.project);
+    let _ = writeln!(out, "-- release:       {}", manifest.release.id);
+    let _ = writeln!(out, "-- history table: {table}");
+    let _ = writeln!(
+        out,
+        "-- expected base: {}",
+        if expected_list.is_empty() { "an empty history".to_string() } else { expected_list.join(", ") }
+    );
+    let _ = writeln!(out, "-- run with:      {run_with}");
+    let _ =
+        writeln!(out, "-- It stops at the first error, and its guard refuses to run, before anything changes, unless");
+    let _ = writeln!(out, "-- the history holds exactly the expected base.");
+    let expected_values: Vec<String> = expected.iter().map(|r| format!("('{}', '{}')", r.version, r.sha256)).collect();
+    match dialect {
+        Dialect::Sqlite => sqlite(&mut out, manifest, table, &expected_values, &steps),
+        Dialect::Postgres => postgres(&mut out, manifest, table, &expected_values, &steps),
+        Dialect::Mysql => mysql(&mut out, manifest, table, &expected_values, &steps),
+    }
+    out
+}
+
+/// One migration to run (or revert), with its statements.
+struct Step<'a> {
+    item: &'a Item,
+    name: String,
+    version: String,
+    revert: bool,
+    transactional: bool,
+    statements: Vec<Statement>,
+}
+
+impl<'a> Step<'a> {
+    fn new(item: &'a Item, dialect: Dialect, members: &BTreeMap<String, Vec<u8>>) -> Option<Step<'a>> {
+        let info = item.migration.as_ref()?;
+        let text = std::str::from_utf8(members.get(item.path.as_ref()?)?).ok()?;
+        let (parsed, _) = parse_migration_text("", &std::sync::Arc::from(text));
+        let revert = item.action == Action::Revert;
+        let section = if revert { parsed.down.unwrap_or_default() } else { parsed.up };
+        Some(Step {
+            item,
+            name: info.name.clone(),
+            version: item.identity.clone(),
+            revert,
+            transactional: info.transactional,
+            statements: sql_split::split(&section, dialect),
+        })
+    }
+
+    fn header(&self) -> String {
+        let what = if self.revert { "revert" } else { "migration" };
+        let tx = if self.transactional { "" } else { ", no transaction" };
+        format!(
+            "\n-- {what} {} {} ({}): {} statement{}{tx}\n",
+            self.version,
+            self.name,
+            self.item.sha256,
+            self.statements.len(),
+            if self.statements.len() == 1 { "" } else { "s" }
+        )
+    }
+}
+
+const COLUMNS: &str =
+    "version, name, sha256, statements_done, statements_total, release_id, applied_by, applied_at, duration_ms";
+
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn sqlite(out: &mut String, manifest: &Manifest, table: &str, expected: &[String], steps: &[Step<'_>]) {
+    let release = quote(manifest.release.id.as_str());
+    let _ = write!(
+        out,
+        ".bail on
+BEGIN IMMEDIATE;
+
+-- the history table, inside the transaction: a failing guard rolls it back
+CREATE TABLE IF NOT EXISTS {table} (
+  version          TEXT    NOT NULL PRIMARY KEY,
+  name             TEXT    NOT NULL,
+  sha256           TEXT    NOT NULL,
+  statements_done  INTEGER NOT NULL,
+  statements_total INTEGER NOT NULL,
+  release_id       TEXT,
+  applied_by       TEXT    NOT NULL CHECK (applied_by IN ('import', 'script')),
+  applied_at       TEXT    NOT NULL,
+  duration_ms      INTEGER
+);
+
+-- guard: the history must hold exactly the expected rows, all complete
+CREATE TEMP TABLE migrate_expected (version TEXT NOT NULL, sha256 TEXT NOT NULL);
+"
+    );
+    if !expected.is_empty() {
+        let _ =
+            writeln!(out, "INSERT INTO temp.migrate_expected (version, sha256) VALUES\n  {};", expected.join(",\n  "));
+    }
+    let _ = write!(
+        out,
+        "CREATE TEMP TABLE migrate_guard (ok INTEGER NOT NULL);
+CREATE TEMP TRIGGER migrate_guard_check BEFORE INSERT ON migrate_guard WHEN NEW.ok = 0
+BEGIN
+  SELECT RAISE(ABORT, 'migrate: guard failed, nothing was changed: {table} does not hold exactly the expected history (see above)');
+END;
+SELECT 'migrate: unexpected history row: ' || h.version || ' ' || h.sha256 FROM main.{table} h
+  WHERE NOT EXISTS (SELECT 1 FROM temp.migrate_expected e WHERE e.version = h.version AND e.sha256 = h.sha256);
+SELECT 'migrate: missing history row: ' || e.version || ' ' || e.sha256 FROM temp.migrate_expected e
+  WHERE NOT EXISTS (SELECT 1 FROM main.{table} h WHERE h.version = e.version AND h.sha256 = e.sha256);
+INSERT INTO temp.migrate_guard (ok) SELECT
+      NOT EXISTS (SELECT 1 FROM main.{table} h WHERE NOT EXISTS (SELECT 1 FROM temp.migrate_expected e WHERE e.version = h.version AND e.sha256 = h.sha256))
+  AND NOT EXISTS (SELECT 1 FROM temp.migrate_expected e WHERE NOT EXISTS (SELECT 1 FROM main.{table} h WHERE h.version = e.version AND h.sha256 = e.sha256))
+  AND NOT EXISTS (SELECT 1 FROM main.{table} WHERE statements_done <> statements_total);
+CREATE TEMP TABLE migrate_clock (t0 REAL NOT NULL);
+INSERT INTO temp.migrate_clock (t0) VALUES (julianday('now'));
+"
+    );
+    let now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+    let elapsed = "CAST(round((julianday('now') - (SELECT t0 FROM temp.migrate_clock)) * 86400000.0) AS INTEGER)";
+    for step in steps {
+        out.push_str(&step.header());
+        let _ = writeln!(out, "UPDATE temp.migrate_clock SET t0 = julianday('now');");
+        let n = step.statements.len();
+        let (version, name, sha) = (quote(&step.version), quote(&step.name), quote(step.item.sha256.as_str()));
+        if !step.transactional {
+            let _ = writeln!(out, "COMMIT;");
+            if !step.revert {
+                let _ = writeln!(
+                    out,
+                    "INSERT INTO {table} ({COLUMNS}) VALUES ({version}, {name}, {sha}, 0, {n}, {release}, 'script', {now}, NULL);"
+                );
+            }
+        }
+        for (k, statement) in step.statements.iter().enumerate() {
+            let _ = writeln!(out, "{};", statement.text);
+            if !step.transactional && !step.revert {
+                let _ = writeln!(out, "UPDATE {table} SET statements_done = {} WHERE version = {version};", k + 1);
+            }
+        }
+        if step.revert {
+            let _ = writeln!(out, "DELETE FROM {table} WHERE version = {version};");
+        } else if step.transactional {
+            let _ = writeln!(
+                out,
+                "INSERT INTO {table} ({COLUMNS}) VALUES ({version}, {name}, {sha}, {n}, {n}, {release}, 'script', {now}, {elapsed});"
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "UPDATE {table} SET applied_at = {now}, duration_ms = {elapsed} WHERE version = {version};"
+            );
+        }
+        if !step.transactional {
+            let _ = writeln!(out, "BEGIN IMMEDIATE;");
+        }
+    }
+    let _ = writeln!(out, "\nCOMMIT;\nSELECT 'migrate: done, release {}';", manifest.release.id);
+}
+
+fn postgres(out: &mut String, manifest: &Manifest, table: &str, expected: &[String], steps: &[Step<'_>]) {
+    let release = quote(manifest.release.id.as_str());
+    let expected_cte = if expected.is_empty() {
+        "SELECT NULL::text AS version, NULL::text AS sha256 WHERE false".to_string()
+    } else {
+        format!("VALUES {}", expected.join(", "))
+    };
+    let _ = write!(
+        out,
+        "\\set ON_ERROR_STOP on
+\\set ON_ERROR_ROLLBACK off
+\\set AUTOCOMMIT on
+BEGIN;
+
+-- the history table, inside the transaction: a failing guard rolls it back
+CREATE TABLE IF NOT EXISTS {table} (
+  version          varchar(255) NOT NULL PRIMARY KEY,
+  name             text         NOT NULL,
+  sha256           text         NOT NULL,
+  statements_done  integer      NOT NULL,
+  statements_total integer      NOT NULL,
+  release_id       text,
+  applied_by       text         NOT NULL CHECK (applied_by IN ('import', 'script')),
+  applied_at       timestamptz  NOT NULL,
+  duration_ms      bigint
+);
+
+-- guard: the history must hold exactly the expected rows, all complete
+DO $migrate_guard$
+DECLARE
+  unexpected text;
+  missing    text;
+  incomplete text;
+BEGIN
+  WITH expected(version, sha256) AS ({expected_cte})
+  SELECT string_agg(h.version || ' ' || h.sha256, ', ' ORDER BY length(h.version), h.version) INTO unexpected
+    FROM {table} h WHERE NOT EXISTS (SELECT 1 FROM expected e WHERE e.version = h.version AND e.sha256 = h.sha256);
+  WITH expected(version, sha256) AS ({expected_cte})
+  SELECT string_agg(e.version || ' ' || e.sha256, ', ' ORDER BY length(e.version), e.version) INTO missing
+    FROM expected e WHERE NOT EXISTS (SELECT 1 FROM {table} h WHERE h.version = e.version AND h.sha256 = e.sha256);
+  SELECT string_agg(version || ' (' || statements_done || '/' || statements_total || ')', ', ') INTO incomplete
+    FROM {table} WHERE statements_done <> statements_total;
+  IF unexpected IS NOT NULL OR missing IS NOT NULL OR incomplete IS NOT NULL THEN
+    RAISE EXCEPTION 'migrate: guard failed, nothing was changed: {table} does not hold exactly the expected history'
+      USING DETAIL = format('unexpected rows: %s; missing rows: %s; incomplete: %s',
+                            coalesce(unexpected, 'none'), coalesce(missing, 'none'), coalesce(incomplete, 'none'));
+  END IF;
+END
+$migrate_guard$;
+"
+    );
+    let elapsed = "(extract(epoch FROM clock_timestamp() - :'migrate_t0'::timestamptz) * 1000)::bigint";
+    for step in steps {
+        out.push_str(&step.header());
+        let n = step.statements.len();
+        let (version, name, sha) = (quote(&step.version), quote(&step.name), quote(step.item.sha256.as_str()));
+        if !step.transactional {
+            let _ = writeln!(out, "COMMIT;");
+        }
+        let _ = writeln!(out, "SELECT clock_timestamp() AS migrate_t0 \\gset");
+        if !step.transactional && !step.revert {
+            let _ = writeln!(
+                out,
+                "INSERT INTO {table} ({COLUMNS}) VALUES ({version}, {name}, {sha}, 0, {n}, {release}, 'script', clock_timestamp(), NULL);"
+            );
+        }
+        for (k, statement) in step.statements.iter().enumerate() {
+            let _ = writeln!(out, "{};", statement.text);
+            if !step.transactional && !step.revert {
+                let _ = writeln!(out, "UPDATE {table} SET statements_done = {} WHERE version = {version};", k + 1);
+            }
+        }
+        if step.revert {
+            let _ = writeln!(out, "DELETE FROM {table} WHERE version = {version};");
+        } else if step.transactional {
+            let _ = writeln!(
+                out,
+                "INSERT INTO {table} ({COLUMNS}) VALUES ({version}, {name}, {sha}, {n}, {n}, {release}, 'script', clock_timestamp(), {elapsed});"
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "UPDATE {table} SET applied_at = clock_timestamp(), duration_ms = {elapsed} WHERE version = {version};"
+            );
+        }
+        if !step.transactional {
+            let _ = writeln!(out, "BEGIN;");
+        }
+    }
+    let _ = writeln!(out, "\nCOMMIT;\n\\echo migrate: done, release {}", manifest.release.id);
+}
+
+fn mysql(out: &mut String, manifest: &Manifest, table: &str, expected: &[String], steps: &[Step<'_>]) {
+    let release = quote(manifest.release.id.as_str());
+    let ascii = "CHARACTER SET ascii COLLATE ascii_bin";
+    let _ = write!(
+        out,
+        "-- MySQL and MariaDB commit every DDL statement by themselves: this script is NOT atomic.
+-- Progress is recorded around every statement, so after a failure the history shows exactly
+-- what ran, and `migrate import` of the same bundle resumes there.
+SET NAMES utf8mb4;
+
+-- guard, before any DDL (DDL commits); the history table may not exist yet
+CREATE TEMPORARY TABLE migrate_guard_history (version VARCHAR(255) {ascii} NOT NULL, sha256 VARCHAR(255) {ascii} NOT NULL, statements_done INT NOT NULL, statements_total INT NOT NULL);
+CREATE TEMPORARY TABLE migrate_guard_expected (version VARCHAR(255) {ascii} NOT NULL, sha256 VARCHAR(255) {ascii} NOT NULL);
+SET @migrate_sql := IF((SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{table}') = 0,
+  'DO 0',
+  'INSERT INTO migrate_guard_history (version, sha256, statements_done, statements_total) SELECT version, sha256, statements_done, statements_total FROM {table}');
+PREPARE migrate_stmt FROM @migrate_sql;
+EXECUTE migrate_stmt;
+DEALLOCATE PREPARE migrate_stmt;
+"
+    );
+    if !expected.is_empty() {
+        let _ =
+            writeln!(out, "INSERT INTO migrate_guard_expected (version, sha256) VALUES\n  {};", expected.join(",\n  "));
+    }
+    let _ = write!(
+        out,
+        "SELECT GROUP_CONCAT(h.version ORDER BY LENGTH(h.version), h.version SEPARATOR ' ') INTO @migrate_unexpected
+  FROM migrate_guard_history h WHERE NOT EXISTS (SELECT 1 FROM migrate_guard_expected e WHERE e.version = h.version AND e.sha256 = h.sha256);
+SELECT GROUP_CONCAT(e.version ORDER BY LENGTH(e.version), e.version SEPARATOR ' ') INTO @migrate_missing
+  FROM migrate_guard_expected e WHERE NOT EXISTS (SELECT 1 FROM migrate_guard_history h WHERE h.version = e.version AND h.sha256 = e.sha256);
+SELECT GROUP_CONCAT(version ORDER BY LENGTH(version), version SEPARATOR ' ') INTO @migrate_incomplete
+  FROM migrate_guard_history WHERE statements_done <> statements_total;
+DROP TEMPORARY TABLE migrate_guard_history, migrate_guard_expected;
+SET @migrate_guard_error := IF(@migrate_unexpected IS NULL AND @migrate_missing IS NULL AND @migrate_incomplete IS NULL, NULL,
+  CONCAT('migrate: guard failed - nothing was changed - {table} is not the expected history',
+         ' - unexpected: ', IFNULL(@migrate_unexpected, 'none'),
+         ' - missing: ', IFNULL(@migrate_missing, 'none'),
+         ' - incomplete: ', IFNULL(@migrate_incomplete, 'none')));
+SELECT @migrate_guard_error AS migrate_guard_error FROM DUAL WHERE @migrate_guard_error IS NOT NULL;
+-- on failure the session turns read-only first, so that even --force cannot change anything
+SET @migrate_sql := IF(@migrate_guard_error IS NULL, 'DO 0', 'SET SESSION TRANSACTION READ ONLY');
+PREPARE migrate_stmt FROM @migrate_sql;
+EXECUTE migrate_stmt;
+DEALLOCATE PREPARE migrate_stmt;
+-- then fail with the message (an impossible sql_mode; sql_mode cuts its value at commas)
+SET SESSION sql_mode = IF(@migrate_guard_error IS NULL, @@session.sql_mode, LEFT(@migrate_guard_error, 190));
+
+-- the history table (after the guard: it commits by itself)
+CREATE TABLE IF NOT EXISTS {table} (
+  version          VARCHAR(255) {ascii} NOT NULL PRIMARY KEY,
+  name             VARCHAR(255) NOT NULL,
+  sha256           VARCHAR(255) {ascii} NOT NULL,
+  statements_done  INT          NOT NULL,
+  statements_total INT          NOT NULL,
+  release_id       VARCHAR(255) NULL,
+  applied_by       VARCHAR(16)  NOT NULL,
+  applied_at       DATETIME(6)  NOT NULL,
+  duration_ms      BIGINT       NULL
+) ENGINE=InnoDB;
+"
+    );
+    let elapsed = "TIMESTAMPDIFF(MICROSECOND, @migrate_t0, NOW(6)) DIV 1000";
+    for step in steps {
+        out.push_str(&step.header());
+        let n = step.statements.len();
+        let (version, name, sha) = (quote(&step.version), quote(&step.name), quote(step.item.sha256.as_str()));
+        let _ = writeln!(out, "SET @migrate_t0 := NOW(6);");
+        if step.revert {
+            let _ = writeln!(out, "UPDATE {table} SET statements_done = 0 WHERE version = {version};");
+        } else {
+            let _ = writeln!(
+                out,
+                "INSERT INTO {table} ({COLUMNS}) VALUES ({version}, {name}, {sha}, 0, {n}, {release}, 'script', UTC_TIMESTAMP(6), NULL);"
+            );
+        }
+        for (k, statement) in step.statements.iter().enumerate() {
+            if statement.has_body {
+                let _ = writeln!(out, "DELIMITER $$\n{}\n$$\nDELIMITER ;", statement.text);
+            } else {
+                let _ = writeln!(out, "{};", statement.text);
+            }
+            if !step.revert && k + 1 < n {
+                let _ = writeln!(out, "UPDATE {table} SET statements_done = {} WHERE version = {version};", k + 1);
+            }
+        }
+        if step.revert {
+            let _ = writeln!(out, "DELETE FROM {table} WHERE version = {version};");
+        } else {
+            let _ = writeln!(
+                out,
+                "UPDATE {table} SET statements_done = {n}, applied_at = UTC_TIMESTAMP(6), duration_ms = {elapsed} WHERE version = {version};"
+            );
+        }
+    }
+    let _ = writeln!(out, "\nSELECT 'migrate: done, release {}' AS migrate;", manifest.release.id);
+}
