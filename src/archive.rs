@@ -27,6 +27,19 @@ pub enum ArchiveError {
     Duplicate(String),
 }
 
+impl ArchiveError {
+    /// The stable diagnostic code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ArchiveError::NotAnArchive => "migrate::not_a_bundle",
+            ArchiveError::Corrupt(_) => "migrate::archive_corrupt",
+            ArchiveError::NotRegular { .. } => "migrate::member_not_regular",
+            ArchiveError::UnsafePath(_) => "migrate::member_unsafe_path",
+            ArchiveError::Duplicate(_) => "migrate::member_duplicate",
+        }
+    }
+}
+
 /// Writes a file atomically: a temporary file beside `path`, synced, then renamed.
 pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomically(path, |file| {

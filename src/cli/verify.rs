@@ -70,7 +70,7 @@ pub fn open_bundle(path: &Path, trust: &[PathBuf]) -> Result<VerifiedBundle, Fai
             "`{shown}` is not a bundle: {e}"
         )),
         other => Failure::refused(miette::miette!(
-            code = "migrate::bundle_tampered",
+            code = other.code(),
             help = "the file was damaged or altered on the way; get a fresh copy of the bundle",
             "`{shown}` is refused: {other}"
         )),

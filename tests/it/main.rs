@@ -3,5 +3,7 @@
 mod check;
 mod cli;
 mod common;
+mod export;
 mod plan;
 mod schemas;
+mod verify;

@@ -26,7 +26,9 @@ pub fn published_schemas() -> Vec<(&'static str, serde_json::Value)> {
     use crate::core::project::ProjectConfig;
     use crate::core::record::{EnvironmentRecord, Receipt};
     let schema = |s: schemars::Schema| s.to_value();
+    use crate::core::manifest::Manifest;
     vec![
+        ("bundle-manifest.schema.json", schema(schemars::schema_for!(Manifest))),
         ("check-output.schema.json", schema(schemars::schema_for!(CheckOutput))),
         ("environment-record.schema.json", schema(schemars::schema_for!(EnvironmentRecord))),
         ("migrate.schema.json", schema(schemars::schema_for!(ProjectConfig))),

@@ -2,6 +2,8 @@
 //! commit ids are stable), and `TestEnv` runs the real binary in a clean environment and renders
 //! everything the user sees for a snapshot.
 
+pub mod db;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -158,6 +160,19 @@ impl TestEnv {
         self.root.path().join(relative)
     }
 
+    /// The `scripts` fixture in a bare repository: `1-base` (tag `base`), then `2-change` (tag
+    /// `change`) on main.
+    pub fn scripts(&self, name: &str) -> RepoBuilder {
+        let mut repo = RepoBuilder::init(&self.path(name), true);
+        repo.fixture_step("scripts", "1-base", "");
+        let base = repo.commit("base");
+        repo.tag("base", base);
+        repo.fixture_step("scripts", "2-change", "");
+        let change = repo.commit("change");
+        repo.tag("change", change);
+        repo
+    }
+
     /// The `inventory` fixture: `1-initial` on main (tag `v1`), `2-feature` on branch `feature`
     /// (checked out in the work tree). Returns the builder.
     pub fn inventory(&self, name: &str, bare: bool) -> RepoBuilder {
@@ -180,18 +195,7 @@ impl TestEnv {
 
     /// Runs `migrate` in `dir` and renders stdout, stderr and the exit status.
     pub fn run(&self, dir: &Path, args: &[&str]) -> String {
-        let output = Command::new(env!("CARGO_BIN_EXE_migrate"))
-            .current_dir(dir)
-            .args(args)
-            .env_clear()
-            .env("HOME", self.root.path())
-            .env("TMPDIR", self.root.path())
-            .env("NO_COLOR", "1")
-            .env("COLUMNS", "100")
-            .env("TZ", "UTC")
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .output()
-            .expect("migrate runs");
+        let output = self.command(dir, args).output().expect("migrate runs");
         let root = self.root.path().to_str().unwrap();
         let clean = |bytes: &[u8]| String::from_utf8_lossy(bytes).replace(root, "[ROOT]");
         format!(
@@ -200,6 +204,22 @@ impl TestEnv {
             clean(&output.stderr),
             output.status.code().map_or("signal".to_string(), |c| c.to_string())
         )
+    }
+
+    /// The `migrate` command in a clean environment (no user config, fixed time zone, no colour).
+    pub fn command(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_migrate"));
+        command
+            .current_dir(dir)
+            .args(args)
+            .env_clear()
+            .env("HOME", self.root.path())
+            .env("TMPDIR", self.root.path())
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "100")
+            .env("TZ", "UTC")
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        command
     }
 
     /// Runs `migrate` and returns stdout only, asserting the exit status.
