@@ -68,15 +68,55 @@ fn write_atomically(path: &Path, fill: impl FnOnce(&mut std::fs::File) -> std::i
 pub fn write(path: &Path, members: &[(&str, &[u8])], mtime: u64) -> std::io::Result<()> {
     let compress = path.extension().is_some_and(|e| e == "gz" || e == "tgz");
     write_atomically(path, |file| {
-        let out = std::io::BufWriter::new(file);
-        if compress {
-            // No file name and a zero mtime in the gzip header, so the bytes depend on the data only.
-            let encoder = flate2::GzBuilder::new().mtime(0).write(out, flate2::Compression::default());
-            write_tar(encoder, members, mtime)?.finish()?.flush()
-        } else {
-            write_tar(out, members, mtime)?.flush()
+        let out = std::io::BufWriter::with_capacity(1 << 20, file);
+        if !compress {
+            return write_tar(out, members, mtime)?.flush();
         }
+        // Compression runs on a thread of its own, fed in 1 MiB chunks, while this one builds
+        // the archive. Level 1: three times faster than gzip's default, for a slightly larger file. No file name and a zero mtime in the gzip header: the bytes depend on
+        // the data only.
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        std::thread::scope(|scope| {
+            let compressor = scope.spawn(move || -> std::io::Result<()> {
+                let mut encoder = flate2::GzBuilder::new().mtime(0).write(out, flate2::Compression::fast());
+                for chunk in receiver {
+                    encoder.write_all(&chunk)?;
+                }
+                encoder.finish()?.flush()
+            });
+            let written = write_tar(ChunkSender { sender, buffer: Vec::with_capacity(CHUNK) }, members, mtime)
+                .and_then(|mut sender| sender.flush());
+            let compressed =
+                compressor.join().unwrap_or_else(|_| Err(std::io::Error::other("the compressor panicked")));
+            written.and(compressed)
+        })
     })
+}
+
+const CHUNK: usize = 1 << 20;
+
+/// A writer that hands full chunks to another thread.
+struct ChunkSender {
+    sender: std::sync::mpsc::SyncSender<Vec<u8>>,
+    buffer: Vec<u8>,
+}
+
+impl Write for ChunkSender {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
+        self.sender.send(chunk).map_err(|_| std::io::Error::other("the compressor stopped"))
+    }
 }
 
 fn write_tar<W: Write>(out: W, members: &[(&str, &[u8])], mtime: u64) -> std::io::Result<W> {

@@ -2,6 +2,7 @@
 //! snapshots, this decides what ships, and `archive` writes the bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::core::hash::ContentHash;
 use crate::core::manifest::{
@@ -41,7 +42,8 @@ pub struct BundleRequest<'a> {
 #[derive(Debug, Clone)]
 pub struct Bundle {
     pub manifest: Manifest,
-    pub members: Vec<(String, Vec<u8>)>,
+    /// Every member is text; sharing the snapshot's texts keeps a 100,000-asset export small.
+    pub members: Vec<(String, Arc<str>)>,
 }
 
 /// Why a bundle cannot be made.
@@ -63,7 +65,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
     let project = request.project;
     let head = request.head;
     let mut items = Vec::new();
-    let mut members: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut members: BTreeMap<String, Arc<str>> = BTreeMap::new();
     let downgrade = request.base.as_ref().is_some_and(|b| b.downgrade);
 
     for &dialect in &project.config.dialects {
@@ -119,7 +121,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
             continue;
         }
         let path = format!("assets/{id}.yaml");
-        members.insert(path.clone(), asset.text.as_bytes().to_vec());
+        members.insert(path.clone(), Arc::clone(&asset.text));
         items.push(Item {
             item_type: ItemType::Asset,
             identity: id.to_string(),
@@ -217,7 +219,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
             size: script.len() as u64,
             migration: None,
         });
-        members.insert(path, script.into_bytes());
+        members.insert(path, Arc::from(script));
     }
     Ok(Bundle { manifest, members: members.into_iter().collect() })
 }
@@ -228,11 +230,11 @@ fn migration_item(
     action: Action,
     section: &str,
     section_line: usize,
-    members: &mut BTreeMap<String, Vec<u8>>,
+    members: &mut BTreeMap<String, Arc<str>>,
 ) -> Item {
     let file_name = migration.file.path.rsplit('/').next().unwrap_or(&migration.file.path);
     let path = format!("migrations/{file_name}");
-    members.insert(path.clone(), migration.text.as_bytes().to_vec());
+    members.insert(path.clone(), Arc::clone(&migration.text));
     // Statement lines count in the whole file: the down section starts after the up section.
     let line_offset = section_line - 1;
     let statements = sql_split::split(section, dialect)

@@ -231,18 +231,37 @@ struct AssetHeader {
     depends_on: Vec<String>,
 }
 
-/// An asset's parsed content.
+/// An asset's parsed content. The hashes are computed on request: `check` and `export` validate
+/// 100,000 assets and need none of them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedAsset {
     pub depends_on: Vec<ItemId>,
-    /// The `spec` value (null when absent).
-    pub spec: serde_json::Value,
-    /// Semantic hash of the whole document.
-    pub semantic_hash: ContentHash,
-    /// Semantic hash without `kind` and `name`: equal for an asset moved to a new identity.
-    pub content_key: ContentHash,
+    /// The whole document as JSON data.
+    pub data: serde_json::Value,
     /// Byte span of `spec:` in the text, for schema findings.
     pub spec_span: Option<(usize, usize)>,
+}
+
+impl ParsedAsset {
+    /// The `spec` value (null when absent).
+    pub fn spec(&self) -> &serde_json::Value {
+        self.data.get("spec").unwrap_or(&serde_json::Value::Null)
+    }
+
+    /// Semantic hash of the whole document.
+    pub fn semantic_hash(&self) -> ContentHash {
+        hash::semantic_hash(&self.data)
+    }
+
+    /// Semantic hash without `kind` and `name`: equal for an asset moved to a new identity.
+    pub fn content_key(&self) -> ContentHash {
+        let mut identityless = self.data.clone();
+        if let Some(object) = identityless.as_object_mut() {
+            object.remove("kind");
+            object.remove("name");
+        }
+        hash::semantic_hash(&identityless)
+    }
 }
 
 /// Returns the identity of an asset path (project-relative), `None` for a file to skip silently
@@ -383,20 +402,7 @@ pub fn parse_asset(id: &ItemId, repo_path: &str, text: &Arc<str>) -> Result<Pars
     if !findings.is_empty() {
         return Err(findings);
     }
-    let spec = data.get("spec").cloned().unwrap_or(serde_json::Value::Null);
-    let semantic_hash = hash::semantic_hash(&data);
-    let mut identityless = data;
-    if let Some(object) = identityless.as_object_mut() {
-        object.remove("kind");
-        object.remove("name");
-    }
-    Ok(ParsedAsset {
-        depends_on,
-        spec,
-        semantic_hash,
-        content_key: hash::semantic_hash(&identityless),
-        spec_span: yaml::top_level_key_span(text, "spec"),
-    })
+    Ok(ParsedAsset { depends_on, data, spec_span: yaml::top_level_key_span(text, "spec") })
 }
 
 #[cfg(test)]
@@ -524,11 +530,11 @@ mod tests {
         let a = parse("spec:\n  b: 1\n  a: [x, y]  # comment\n");
         let b = parse("# header comment\nspec: {a: [\"x\", 'y'], b: 1}\n");
         let c = parse("spec:\n  b: 2\n  a: [x, y]\n");
-        assert_eq!(a.semantic_hash, b.semantic_hash);
-        assert_ne!(a.semantic_hash, c.semantic_hash);
+        assert_eq!(a.semantic_hash(), b.semantic_hash());
+        assert_ne!(a.semantic_hash(), c.semantic_hash());
         let moved =
             parse_asset(&ItemId::parse("query/b").unwrap(), "b.yaml", &Arc::from("name: b\nspec: {a: [x, y], b: 1}\n"))
                 .unwrap();
-        assert_eq!(a.content_key, moved.content_key);
+        assert_eq!(a.content_key(), moved.content_key());
     }
 }

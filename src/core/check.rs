@@ -16,12 +16,13 @@ use crate::core::source::{ObjectId, Source, SourceError};
 /// The folder of the user's JSON Schemas for asset kinds, relative to `migrate.yaml`.
 pub const SCHEMAS_DIR: &str = "schemas";
 
-/// An asset read and parsed at head.
+/// What the checker keeps of an asset once it is validated: its text (for the spans of later
+/// findings) and its dependencies. Not the parsed data: a 100,000-asset check would hold it all.
 #[derive(Debug, Clone)]
 pub struct LoadedAsset {
     pub text: Arc<str>,
     /// `None` when the asset has errors (recorded as findings).
-    pub parsed: Option<Arc<ParsedAsset>>,
+    pub depends_on: Option<Arc<[ItemId]>>,
 }
 
 /// Reads, parses and validates assets of one source, each once, recording findings.
@@ -70,11 +71,15 @@ impl<'a> AssetChecker<'a> {
     /// Records an asset analysed elsewhere (in parallel): its findings, and its schema check.
     pub fn record(&mut self, id: &ItemId, path: &str, analysed: AnalysedAsset) -> Result<LoadedAsset, SourceError> {
         self.findings.extend(analysed.findings);
-        if let Some(parsed) = &analysed.loaded.parsed {
-            self.validate_schema(id, &self.project.repo_path(path), &analysed.loaded.text, parsed)?;
+        if let Some(parsed) = &analysed.parsed {
+            self.validate_schema(id, &self.project.repo_path(path), &analysed.text, parsed)?;
         }
-        self.loaded.insert(id.clone(), Some(analysed.loaded.clone()));
-        Ok(analysed.loaded)
+        let loaded = LoadedAsset {
+            text: analysed.text,
+            depends_on: analysed.parsed.map(|p| Arc::from(p.depends_on.as_slice())),
+        };
+        self.loaded.insert(id.clone(), Some(loaded.clone()));
+        Ok(loaded)
     }
 
     fn validate_schema(
@@ -88,7 +93,7 @@ impl<'a> AssetChecker<'a> {
             return Ok(());
         };
         let mut errors: Vec<(String, String)> = validator
-            .iter_errors(&parsed.spec)
+            .iter_errors(parsed.spec())
             .map(|e| (e.instance_path().as_str().to_string(), e.to_string()))
             .collect();
         errors.sort();
@@ -200,11 +205,7 @@ impl<'a> AssetChecker<'a> {
     }
 
     fn dependencies_of(&mut self, id: &ItemId) -> Result<Vec<ItemId>, SourceError> {
-        Ok(self
-            .load_by_id(id)?
-            .and_then(|loaded| loaded.parsed)
-            .map(|parsed| parsed.depends_on.clone())
-            .unwrap_or_default())
+        Ok(self.load_by_id(id)?.and_then(|loaded| loaded.depends_on).map(|deps| deps.to_vec()).unwrap_or_default())
     }
 
     fn depends_on_location(&mut self, id: &ItemId, dep: Option<&ItemId>) -> Result<Location, SourceError> {
@@ -257,25 +258,26 @@ impl<'a> AssetChecker<'a> {
 /// An asset normalised and parsed, with what is wrong with it; no schema check yet.
 #[derive(Debug, Clone)]
 pub struct AnalysedAsset {
-    pub loaded: LoadedAsset,
+    pub text: Arc<str>,
+    /// `None` when the asset has errors.
+    pub parsed: Option<ParsedAsset>,
     pub findings: Vec<Finding>,
 }
 
 /// Normalises and parses an asset's bytes. Pure and independent of other assets, so `plan` runs
 /// it on several threads.
 pub fn analyse_asset(project: &Project, id: &ItemId, path: &str, bytes: &[u8]) -> AnalysedAsset {
-    let repo_path = project.repo_path(path);
-    match catalog::normalised_text(&repo_path, bytes) {
-        Err(finding) => AnalysedAsset {
-            loaded: LoadedAsset { text: Arc::from(""), parsed: None },
-            findings: vec![finding.item(id.as_str())],
-        },
-        Ok(text) => match catalog::parse_asset(id, &repo_path, &text) {
-            Err(findings) => AnalysedAsset { loaded: LoadedAsset { text, parsed: None }, findings },
-            Ok(parsed) => {
-                AnalysedAsset { loaded: LoadedAsset { text, parsed: Some(Arc::new(parsed)) }, findings: Vec::new() }
-            }
-        },
+    match catalog::normalised_text(&project.repo_path(path), bytes) {
+        Err(finding) => AnalysedAsset { text: Arc::from(""), parsed: None, findings: vec![finding.item(id.as_str())] },
+        Ok(text) => analyse_text(project, id, path, text),
+    }
+}
+
+/// Parses an asset's normalised text.
+pub fn analyse_text(project: &Project, id: &ItemId, path: &str, text: Arc<str>) -> AnalysedAsset {
+    match catalog::parse_asset(id, &project.repo_path(path), &text) {
+        Err(findings) => AnalysedAsset { text, parsed: None, findings },
+        Ok(parsed) => AnalysedAsset { text, parsed: Some(parsed), findings: Vec::new() },
     }
 }
 
@@ -323,12 +325,15 @@ pub struct CheckReport {
 pub fn check_project(project: &Project, source: &dyn Source, threads: usize) -> Result<CheckReport, SourceError> {
     let (snapshot, mut findings) = read_snapshot(project, source, threads)?;
     let assets: Vec<(&ItemId, &SnapshotAsset)> = snapshot.assets.iter().collect();
-    let analysed = crate::core::parallel::map(assets, threads, |(id, asset)| {
-        Ok((id, asset, analyse_asset(project, id, &asset.path, asset.text.as_bytes())))
-    })?;
     let mut checker = AssetChecker::new(project, source);
-    for (id, asset, analysed) in analysed {
-        checker.record(id, &asset.path, analysed)?;
+    // In slices, so that the parsed data of only one slice is alive at a time.
+    for slice in assets.chunks(4096) {
+        let analysed = crate::core::parallel::map(slice.to_vec(), threads, |(id, asset)| {
+            Ok((id, asset, analyse_text(project, id, &asset.path, Arc::clone(&asset.text))))
+        })?;
+        for (id, asset, analysed) in analysed {
+            checker.record(id, &asset.path, analysed)?;
+        }
     }
     let ids: Vec<ItemId> = snapshot.assets.keys().cloned().collect();
     checker.check_dependencies(&ids)?;

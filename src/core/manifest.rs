@@ -190,10 +190,11 @@ pub struct StatementInfo {
 }
 
 impl Manifest {
-    /// Serialises the manifest as the bundle stores it: pretty JSON, keys in declaration order,
-    /// maps sorted, a trailing newline.
+    /// Serialises the manifest as the bundle stores it: compact JSON (a 100,000-item manifest
+    /// pretty-printed is a third larger; `migrate inspect` is the way to read one), keys in
+    /// declaration order, maps sorted, a trailing newline.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec_pretty(self).expect("the manifest serialises to JSON");
+        let mut bytes = serde_json::to_vec(self).expect("the manifest serialises to JSON");
         bytes.push(b'\n');
         bytes
     }

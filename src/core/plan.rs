@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::core::catalog::{self, MigrationCatalog, MigrationFile};
+use crate::core::catalog::{self, MigrationCatalog, MigrationFile, ParsedAsset};
 use crate::core::check::{AnalysedAsset, AssetChecker, analyse_asset};
 use crate::core::diff::unified_diff;
 use crate::core::finding::{Finding, Location, Severity, sort_findings};
@@ -260,20 +260,20 @@ impl Side {
         let hash = ContentHash::of(text.as_bytes());
         let parsed = catalog::parse_asset(id, "", &text).ok();
         Some(Side {
-            semantic: parsed.as_ref().map(|p| p.semantic_hash.clone()),
-            content_key: parsed.map_or_else(|| hash.clone(), |p| p.content_key),
+            semantic: parsed.as_ref().map(ParsedAsset::semantic_hash),
+            content_key: parsed.map_or_else(|| hash.clone(), |p| p.content_key()),
             text,
             hash,
         })
     }
 
     fn head(analysed: &AnalysedAsset) -> Side {
-        let text = Arc::clone(&analysed.loaded.text);
+        let text = Arc::clone(&analysed.text);
         let hash = ContentHash::of(text.as_bytes());
-        let parsed = analysed.loaded.parsed.as_ref();
+        let parsed = analysed.parsed.as_ref();
         Side {
-            semantic: parsed.map(|p| p.semantic_hash.clone()),
-            content_key: parsed.map_or_else(|| hash.clone(), |p| p.content_key.clone()),
+            semantic: parsed.map(ParsedAsset::semantic_hash),
+            content_key: parsed.map_or_else(|| hash.clone(), ParsedAsset::content_key),
             text,
             hash,
         }

@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::core::catalog::parse_migration_text;
 use crate::core::manifest::{Action, Item, ItemType, Manifest};
@@ -22,7 +23,7 @@ use crate::core::model::Dialect;
 use crate::core::sql_split::{self, Statement};
 
 /// Renders the script of one dialect from the manifest's items and the bundle's members.
-pub fn render(manifest: &Manifest, dialect: Dialect, members: &BTreeMap<String, Vec<u8>>) -> String {
+pub fn render(manifest: &Manifest, dialect: Dialect, members: &BTreeMap<String, Arc<str>>) -> String {
     let table = &manifest.history_table;
     let expected = manifest.requires.history.get(&dialect).cloned().unwrap_or_default();
     let steps: Vec<Step<'_>> = manifest
@@ -72,10 +73,10 @@ struct Step<'a> {
 }
 
 impl<'a> Step<'a> {
-    fn new(item: &'a Item, dialect: Dialect, members: &BTreeMap<String, Vec<u8>>) -> Option<Step<'a>> {
+    fn new(item: &'a Item, dialect: Dialect, members: &BTreeMap<String, Arc<str>>) -> Option<Step<'a>> {
         let info = item.migration.as_ref()?;
-        let text = std::str::from_utf8(members.get(item.path.as_ref()?)?).ok()?;
-        let (parsed, _) = parse_migration_text("", &std::sync::Arc::from(text));
+        let text = members.get(item.path.as_ref()?)?;
+        let (parsed, _) = parse_migration_text("", text);
         let revert = item.action == Action::Revert;
         let section = if revert { parsed.down.unwrap_or_default() } else { parsed.up };
         Some(Step {

@@ -68,7 +68,7 @@ fn every_tampering_is_refused_with_its_own_message() {
 
     let mut future = members.clone();
     let manifest = String::from_utf8(future[manifest_index].1.clone()).unwrap();
-    future[manifest_index].1 = manifest.replacen("\"format_version\": 1", "\"format_version\": 2", 1).into_bytes();
+    future[manifest_index].1 = manifest.replacen("\"format_version\":1", "\"format_version\":2", 1).into_bytes();
     cases.push(("future_format", future, "migrate::unknown_bundle_format"));
 
     let mut unlisted = members.clone();
@@ -203,7 +203,7 @@ fn signatures_are_reproducible_and_checked() {
     let mut forged = members.clone();
     let index = forged.iter().position(|(p, _)| p == "manifest.json").unwrap();
     let text = String::from_utf8(forged[index].1.clone()).unwrap();
-    forged[index].1 = text.replacen("\"project\": \"inventory\"", "\"project\": \"inventorY\"", 1).into_bytes();
+    forged[index].1 = text.replacen("\"project\":\"inventory\"", "\"project\":\"inventorY\"", 1).into_bytes();
     let forged_path = env.path("forged.tar");
     write_tar(&forged_path, &forged);
     let out = verify(&env, &forged_path, &["--trust", public.to_str().unwrap()]);

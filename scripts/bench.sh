@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench-plan.sh — benchmark `migrate plan` against `git diff` on a large generated repo.
+# bench.sh — benchmark `migrate plan` against `git diff`, or `migrate export` against
+# `git archive | gzip`, on a large generated repo.
 #
-# Usage: scripts/bench-plan.sh [--generate-only] [--help]
+# Usage: scripts/bench.sh [plan|export] [--generate-only] [--help]   (default: plan)
 #
 # What it does
 #   1. Generates (or reuses) a git repository with fixed authors/dates, built with
@@ -13,11 +14,13 @@
 #      modifies 1,000 assets (spec.limits.timeout_ms), adds 50 migrations (05001..05050)
 #      and deletes 100 other assets  => `git diff --stat bench-a bench-b` shows 1150 files.
 #   2. Runs, alternating, 1 warm-up + RUNS measured runs of each of
-#        $MIGRATE plan --repo $REPO --base bench-a --head bench-b --format json
-#        git --no-pager -C $REPO diff --no-color bench-a bench-b
+#        plan:   $MIGRATE plan --repo $REPO --base bench-a --head bench-b --format json
+#                git --no-pager -C $REPO diff --no-color bench-a bench-b
+#        export: $MIGRATE export --repo $REPO --head bench-b -o bundle.tar.gz   (a full bundle)
+#                git -C $REPO archive bench-b | gzip > archive.tar.gz
 #      recording wall time (date +%s%N around the command) and peak RSS (/usr/bin/time %M).
 #   3. Prints a markdown table (median/min/max wall ms, median peak RSS MiB), the
-#      plan/git ratio and the targets (plan <= 1.0x git's median time, peak RSS <= 300 MB).
+#      ratio and the targets (plan: <= 1.0x git's median time; export: <= 1.5x; peak RSS <= 300 MB).
 #
 # Options
 #   --generate-only   only generate (or verify reuse of) the repository, do not benchmark
@@ -38,14 +41,16 @@
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
-die() { echo "bench-plan: error: $*" >&2; exit 2; }
-log() { echo "bench-plan: $*" >&2; }
+die() { echo "bench: error: $*" >&2; exit 2; }
+log() { echo "bench: $*" >&2; }
 
 GENERATE_ONLY=0
+BENCH=plan
 for arg in "$@"; do
   case "$arg" in
     -h|--help) usage; exit 0 ;;
     --generate-only) GENERATE_ONLY=1 ;;
+    plan|export) BENCH=$arg ;;
     *) usage >&2; die "unknown argument: $arg" ;;
   esac
 done
@@ -72,7 +77,7 @@ if (( ! GENERATE_ONLY )); then
 fi
 
 # --- directories --------------------------------------------------------------------------
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-plan-work.XXXXXX")   # scratch files, always removed
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/migrate-bench-work.XXXXXX")   # scratch files, always removed
 CLEAN_BENCH_DIR=""
 if [[ -z "${BENCH_DIR:-}" ]]; then
   BENCH_DIR=$(mktemp -d "${TMPDIR:-/tmp}/migrate-bench.XXXXXX")
@@ -95,7 +100,7 @@ if [[ ! -e "$SENTINEL" ]]; then
   if [[ -n "$(ls -A "$BENCH_DIR")" ]]; then
     die "BENCH_DIR=$BENCH_DIR is not empty and was not created by this script; refusing to use it"
   fi
-  echo "created by scripts/bench-plan.sh" > "$SENTINEL"
+  echo "created by scripts/bench.sh" > "$SENTINEL"
 fi
 REPO="$BENCH_DIR/repo"
 READY="$BENCH_DIR/.ready"
@@ -278,10 +283,17 @@ if (( GENERATE_ONLY )); then
 fi
 
 # --- measurement --------------------------------------------------------------------------
-PLAN_CMD=("$MIGRATE" plan --repo "$REPO" --base bench-a --head bench-b --format json)
-GIT_CMD=(git --no-pager -C "$REPO" diff --no-color bench-a bench-b)
+if [[ "$BENCH" = plan ]]; then
+  A_NAME='`migrate plan --format json`'; B_NAME='`git diff A B`'; TARGET=1.0
+  A_CMD=("$MIGRATE" plan --repo "$REPO" --base bench-a --head bench-b --format json)
+  B_CMD=(git --no-pager -C "$REPO" diff --no-color bench-a bench-b)
+else
+  A_NAME='`migrate export` (full, .tar.gz)'; B_NAME='`git archive B | gzip`'; TARGET=1.5
+  A_CMD=("$MIGRATE" export --repo "$REPO" --head bench-b -o "$WORK/bundle.tar.gz")
+  B_CMD=(sh -c 'git -C "$0" archive bench-b | gzip > "$1"' "$REPO" "$WORK/archive.tar.gz")
+fi
 
-# run_one NAME STDOUT_FILE CMD... : appends "wall_ms rss_kib" to $WORK/NAME.dat, sets RC
+# run_one NAME STDOUT_FILE CMD... : sets LAST to "wall_us rss_kib" and RC
 run_one() {
   local name=$1 out=$2; shift 2
   local tfile="$WORK/time.txt" efile="$WORK/$name.stderr" start end
@@ -297,53 +309,34 @@ run_one() {
   LAST="$(( (end - start) / 1000 )) $rss"   # microseconds, KiB
 }
 
-check_plan_rc() {
-  if [[ "$RC" -ne 0 && "$RC" -ne 1 ]]; then
-    echo "---- migrate plan stderr ----" >&2
-    cat "$WORK/plan.stderr" >&2
-    echo "-----------------------------" >&2
-    die "migrate plan exited with status $RC (expected 0 or 1): ${PLAN_CMD[*]}"
-  fi
-}
-check_git_rc() {
-  if [[ "$RC" -ne 0 ]]; then
-    cat "$WORK/git.stderr" >&2
-    die "git diff exited with status $RC"
-  fi
+# check_rc NAME ALLOWED... : fails with the command's stderr unless RC is allowed
+check_rc() {
+  local name=$1; shift
+  for ok in "$@"; do [[ "$RC" -eq "$ok" ]] && return 0; done
+  echo "---- $name stderr ----" >&2
+  cat "$WORK/$name.stderr" >&2
+  die "$name exited with status $RC (expected one of: $*)"
 }
 
 cd "$REPO"
 log "warm-up ..."
-run_one plan "$WORK/plan.json" "${PLAN_CMD[@]}"; check_plan_rc
-PLAN_WARM_RC=$RC
-if ! JSON_SUMMARY=$(python3 - "$WORK/plan.json" <<'PY'
-import json, sys
-try:
-    with open(sys.argv[1], "rb") as f:
-        doc = json.load(f)
-except ValueError as e:
-    sys.exit("invalid JSON: %s" % e)
-def n(v): return len(v) if isinstance(v, (list, dict)) else None
-if isinstance(doc, list):
-    print("top-level array with %d entries" % len(doc))
-elif isinstance(doc, dict):
-    parts = ["%s: %d" % (k, n(v)) for k, v in doc.items() if n(v) is not None]
-    print("object with keys [%s]%s" % (", ".join(map(str, doc.keys())),
-          ("; sizes: " + ", ".join(parts)) if parts else ""))
-else:
-    print("scalar JSON value")
-PY
-); then
-  head -c 2000 "$WORK/plan.json" >&2; echo >&2
-  die "migrate plan --format json did not print valid JSON (first 2000 bytes above)"
+run_one a "$WORK/a.out" "${A_CMD[@]}"
+if [[ "$BENCH" = plan ]]; then
+  check_rc a 0 1
+  python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$WORK/a.out" || die "migrate plan did not print valid JSON"
+  SUMMARY="plan: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(", ".join("%s %s" % (k, v) for k, v in d["summary"].items() if v))' "$WORK/a.out")"
+else
+  check_rc a 0
+  "$MIGRATE" verify "$WORK/bundle.tar.gz" > /dev/null || die "the exported bundle does not verify"
+  SUMMARY="bundle: $(stat -c %s "$WORK/bundle.tar.gz") bytes, verified; git archive | gzip: $(sh -c 'git -C "$0" archive bench-b | gzip | wc -c' "$REPO") bytes"
 fi
-run_one git /dev/null "${GIT_CMD[@]}"; check_git_rc
-: > "$WORK/plan.dat"; : > "$WORK/git.dat"
+run_one b /dev/null "${B_CMD[@]}"; check_rc b 0
+: > "$WORK/a.dat"; : > "$WORK/b.dat"
 
 for (( r = 1; r <= RUNS; r++ )); do
   log "run $r/$RUNS"
-  run_one plan /dev/null "${PLAN_CMD[@]}"; check_plan_rc; echo "$LAST" >> "$WORK/plan.dat"
-  run_one git /dev/null "${GIT_CMD[@]}"; check_git_rc; echo "$LAST" >> "$WORK/git.dat"
+  run_one a /dev/null "${A_CMD[@]}"; check_rc a 0 1; echo "$LAST" >> "$WORK/a.dat"
+  run_one b /dev/null "${B_CMD[@]}"; check_rc b 0; echo "$LAST" >> "$WORK/b.dat"
 done
 
 # --- report -------------------------------------------------------------------------------
@@ -353,33 +346,34 @@ OBJ_INFO=$(git -C "$REPO" count-objects -v | awk -F': ' '
   v["count"]+v["in-pack"], v["in-pack"], v["packs"], v["count"], v["size-pack"]/1024}')
 
 echo
-echo "## migrate plan vs git diff"
+echo "## $A_NAME vs $B_NAME"
 echo
 echo "- machine: $(nproc) CPU(s), ${CPU_MODEL:-unknown CPU model}, $(uname -sm)"
 echo "- $(git --version)"
 echo "- repo: $REPO — $OBJ_INFO"
 echo "- change A→B: $(git -C "$REPO" diff --stat bench-a bench-b | tail -n 1 | sed 's/^ *//')"
-echo "- migrate: $MIGRATE (warm-up exit status $PLAN_WARM_RC; JSON: $JSON_SUMMARY)"
+echo "- migrate: $MIGRATE; $SUMMARY"
 echo "- runs: 1 warm-up + $RUNS measured per command, alternating"
 echo
-python3 - "$WORK/plan.dat" "$WORK/git.dat" <<'PY'
+python3 - "$WORK/a.dat" "$WORK/b.dat" "$A_NAME" "$B_NAME" "$TARGET" <<'PY'
 import statistics, sys
 
 def load(p):
     rows = [tuple(map(int, l.split())) for l in open(p) if l.strip()]
     return [us / 1000.0 for us, _ in rows], [kib / 1024.0 for _, kib in rows]
 
-pw, pr = load(sys.argv[1])
-gw, gr = load(sys.argv[2])
+aw, ar = load(sys.argv[1])
+bw, br = load(sys.argv[2])
+a_name, b_name, target = sys.argv[3], sys.argv[4], float(sys.argv[5])
 print("| command | median wall ms | min ms | max ms | median peak RSS MiB |")
 print("|---|---:|---:|---:|---:|")
-for name, w, r in (("`migrate plan --format json`", pw, pr), ("`git diff A B`", gw, gr)):
+for name, w, r in ((a_name, aw, ar), (b_name, bw, br)):
     print("| %s | %.1f | %.1f | %.1f | %.1f |" % (name, statistics.median(w), min(w), max(w), statistics.median(r)))
 print()
-ratio = statistics.median(pw) / statistics.median(gw)
-peak_mb = max(pr) * 1024 * 1024 / 1e6           # MiB -> MB (10^6 bytes)
+ratio = statistics.median(aw) / statistics.median(bw)
+peak_mb = max(ar) * 1024 * 1024 / 1e6           # MiB -> MB (10^6 bytes)
 ok = lambda c: "met" if c else "NOT met"
-print("ratio plan/git (median wall): **%.2f×** — target ≤ 1.0× git: **%s**" % (ratio, ok(ratio <= 1.0)))
+print("ratio (median wall): **%.2f×** — target ≤ %.1f×: **%s**" % (ratio, target, ok(ratio <= target)))
 print("migrate peak RSS (max over runs): %.1f MiB = %.1f MB — target ≤ 300 MB: **%s**"
-      % (max(pr), peak_mb, ok(peak_mb <= 300.0)))
+      % (max(ar), peak_mb, ok(peak_mb <= 300.0)))
 PY
