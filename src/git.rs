@@ -349,5 +349,5 @@ pub fn worktree_root(repo: &GitRepo) -> Option<PathBuf> {
 /// with git's own default delta-base cache: without it every blob read re-inflates its whole
 /// delta chain, which made `plan` 1.5× slower than `git diff` on a gc'd repository.
 fn open_options() -> gix::open::Options {
-    gix::open::Options::isolated().config_overrides(["core.deltaBaseCacheLimit=32m"])
+    gix::open::Options::isolated().config_overrides(["core.deltaBaseCacheLimit=16m"])
 }

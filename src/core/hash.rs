@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 /// A `sha256:<64 hex>` digest of normalised bytes or of canonical JSON.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ContentHash(String);
+/// Shared text: a manifest holds one per item, and items are cloned around freely.
+pub struct ContentHash(std::sync::Arc<str>);
 
 impl schemars::JsonSchema for ContentHash {
     fn schema_name() -> Cow<'static, str> {
@@ -38,7 +39,7 @@ impl ContentHash {
             text.push(HEX[(byte >> 4) as usize] as char);
             text.push(HEX[(byte & 0xf) as usize] as char);
         }
-        ContentHash(text)
+        ContentHash(text.into())
     }
 
     pub fn as_str(&self) -> &str {
@@ -60,13 +61,13 @@ impl TryFrom<String> for ContentHash {
         if hex.len() != 64 || !hex.bytes().all(|b| HEX.contains(&b)) {
             return Err(format!("`{value}` is not `sha256:` and 64 lowercase hex digits"));
         }
-        Ok(ContentHash(value))
+        Ok(ContentHash(value.into()))
     }
 }
 
 impl From<ContentHash> for String {
     fn from(value: ContentHash) -> String {
-        value.0
+        value.0.to_string()
     }
 }
 
