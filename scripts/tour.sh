@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's five-minute tour, end to end: builds the example repository from
 # `fixtures/inventory/` (one commit per numbered folder, fixed dates), then runs `migrate check`
-# and `migrate plan` on it in each format.
+# and `migrate plan` on it in each format, exports, verifies and inspects a bundle, and applies
+# its offline SQL with sqlite3.
 #
 #   scripts/tour.sh            build migrate (release) and run the tour in a temp folder
 #   TOUR_DIR=/tmp/tour ...     keep the example repository there
@@ -62,6 +63,15 @@ run 0 plan
 run 0 plan --format markdown
 run 0 plan --format json --release-version 1.1.0 > "$dir/plan.json"
 head -n 20 "$dir/plan.json"
+run 0 export --base main --head feature -o "$dir/release.tar"
+run 0 inspect "$dir/release.tar"
+run 0 verify "$dir/release.tar"
+# The offline script, applied by sqlite3 to a database at the base (the full bundle of main):
+run 0 export --head main -o "$dir/base.tar"
+rm -f "$dir/db.sqlite3"
+tar -xOf "$dir/base.tar" sql/sqlite.sql | sqlite3 "$dir/db.sqlite3"
+tar -xOf "$dir/release.tar" sql/sqlite.sql | sqlite3 "$dir/db.sqlite3"
+echo "history: $(sqlite3 "$dir/db.sqlite3" 'SELECT group_concat(version, " ") FROM migrate_history')"
 # An edit to a migration that shipped on main is refused (exit 1):
 printf 'CREATE TABLE hosts (id BIGINT PRIMARY KEY);\n' > "$repo/migrations/0001_create_hosts.sql"
 run 1 plan --head WORKTREE
