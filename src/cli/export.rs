@@ -169,32 +169,34 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         }
         None => None,
     };
+    let summary = format!(
+        "{} bundle of release {}, {} items",
+        serde_json::to_value(built.manifest.release.bundle)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        built.manifest.release.id,
+        built.manifest.items.len()
+    );
+    // The manifest is in `manifest_bytes` now; its 100,000 items need not stay for the writing.
+    let members = built.members;
+    drop(built.manifest);
     if let Some(path) = &args.output {
-        let mut members: Vec<(&str, &[u8])> = vec![(MANIFEST_PATH, &manifest_bytes)];
+        let mut entries: Vec<(&str, &[u8])> = vec![(MANIFEST_PATH, &manifest_bytes)];
         if let Some(signature) = &signature {
-            members.push((SIGNATURE_PATH, signature.as_bytes()));
+            entries.push((SIGNATURE_PATH, signature.as_bytes()));
         }
-        members.extend(built.members.iter().map(|(p, b)| (p.as_str(), b.as_bytes())));
+        entries.extend(members.iter().map(|(p, b)| (p.as_str(), b.as_bytes())));
         let mtime = settings.repo.commit_time(&head_commit)?;
-        crate::archive::write(path, &members, mtime).map_err(|e| {
+        crate::archive::write(path, &entries, mtime).map_err(|e| {
             Failure::usage(miette::miette!(code = "migrate::write_failed", "cannot write `{}`: {e}", path.display()))
         })?;
         phase("wrote the archive");
-        let m = &built.manifest;
-        settings.printer.status(&format!(
-            "wrote `{}`: {} bundle of release {}, {} items",
-            path.display(),
-            serde_json::to_value(m.release.bundle)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-            m.release.id,
-            m.items.len()
-        ));
+        settings.printer.status(&format!("wrote `{}`: {summary}", path.display()));
     }
     if let (Some(path), Some(dialect)) = (&args.sql, args.dialect) {
         let script_path = format!("sql/{dialect}.sql");
-        let Some((_, script)) = built.members.iter().find(|(p, _)| *p == script_path) else {
+        let Some((_, script)) = members.iter().find(|(p, _)| *p == script_path) else {
             return Err(Failure::usage(miette::miette!(
                 code = "migrate::dialect_not_targeted",
                 help = "the project's `dialects` in migrate.yaml lists the dialects it targets",
@@ -207,7 +209,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
     }
     // The process ends here: freeing a 100,000-item snapshot piece by piece costs a tenth of the
     // run, and the operating system takes the memory back at once.
-    std::mem::forget(built);
+    std::mem::forget(members);
     std::mem::forget(head_snapshot);
     std::mem::forget(base_snapshot);
     Ok(Outcome::Success)

@@ -148,7 +148,7 @@ impl<'a> AssetChecker<'a> {
 
     /// Checks `depends_on` from `roots` through everything they reach: unknown dependencies and
     /// cycles. Reads only the assets reached.
-    pub fn check_dependencies(&mut self, roots: &[ItemId]) -> Result<(), SourceError> {
+    pub fn check_dependencies<'r>(&mut self, roots: impl IntoIterator<Item = &'r ItemId>) -> Result<(), SourceError> {
         #[derive(Clone, Copy, PartialEq)]
         enum Mark {
             Active,
@@ -335,8 +335,7 @@ pub fn check_project(project: &Project, source: &dyn Source, threads: usize) -> 
             checker.record(id, &asset.path, analysed)?;
         }
     }
-    let ids: Vec<ItemId> = snapshot.assets.keys().cloned().collect();
-    checker.check_dependencies(&ids)?;
+    checker.check_dependencies(snapshot.assets.keys())?;
     findings.append(&mut checker.findings);
     sort_findings(&mut findings);
     let state_id = (!findings.iter().any(Finding::is_error)).then(|| snapshot.state_id(&BTreeSet::new()));

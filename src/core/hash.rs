@@ -32,7 +32,10 @@ impl schemars::JsonSchema for ContentHash {
 impl ContentHash {
     /// Returns the hash of `bytes`, exactly as given (callers normalise first).
     pub fn of(bytes: &[u8]) -> ContentHash {
-        let digest = Sha256::digest(bytes);
+        ContentHash::from_digest(&Sha256::digest(bytes))
+    }
+
+    fn from_digest(digest: &[u8]) -> ContentHash {
         let mut text = String::with_capacity(7 + 64);
         text.push_str("sha256:");
         for byte in digest.iter() {
@@ -249,13 +252,35 @@ pub struct StateEntry {
 /// Returns the state id of a list of entries, as SPEC defines it: entries sorted by the UTF-8
 /// bytes of their canonical JSON, then sha256 over the canonical JSON of the list.
 pub fn state_id(entries: &[StateEntry]) -> ContentHash {
+    // Each entry is four strings, so its canonical JSON is written directly: this runs over every
+    // item of a 100,000-asset project.
     let mut rendered: Vec<String> = entries
         .iter()
-        .map(|e| canonical_json(&serde_json::json!([e.item_type, e.identity, e.dialect, e.sha256.as_str()])))
+        .map(|e| {
+            let mut out = String::with_capacity(e.identity.len() + e.dialect.len() + 100);
+            out.push('[');
+            write_string(e.item_type, &mut out);
+            out.push(',');
+            write_string(&e.identity, &mut out);
+            out.push(',');
+            write_string(&e.dialect, &mut out);
+            out.push(',');
+            write_string(e.sha256.as_str(), &mut out);
+            out.push(']');
+            out
+        })
         .collect();
-    rendered.sort();
-    let list = format!("[{}]", rendered.join(","));
-    ContentHash::of(list.as_bytes())
+    rendered.sort_unstable();
+    let mut hasher = Sha256::new();
+    hasher.update(b"[");
+    for (i, entry) in rendered.iter().enumerate() {
+        if i > 0 {
+            hasher.update(b",");
+        }
+        hasher.update(entry.as_bytes());
+    }
+    hasher.update(b"]");
+    ContentHash::from_digest(&hasher.finalize())
 }
 
 #[cfg(test)]
