@@ -36,6 +36,7 @@ pub fn run_check(settings: &Settings, args: &CheckArgs) -> Result<Outcome, Failu
     let opened = settings.open_required(&point)?;
     let failure = |e| read_failure(&opened.revision.spec, e);
     let report = check_project(&opened.project, opened.source(), settings.threads).map_err(failure)?;
+    let state_id = report.state_id();
     let mut findings = report.findings;
     let records = opened.records()?;
     let (base_point, environment) =
@@ -74,7 +75,7 @@ pub fn run_check(settings: &Settings, args: &CheckArgs) -> Result<Outcome, Failu
         assets: report.assets,
         errors,
         warnings: findings.iter().filter(|f| f.severity == Severity::Warning).count(),
-        state_id: if errors == 0 { report.state_id } else { None },
+        state_id: if errors == 0 { state_id } else { None },
         findings,
         ignored: report.ignored.iter().map(|p| opened.project.repo_path(p)).collect(),
     };

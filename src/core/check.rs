@@ -163,6 +163,10 @@ impl<'a> AssetChecker<'a> {
             // Iterative depth-first search: (node, its dependencies, next index).
             let mut stack: Vec<(ItemId, Vec<ItemId>, usize)> = Vec::new();
             let deps = self.dependencies_of(root)?;
+            if deps.is_empty() {
+                marks.insert(root.clone(), Mark::Done); // most assets depend on nothing
+                continue;
+            }
             marks.insert(root.clone(), Mark::Active);
             stack.push((root.clone(), deps, 0));
             while let Some((node, deps, next)) = stack.last_mut() {
@@ -314,10 +318,16 @@ pub struct CheckReport {
     pub migrations: usize,
     pub assets: usize,
     pub ignored: Vec<String>,
-    /// The state id of the project at this point (SPEC: state id); absent when there are errors.
-    pub state_id: Option<ContentHash>,
     /// Everything read, for callers that go on (export).
     pub snapshot: Snapshot,
+}
+
+impl CheckReport {
+    /// Returns the state id of the project at this point (SPEC: state id); `None` when there are
+    /// errors. Computed on request: `export` computes the release id itself.
+    pub fn state_id(&self) -> Option<ContentHash> {
+        (!self.findings.iter().any(Finding::is_error)).then(|| self.snapshot.state_id(&BTreeSet::new()))
+    }
 }
 
 /// Validates a whole project at one point: every migration and asset is read (on `threads`
@@ -338,13 +348,11 @@ pub fn check_project(project: &Project, source: &dyn Source, threads: usize) -> 
     checker.check_dependencies(snapshot.assets.keys())?;
     findings.append(&mut checker.findings);
     sort_findings(&mut findings);
-    let state_id = (!findings.iter().any(Finding::is_error)).then(|| snapshot.state_id(&BTreeSet::new()));
     Ok(CheckReport {
         migrations: snapshot.migration_files,
         assets: snapshot.assets.len(),
         ignored: snapshot.ignored.clone(),
         findings,
-        state_id,
         snapshot,
     })
 }
@@ -428,10 +436,10 @@ mod tests {
             h("SELECT 2;\n"),
             h("SELECT 1;\n")
         );
-        assert_eq!(lf.state_id, Some(ContentHash::of(expected.as_bytes())));
-        assert_eq!(crlf.state_id, lf.state_id);
+        assert_eq!(lf.state_id(), Some(ContentHash::of(expected.as_bytes())));
+        assert_eq!(crlf.state_id(), lf.state_id());
         let broken = check_project(&project, &files("spec: [\n"), 2).unwrap();
-        assert_eq!(broken.state_id, None);
+        assert_eq!(broken.state_id(), None);
     }
 
     #[test]
