@@ -65,40 +65,81 @@ fn write_atomically(path: &Path, fill: impl FnOnce(&mut std::fs::File) -> std::i
     result
 }
 
+/// Members to write: `first` are owned and each is freed once it is in the archive (the manifest
+/// of a 100,000-item bundle is 25 MB), then every one of `rest`.
+pub struct Members<'a> {
+    pub first: Vec<(&'a str, Vec<u8>)>,
+    pub rest: &'a [(&'a str, &'a [u8])],
+}
+
 /// Writes a bundle file atomically: a temporary file beside `path`, then renamed.
-pub fn write(path: &Path, members: &[(&str, &[u8])], mtime: u64) -> std::io::Result<()> {
+pub fn write(path: &Path, members: Members<'_>, mtime: u64) -> std::io::Result<()> {
     let compress = path.extension().is_some_and(|e| e == "gz" || e == "tgz");
     write_atomically(path, |file| {
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
         if !compress {
             return write_tar(out, members, mtime)?.flush();
         }
-        // Compression runs on a thread of its own, fed in 1 MiB chunks, while this one builds
-        // the archive. Level 1: three times faster than gzip's default, for a slightly larger file. No file name and a zero mtime in the gzip header: the bytes depend on
-        // the data only.
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-        std::thread::scope(|scope| {
-            let compressor = scope.spawn(move || -> std::io::Result<()> {
-                let mut encoder = flate2::GzBuilder::new().mtime(0).write(out, flate2::Compression::fast());
-                for chunk in receiver {
-                    encoder.write_all(&chunk)?;
-                }
-                encoder.finish()?.flush()
-            });
-            let written = write_tar(ChunkSender { sender, buffer: Vec::with_capacity(CHUNK) }, members, mtime)
-                .and_then(|mut sender| sender.flush());
-            let compressed =
-                compressor.join().unwrap_or_else(|_| Err(std::io::Error::other("the compressor panicked")));
-            written.and(compressed)
-        })
+        write_tar_gz(out, members, mtime)
     })
 }
 
-const CHUNK: usize = 1 << 20;
+/// Threads that compress the archive, each chunk as a gzip member of its own.
+const COMPRESSORS: usize = 2;
 
-/// A writer that hands full chunks to another thread.
+/// Compresses the tar stream like `pigz`: fixed 2 MiB chunks, each compressed on one of
+/// `COMPRESSORS` threads into a complete gzip member, written in order. Concatenated members
+/// are one valid gzip file (`gzip -d`, `tar -z` and every reader take them), and fixed chunk
+/// boundaries keep the bytes reproducible. Level 1: three times faster than gzip's default, for
+/// a slightly larger file; no file name and a zero mtime in each header.
+fn write_tar_gz<W: Write + Send>(mut out: W, members: Members<'_>, mtime: u64) -> std::io::Result<()> {
+    use std::sync::mpsc::{Receiver, sync_channel};
+    let mut inputs = Vec::new();
+    let mut outputs: Vec<Receiver<std::io::Result<Vec<u8>>>> = Vec::new();
+    std::thread::scope(|scope| {
+        for _ in 0..COMPRESSORS {
+            let (chunk_tx, chunk_rx) = sync_channel::<Vec<u8>>(1);
+            let (done_tx, done_rx) = sync_channel::<std::io::Result<Vec<u8>>>(1);
+            inputs.push(chunk_tx);
+            outputs.push(done_rx);
+            scope.spawn(move || {
+                for chunk in chunk_rx {
+                    let mut encoder = flate2::GzBuilder::new()
+                        .mtime(0)
+                        .write(Vec::with_capacity(chunk.len() / 3), flate2::Compression::fast());
+                    let member = encoder.write_all(&chunk).and_then(|_| encoder.finish());
+                    if done_tx.send(member).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let writer = scope.spawn(move || -> std::io::Result<W> {
+            // Chunk i went to compressor i % COMPRESSORS: read the results in the same rotation.
+            'members: loop {
+                for output in &outputs {
+                    match output.recv() {
+                        Ok(member) => out.write_all(&member?)?,
+                        Err(_) => break 'members,
+                    }
+                }
+            }
+            out.flush()?;
+            Ok(out)
+        });
+        let sender = ChunkSender { senders: inputs, next: 0, buffer: Vec::with_capacity(CHUNK) };
+        let written = write_tar(sender, members, mtime).and_then(|mut sender| sender.flush());
+        let finished = writer.join().unwrap_or_else(|_| Err(std::io::Error::other("the archive writer panicked")));
+        written.and(finished.map(|_| ()))
+    })
+}
+
+const CHUNK: usize = 2 << 20;
+
+/// A writer that hands full chunks to the compressors in rotation.
 struct ChunkSender {
-    sender: std::sync::mpsc::SyncSender<Vec<u8>>,
+    senders: Vec<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    next: usize,
     buffer: Vec<u8>,
 }
 
@@ -116,33 +157,44 @@ impl Write for ChunkSender {
             return Ok(());
         }
         let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
-        self.sender.send(chunk).map_err(|_| std::io::Error::other("the compressor stopped"))
+        let sender = &self.senders[self.next % self.senders.len()];
+        self.next += 1;
+        sender.send(chunk).map_err(|_| std::io::Error::other("the compressor stopped"))
     }
 }
 
-fn write_tar<W: Write>(out: W, members: &[(&str, &[u8])], mtime: u64) -> std::io::Result<W> {
+fn write_tar<W: Write>(out: W, members: Members<'_>, mtime: u64) -> std::io::Result<W> {
     let mut builder = tar::Builder::new(out);
     builder.mode(tar::HeaderMode::Deterministic);
-    for (path, bytes) in members {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(mtime);
-        header.set_username("")?;
-        header.set_groupname("")?;
-        builder.append_data(&mut header, path, *bytes)?;
+    for (path, bytes) in members.first {
+        append(&mut builder, path, &bytes, mtime)?;
+    }
+    for (path, bytes) in members.rest {
+        append(&mut builder, path, bytes, mtime)?;
     }
     builder.into_inner()
+}
+
+fn append<W: Write>(builder: &mut tar::Builder<W>, path: &str, bytes: &[u8], mtime: u64) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(mtime);
+    header.set_username("")?;
+    header.set_groupname("")?;
+    builder.append_data(&mut header, path, bytes)
 }
 
 /// Returns the members of a bundle file's bytes, in archive order.
 pub fn read(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, ArchiveError> {
     let data: std::borrow::Cow<'_, [u8]> = if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
         out.into()
     } else {
         bytes.into()
@@ -209,12 +261,13 @@ mod tests {
     fn round_trip_is_deterministic_plain_and_gzip() {
         let dir = tempfile::tempdir().unwrap();
         let long = format!("assets/{}x.yaml", "deep/".repeat(40));
-        let members: Vec<(&str, &[u8])> = vec![("manifest.json", b"{}\n"), ("a.txt", b"a"), (long.as_str(), b"long")];
+        let rest: Vec<(&str, &[u8])> = vec![("a.txt", b"a"), (long.as_str(), b"long")];
+        let members = || Members { first: vec![("manifest.json", b"{}\n".to_vec())], rest: &rest };
         for name in ["b.tar", "b.tar.gz"] {
             let one = dir.path().join(format!("1-{name}"));
             let two = dir.path().join(format!("2-{name}"));
-            write(&one, &members, 1_700_000_000).unwrap();
-            write(&two, &members, 1_700_000_000).unwrap();
+            write(&one, members(), 1_700_000_000).unwrap();
+            write(&two, members(), 1_700_000_000).unwrap();
             let bytes = std::fs::read(&one).unwrap();
             assert_eq!(bytes, std::fs::read(&two).unwrap());
             let read_back = read(&bytes).unwrap();

@@ -182,13 +182,13 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
     let members = built.members;
     drop(built.manifest);
     if let Some(path) = &args.output {
-        let mut entries: Vec<(&str, &[u8])> = vec![(MANIFEST_PATH, &manifest_bytes)];
-        if let Some(signature) = &signature {
-            entries.push((SIGNATURE_PATH, signature.as_bytes()));
+        let mut first = vec![(MANIFEST_PATH, manifest_bytes)];
+        if let Some(signature) = signature {
+            first.push((SIGNATURE_PATH, signature.into_bytes()));
         }
-        entries.extend(members.iter().map(|(p, b)| (p.as_str(), b.as_bytes())));
+        let rest: Vec<(&str, &[u8])> = members.iter().map(|(p, b)| (p.as_str(), b.as_bytes())).collect();
         let mtime = settings.repo.commit_time(&head_commit)?;
-        crate::archive::write(path, &entries, mtime).map_err(|e| {
+        crate::archive::write(path, crate::archive::Members { first, rest: &rest }, mtime).map_err(|e| {
             Failure::usage(miette::miette!(code = "migrate::write_failed", "cannot write `{}`: {e}", path.display()))
         })?;
         phase("wrote the archive");

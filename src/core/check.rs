@@ -2,7 +2,7 @@
 //! Collects every finding, never stops at the first. `plan` uses the same pieces on the items that
 //! changed (and what their `depends_on` reaches).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::core::catalog::{self, ParsedAsset};
@@ -10,7 +10,7 @@ use crate::core::finding::{Finding, Location, sort_findings};
 use crate::core::hash::ContentHash;
 use crate::core::model::ItemId;
 use crate::core::project::Project;
-use crate::core::snapshot::{Snapshot, SnapshotAsset, read_snapshot};
+use crate::core::snapshot::{Snapshot, read_snapshot_with};
 use crate::core::source::{ObjectId, Source, SourceError};
 
 /// The folder of the user's JSON Schemas for asset kinds, relative to `migrate.yaml`.
@@ -30,13 +30,27 @@ pub struct AssetChecker<'a> {
     project: &'a Project,
     source: &'a dyn Source,
     loaded: HashMap<ItemId, Option<LoadedAsset>>,
-    schemas: HashMap<String, Option<Arc<jsonschema::Validator>>>,
+    schemas: Schemas,
+    /// Kinds whose broken schema has been reported already.
+    reported_schemas: BTreeSet<String>,
     pub findings: Vec<Finding>,
 }
 
 impl<'a> AssetChecker<'a> {
-    pub fn new(project: &'a Project, source: &'a dyn Source) -> AssetChecker<'a> {
-        AssetChecker { project, source, loaded: HashMap::new(), schemas: HashMap::new(), findings: Vec::new() }
+    pub fn new(project: &'a Project, source: &'a dyn Source) -> Result<AssetChecker<'a>, SourceError> {
+        Ok(AssetChecker {
+            project,
+            source,
+            loaded: HashMap::new(),
+            schemas: Schemas::load(project, source)?,
+            reported_schemas: BTreeSet::new(),
+            findings: Vec::new(),
+        })
+    }
+
+    /// The compiled schemas, for analysing assets on other threads.
+    pub fn schemas(&self) -> &Schemas {
+        &self.schemas
     }
 
     pub fn asset_path(&self, id: &ItemId) -> String {
@@ -64,86 +78,26 @@ impl<'a> AssetChecker<'a> {
             return Ok(loaded.clone());
         }
         let bytes = self.source.read(path, object)?;
-        let analysed = analyse_asset(self.project, id, path, &bytes);
-        self.record(id, path, analysed)
+        let analysed = analyse_asset(self.project, &self.schemas, id, path, &bytes);
+        Ok(self.record(id, analysed))
     }
 
-    /// Records an asset analysed elsewhere (in parallel): its findings, and its schema check.
-    pub fn record(&mut self, id: &ItemId, path: &str, analysed: AnalysedAsset) -> Result<LoadedAsset, SourceError> {
+    /// Records an asset analysed elsewhere (in parallel): its findings, and what later checks need.
+    pub fn record(&mut self, id: &ItemId, analysed: AnalysedAsset) -> LoadedAsset {
         self.findings.extend(analysed.findings);
-        if let Some(parsed) = &analysed.parsed {
-            self.validate_schema(id, &self.project.repo_path(path), &analysed.text, parsed)?;
-        }
-        let loaded = LoadedAsset {
-            text: analysed.text,
-            depends_on: analysed.parsed.map(|p| Arc::from(p.depends_on.as_slice())),
-        };
-        self.loaded.insert(id.clone(), Some(loaded.clone()));
-        Ok(loaded)
-    }
-
-    fn validate_schema(
-        &mut self,
-        id: &ItemId,
-        repo_path: &str,
-        text: &Arc<str>,
-        parsed: &ParsedAsset,
-    ) -> Result<(), SourceError> {
-        let Some(validator) = self.schema(id.kind())? else {
-            return Ok(());
-        };
-        let mut errors: Vec<(String, String)> = validator
-            .iter_errors(parsed.spec())
-            .map(|e| (e.instance_path().as_str().to_string(), e.to_string()))
-            .collect();
-        errors.sort();
-        for (pointer, message) in errors {
-            let (offset, len) = locate_pointer(text, parsed.spec_span, &pointer);
-            let shown = if pointer.is_empty() { "spec".to_string() } else { format!("spec{pointer}") };
+        if let Some((path, reason)) = self.schemas.broken.get(id.kind())
+            && self.reported_schemas.insert(id.kind().to_string())
+        {
+            let repo_path = self.project.repo_path(path);
             self.findings.push(
-                Finding::error(
-                    "schema_violation",
-                    format!("`{repo_path}` does not match the schema of kind `{}`", id.kind()),
-                )
-                .at(Location::at(repo_path, text, offset, len))
-                .label(format!("{shown}: {message}"))
-                .item(id.as_str())
-                .help(format!("see `{}`", self.project.repo_path(&schema_path(id.kind())))),
+                Finding::error("schema_invalid", format!("`{repo_path}` is {reason}"))
+                    .at(Location::file(&repo_path))
+                    .help("fix the schema; assets of this kind are not validated until then"),
             );
         }
-        Ok(())
-    }
-
-    fn schema(&mut self, kind: &str) -> Result<Option<Arc<jsonschema::Validator>>, SourceError> {
-        if let Some(schema) = self.schemas.get(kind) {
-            return Ok(schema.clone());
-        }
-        let path = schema_path(kind);
-        let compiled = match self.source.lookup(&path)? {
-            None => None,
-            Some(object) => {
-                let bytes = self.source.read(&path, &object)?;
-                let repo_path = self.project.repo_path(&path);
-                let compiled = serde_json::from_slice::<serde_json::Value>(&bytes)
-                    .map_err(|e| format!("not JSON: {e}"))
-                    .and_then(|schema| {
-                        jsonschema::validator_for(&schema).map_err(|e| format!("not a usable JSON Schema: {e}"))
-                    });
-                match compiled {
-                    Ok(validator) => Some(Arc::new(validator)),
-                    Err(reason) => {
-                        self.findings.push(
-                            Finding::error("schema_invalid", format!("`{repo_path}` is {reason}"))
-                                .at(Location::file(&repo_path))
-                                .help("fix the schema; assets of this kind are not validated until then"),
-                        );
-                        None
-                    }
-                }
-            }
-        };
-        self.schemas.insert(kind.to_string(), compiled.clone());
-        Ok(compiled)
+        let loaded = LoadedAsset { text: analysed.text, depends_on: analysed.depends_on };
+        self.loaded.insert(id.clone(), Some(loaded.clone()));
+        loaded
     }
 
     /// Checks `depends_on` from `roots` through everything they reach: unknown dependencies and
@@ -259,29 +213,112 @@ impl<'a> AssetChecker<'a> {
     }
 }
 
-/// An asset normalised and parsed, with what is wrong with it; no schema check yet.
+/// An asset normalised, parsed and validated against its kind's schema.
 #[derive(Debug, Clone)]
 pub struct AnalysedAsset {
     pub text: Arc<str>,
     /// `None` when the asset has errors.
     pub parsed: Option<ParsedAsset>,
+    pub depends_on: Option<Arc<[ItemId]>>,
     pub findings: Vec<Finding>,
 }
 
-/// Normalises and parses an asset's bytes. Pure and independent of other assets, so `plan` runs
-/// it on several threads.
-pub fn analyse_asset(project: &Project, id: &ItemId, path: &str, bytes: &[u8]) -> AnalysedAsset {
+/// Normalises, parses and validates an asset's bytes. Pure and independent of other assets, so
+/// it runs on several threads.
+pub fn analyse_asset(project: &Project, schemas: &Schemas, id: &ItemId, path: &str, bytes: &[u8]) -> AnalysedAsset {
     match catalog::normalised_text(&project.repo_path(path), bytes) {
-        Err(finding) => AnalysedAsset { text: Arc::from(""), parsed: None, findings: vec![finding.item(id.as_str())] },
-        Ok(text) => analyse_text(project, id, path, text),
+        Err(finding) => AnalysedAsset {
+            text: Arc::from(""),
+            parsed: None,
+            depends_on: None,
+            findings: vec![finding.item(id.as_str())],
+        },
+        Ok(text) => analyse_text(project, schemas, id, path, text),
     }
 }
 
-/// Parses an asset's normalised text.
-pub fn analyse_text(project: &Project, id: &ItemId, path: &str, text: Arc<str>) -> AnalysedAsset {
-    match catalog::parse_asset(id, &project.repo_path(path), &text) {
-        Err(findings) => AnalysedAsset { text, parsed: None, findings },
-        Ok(parsed) => AnalysedAsset { text, parsed: Some(parsed), findings: Vec::new() },
+/// Parses and validates an asset's normalised text.
+pub fn analyse_text(project: &Project, schemas: &Schemas, id: &ItemId, path: &str, text: Arc<str>) -> AnalysedAsset {
+    let repo_path = project.repo_path(path);
+    match catalog::parse_asset(id, &repo_path, &text) {
+        Err(findings) => AnalysedAsset { text, parsed: None, depends_on: None, findings },
+        Ok(parsed) => {
+            let findings = schemas.validate(project, id, &repo_path, &text, &parsed);
+            let depends_on = Some(Arc::from(parsed.depends_on.as_slice()));
+            AnalysedAsset { text, parsed: Some(parsed), depends_on, findings }
+        }
+    }
+}
+
+/// The user's JSON Schemas for asset kinds (`schemas/<kind>.schema.json`), compiled once and
+/// shared by the threads that validate assets.
+#[derive(Default)]
+pub struct Schemas {
+    validators: BTreeMap<String, jsonschema::Validator>,
+    /// Kind → (project-relative path, why it cannot be used).
+    broken: BTreeMap<String, (String, String)>,
+}
+
+impl Schemas {
+    pub fn load(project: &Project, source: &dyn Source) -> Result<Schemas, SourceError> {
+        let _ = project;
+        let mut schemas = Schemas::default();
+        for entry in source.list(SCHEMAS_DIR)? {
+            let Some(kind) =
+                entry.path.strip_prefix(&format!("{SCHEMAS_DIR}/")).and_then(|n| n.strip_suffix(".schema.json"))
+            else {
+                continue;
+            };
+            if kind.contains('/') {
+                continue;
+            }
+            let bytes = source.read(&entry.path, &entry.id)?;
+            let compiled =
+                serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| format!("not JSON: {e}")).and_then(
+                    |schema| jsonschema::validator_for(&schema).map_err(|e| format!("not a usable JSON Schema: {e}")),
+                );
+            match compiled {
+                Ok(validator) => {
+                    schemas.validators.insert(kind.to_string(), validator);
+                }
+                Err(reason) => {
+                    schemas.broken.insert(kind.to_string(), (entry.path.clone(), reason));
+                }
+            }
+        }
+        Ok(schemas)
+    }
+
+    /// Returns the schema violations of an asset's `spec`, each pointing at its YAML line.
+    pub fn validate(
+        &self,
+        project: &Project,
+        id: &ItemId,
+        repo_path: &str,
+        text: &Arc<str>,
+        parsed: &ParsedAsset,
+    ) -> Vec<Finding> {
+        let Some(validator) = self.validators.get(id.kind()) else { return Vec::new() };
+        let mut errors: Vec<(String, String)> = validator
+            .iter_errors(parsed.spec())
+            .map(|e| (e.instance_path().as_str().to_string(), e.to_string()))
+            .collect();
+        errors.sort();
+        errors
+            .into_iter()
+            .map(|(pointer, message)| {
+                let (offset, len) = locate_pointer(text, parsed.spec_span, &pointer);
+                let shown = if pointer.is_empty() { "spec".to_string() } else { format!("spec{pointer}") };
+                Finding::error(
+                    "schema_violation",
+                    format!("`{repo_path}` does not match the schema of kind `{}`", id.kind()),
+                )
+                .at(Location::at(repo_path, text, offset, len))
+                .label(format!("{shown}: {message}"))
+                .item(id.as_str())
+                .help(format!("see `{}`", project.repo_path(&schema_path(id.kind()))))
+            })
+            .collect()
     }
 }
 
@@ -333,17 +370,16 @@ impl CheckReport {
 /// Validates a whole project at one point: every migration and asset is read (on `threads`
 /// threads) and parsed.
 pub fn check_project(project: &Project, source: &dyn Source, threads: usize) -> Result<CheckReport, SourceError> {
-    let (snapshot, mut findings) = read_snapshot(project, source, threads)?;
-    let assets: Vec<(&ItemId, &SnapshotAsset)> = snapshot.assets.iter().collect();
-    let mut checker = AssetChecker::new(project, source);
-    // In slices, so that the parsed data of only one slice is alive at a time.
-    for slice in assets.chunks(4096) {
-        let analysed = crate::core::parallel::map(slice.to_vec(), threads, |(id, asset)| {
-            Ok((id, asset, analyse_text(project, id, &asset.path, Arc::clone(&asset.text))))
-        })?;
-        for (id, asset, analysed) in analysed {
-            checker.record(id, &asset.path, analysed)?;
-        }
+    let mut checker = AssetChecker::new(project, source)?;
+    // Each asset is parsed and validated by the thread that read it, while its text is warm.
+    let schemas = checker.schemas();
+    let (snapshot, mut findings, analysed) = read_snapshot_with(project, source, threads, &|id, asset| {
+        let mut analysed = analyse_text(project, schemas, id, &asset.path, Arc::clone(&asset.text));
+        analysed.parsed = None; // only the findings and the dependencies are kept
+        analysed
+    })?;
+    for (id, analysed) in analysed {
+        checker.record(&id, analysed);
     }
     checker.check_dependencies(snapshot.assets.keys())?;
     findings.append(&mut checker.findings);

@@ -194,7 +194,9 @@ impl Manifest {
     /// pretty-printed is a third larger; `migrate inspect` is the way to read one), keys in
     /// declaration order, maps sorted, a trailing newline.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec(self).expect("the manifest serialises to JSON");
+        // Sized up front: growing a 25 MB buffer by doubling holds both copies at its peak.
+        let mut bytes = Vec::with_capacity(1024 + self.items.len() * 256);
+        serde_json::to_writer(&mut bytes, self).expect("the manifest serialises to JSON");
         bytes.push(b'\n');
         bytes
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::core::catalog::{self, MigrationCatalog, MigrationFile, ParsedAsset};
-use crate::core::check::{AnalysedAsset, AssetChecker, analyse_asset};
+use crate::core::check::{AnalysedAsset, AssetChecker, Schemas, analyse_asset};
 use crate::core::diff::unified_diff;
 use crate::core::finding::{Finding, Location, Severity, sort_findings};
 use crate::core::hash::{self, ContentHash};
@@ -193,7 +193,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
     let mut findings = Vec::new();
     let mut ignored = Vec::new();
 
-    let mut checker = AssetChecker::new(project, input.head);
+    let mut checker = AssetChecker::new(project, input.head)?;
     let assets = plan_assets(input, &mut checker, &mut ignored)?;
     findings.append(&mut checker.findings);
 
@@ -291,14 +291,20 @@ struct PreparedChange {
 }
 
 /// Reads and analyses one changed path: the part of planning that is independent per asset.
-fn prepare(input: &PlanInput<'_>, id: ItemId, change: &PathChange) -> Result<PreparedChange, SourceError> {
+fn prepare(
+    input: &PlanInput<'_>,
+    schemas: &Schemas,
+    id: ItemId,
+    change: &PathChange,
+) -> Result<PreparedChange, SourceError> {
     let before = match (change.old, input.base) {
         (Some(old), Some(base)) => Side::base(&id, &base.read(&change.path, &old)?),
         _ => None,
     };
     let after = match change.new {
         Some(new) => {
-            let analysed = analyse_asset(input.project, &id, &change.path, &input.head.read(&change.path, &new)?);
+            let analysed =
+                analyse_asset(input.project, schemas, &id, &change.path, &input.head.read(&change.path, &new)?);
             Some((Side::head(&analysed), analysed))
         }
         None => None,
@@ -325,7 +331,8 @@ fn plan_assets(
             Some(Err(_)) => {} // a bad name that is going away
         }
     }
-    let prepared = crate::core::parallel::map(work, input.threads, |(id, change)| prepare(input, id, change))?;
+    let schemas = checker.schemas();
+    let prepared = crate::core::parallel::map(work, input.threads, |(id, change)| prepare(input, schemas, id, change))?;
 
     let mut changes = Vec::new();
     let mut roots = Vec::new();
@@ -337,7 +344,7 @@ fn plan_assets(
                 if before.as_ref().is_some_and(|b| b.hash == after.hash) {
                     continue; // BOM or line endings only: the normalised bytes are the same
                 }
-                checker.record(&id, &path, analysed)?;
+                checker.record(&id, analysed);
                 roots.push(id.clone());
                 let cosmetic =
                     matches!((&before, &after.semantic), (Some(b), Some(a)) if b.semantic.as_ref() == Some(a));
@@ -348,7 +355,7 @@ fn plan_assets(
                 changes.push(c);
             }
             (false, Some((after, analysed))) => {
-                checker.record(&id, &path, analysed)?;
+                checker.record(&id, analysed);
                 roots.push(id.clone());
                 added.push((id, path, after));
             }

@@ -67,8 +67,8 @@ impl Snapshot {
     }
 }
 
-enum Read {
-    Asset(ItemId, SnapshotAsset),
+enum Read<T> {
+    Asset(ItemId, SnapshotAsset, T),
     Migration(usize, Arc<str>, ContentHash, MigrationText, Vec<Finding>),
     Failed(Finding),
 }
@@ -80,6 +80,24 @@ pub fn read_snapshot(
     source: &dyn Source,
     threads: usize,
 ) -> Result<(Snapshot, Vec<Finding>), SourceError> {
+    let (snapshot, findings, _) = read_snapshot_with(project, source, threads, &|_, _| ())?;
+    Ok((snapshot, findings))
+}
+
+/// A snapshot, the findings about names and texts, and the per-asset results.
+pub type SnapshotWith<T> = (Snapshot, Vec<Finding>, Vec<(ItemId, T)>);
+
+/// Per-asset work done by the thread that read the asset.
+pub type AssetWork<'f, T> = dyn Fn(&ItemId, &SnapshotAsset) -> T + Sync + 'f;
+
+/// `read_snapshot`, also running `analyse` on every asset that is text, on the reading thread;
+/// its results come back in identity order.
+pub fn read_snapshot_with<T: Send>(
+    project: &Project,
+    source: &dyn Source,
+    threads: usize,
+    analyse: &AssetWork<'_, T>,
+) -> Result<SnapshotWith<T>, SourceError> {
     let mut findings = Vec::new();
     let mut snapshot = Snapshot::default();
     let catalog = MigrationCatalog::from_entries(project, &source.list(&project.config.migrations)?);
@@ -110,7 +128,9 @@ pub fn read_snapshot(
                 match catalog::normalised_text(&project.repo_path(&entry.path), &bytes) {
                     Ok(text) => {
                         let sha256 = ContentHash::of(text.as_bytes());
-                        Read::Asset(id, SnapshotAsset { path: entry.path.clone(), text, sha256 })
+                        let asset = SnapshotAsset { path: entry.path.clone(), text, sha256 };
+                        let result = analyse(&id, &asset);
+                        Read::Asset(id, asset, result)
                     }
                     Err(finding) => Read::Failed(finding.item(id.as_str())),
                 }
@@ -130,9 +150,11 @@ pub fn read_snapshot(
         })
     })?;
     let mut texts: BTreeMap<usize, (Arc<str>, ContentHash, MigrationText)> = BTreeMap::new();
+    let mut results = Vec::new();
     for item in read {
         match item {
-            Read::Asset(id, asset) => {
+            Read::Asset(id, asset, result) => {
+                results.push((id.clone(), result));
                 snapshot.assets.insert(id, asset);
             }
             Read::Migration(index, text, sha256, parsed, found) => {
@@ -160,5 +182,5 @@ pub fn read_snapshot(
         snapshot.migrations.insert(dialect, versions);
     }
     snapshot.migration_files = catalog.files.len();
-    Ok((snapshot, findings))
+    Ok((snapshot, findings, results))
 }
