@@ -279,6 +279,27 @@ mod tests {
     }
 
     #[test]
+    fn large_archives_are_several_gzip_members_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        // 5 MiB of varied text: three 2 MiB chunks, so three gzip members from two threads.
+        let big: Vec<u8> =
+            (0..5 * 1024 * 1024u32).map(|i| b'a' + (i.wrapping_mul(2654435761) >> 27) as u8 % 26).collect();
+        let rest: Vec<(&str, &[u8])> = vec![("big.txt", &big), ("small.txt", b"small")];
+        let path = dir.path().join("big.tar.gz");
+        write(&path, Members { first: vec![("manifest.json", b"{}".to_vec())], rest: &rest }, 0).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let members_in_file = bytes.windows(4).filter(|w| *w == [0x1f, 0x8b, 0x08, 0x00]).count();
+        assert!(members_in_file >= 3, "{members_in_file} gzip members");
+        let read_back = read(&bytes).unwrap();
+        assert_eq!(read_back[1].1, big);
+        assert_eq!(read_back[2].1, b"small");
+        let status = std::process::Command::new("gzip").arg("-t").arg(&path).status();
+        if let Ok(status) = status {
+            assert!(status.success(), "gzip reads concatenated members");
+        }
+    }
+
+    #[test]
     fn unsafe_archives_are_refused() {
         assert!(matches!(read(b"hello"), Err(ArchiveError::NotAnArchive)));
         assert!(is_safe_member_path("assets/query/a.yaml"));
