@@ -110,6 +110,62 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// The dialect's words for the bookkeeping of a transactional script.
+struct Bookkeeping {
+    /// Starts a migration's clock.
+    start_clock: &'static str,
+    /// The current time, as a SQL expression.
+    now: &'static str,
+    /// Milliseconds since the clock started, as a SQL expression.
+    elapsed: &'static str,
+    /// Opens a transaction.
+    begin: &'static str,
+}
+
+/// The migrations of a script that runs in one transaction (SQLite, PostgreSQL): each followed by
+/// its history row; a no-transaction migration between a COMMIT and a new transaction, with its
+/// progress recorded statement by statement.
+fn transactional_steps(out: &mut String, table: &str, release: &str, steps: &[Step<'_>], words: &Bookkeeping) {
+    let Bookkeeping { start_clock, now, elapsed, begin } = words;
+    for step in steps {
+        out.push_str(&step.header());
+        let n = step.statements.len();
+        let (version, name, sha) = (quote(&step.version), quote(&step.name), quote(step.item.sha256.as_str()));
+        if !step.transactional {
+            let _ = writeln!(out, "COMMIT;");
+        }
+        let _ = writeln!(out, "{start_clock}");
+        if !step.transactional && !step.revert {
+            let _ = writeln!(
+                out,
+                "INSERT INTO {table} ({COLUMNS}) VALUES ({version}, {name}, {sha}, 0, {n}, {release}, 'script', {now}, NULL);"
+            );
+        }
+        for (k, statement) in step.statements.iter().enumerate() {
+            let _ = writeln!(out, "{};", statement.text);
+            if !step.transactional && !step.revert {
+                let _ = writeln!(out, "UPDATE {table} SET statements_done = {} WHERE version = {version};", k + 1);
+            }
+        }
+        if step.revert {
+            let _ = writeln!(out, "DELETE FROM {table} WHERE version = {version};");
+        } else if step.transactional {
+            let _ = writeln!(
+                out,
+                "INSERT INTO {table} ({COLUMNS}) VALUES ({version}, {name}, {sha}, {n}, {n}, {release}, 'script', {now}, {elapsed});"
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "UPDATE {table} SET applied_at = {now}, duration_ms = {elapsed} WHERE version = {version};"
+            );
+        }
+        if !step.transactional {
+            let _ = writeln!(out, "{begin}");
+        }
+    }
+}
+
 fn sqlite(out: &mut String, manifest: &Manifest, table: &str, expected: &[String], steps: &[Step<'_>]) {
     let release = quote(manifest.release.id.as_str());
     let _ = write!(
@@ -157,45 +213,13 @@ CREATE TEMP TABLE migrate_clock (t0 REAL NOT NULL);
 INSERT INTO temp.migrate_clock (t0) VALUES (julianday('now'));
 "
     );
-    let now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
-    let elapsed = "CAST(round((julianday('now') - (SELECT t0 FROM temp.migrate_clock)) * 86400000.0) AS INTEGER)";
-    for step in steps {
-        out.push_str(&step.header());
-        let _ = writeln!(out, "UPDATE temp.migrate_clock SET t0 = julianday('now');");
-        let n = step.statements.len();
-        let (version, name, sha) = (quote(&step.version), quote(&step.name), quote(step.item.sha256.as_str()));
-        if !step.transactional {
-            let _ = writeln!(out, "COMMIT;");
-            if !step.revert {
-                let _ = writeln!(
-                    out,
-                    "INSERT INTO {table} ({COLUMNS}) VALUES ({version}, {name}, {sha}, 0, {n}, {release}, 'script', {now}, NULL);"
-                );
-            }
-        }
-        for (k, statement) in step.statements.iter().enumerate() {
-            let _ = writeln!(out, "{};", statement.text);
-            if !step.transactional && !step.revert {
-                let _ = writeln!(out, "UPDATE {table} SET statements_done = {} WHERE version = {version};", k + 1);
-            }
-        }
-        if step.revert {
-            let _ = writeln!(out, "DELETE FROM {table} WHERE version = {version};");
-        } else if step.transactional {
-            let _ = writeln!(
-                out,
-                "INSERT INTO {table} ({COLUMNS}) VALUES ({version}, {name}, {sha}, {n}, {n}, {release}, 'script', {now}, {elapsed});"
-            );
-        } else {
-            let _ = writeln!(
-                out,
-                "UPDATE {table} SET applied_at = {now}, duration_ms = {elapsed} WHERE version = {version};"
-            );
-        }
-        if !step.transactional {
-            let _ = writeln!(out, "BEGIN IMMEDIATE;");
-        }
-    }
+    let sqlite = Bookkeeping {
+        start_clock: "UPDATE temp.migrate_clock SET t0 = julianday('now');",
+        now: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        elapsed: "CAST(round((julianday('now') - (SELECT t0 FROM temp.migrate_clock)) * 86400000.0) AS INTEGER)",
+        begin: "BEGIN IMMEDIATE;",
+    };
+    transactional_steps(out, table, &release, steps, &sqlite);
     let _ = writeln!(out, "\nCOMMIT;\nSELECT 'migrate: done, release {}';", manifest.release.id);
 }
 
@@ -250,44 +274,13 @@ END
 $migrate_guard$;
 "
     );
-    let elapsed = "(extract(epoch FROM clock_timestamp() - :'migrate_t0'::timestamptz) * 1000)::bigint";
-    for step in steps {
-        out.push_str(&step.header());
-        let n = step.statements.len();
-        let (version, name, sha) = (quote(&step.version), quote(&step.name), quote(step.item.sha256.as_str()));
-        if !step.transactional {
-            let _ = writeln!(out, "COMMIT;");
-        }
-        let _ = writeln!(out, "SELECT clock_timestamp() AS migrate_t0 \\gset");
-        if !step.transactional && !step.revert {
-            let _ = writeln!(
-                out,
-                "INSERT INTO {table} ({COLUMNS}) VALUES ({version}, {name}, {sha}, 0, {n}, {release}, 'script', clock_timestamp(), NULL);"
-            );
-        }
-        for (k, statement) in step.statements.iter().enumerate() {
-            let _ = writeln!(out, "{};", statement.text);
-            if !step.transactional && !step.revert {
-                let _ = writeln!(out, "UPDATE {table} SET statements_done = {} WHERE version = {version};", k + 1);
-            }
-        }
-        if step.revert {
-            let _ = writeln!(out, "DELETE FROM {table} WHERE version = {version};");
-        } else if step.transactional {
-            let _ = writeln!(
-                out,
-                "INSERT INTO {table} ({COLUMNS}) VALUES ({version}, {name}, {sha}, {n}, {n}, {release}, 'script', clock_timestamp(), {elapsed});"
-            );
-        } else {
-            let _ = writeln!(
-                out,
-                "UPDATE {table} SET applied_at = clock_timestamp(), duration_ms = {elapsed} WHERE version = {version};"
-            );
-        }
-        if !step.transactional {
-            let _ = writeln!(out, "BEGIN;");
-        }
-    }
+    let postgres = Bookkeeping {
+        start_clock: "SELECT clock_timestamp() AS migrate_t0 \\gset",
+        now: "clock_timestamp()",
+        elapsed: "(extract(epoch FROM clock_timestamp() - :'migrate_t0'::timestamptz) * 1000)::bigint",
+        begin: "BEGIN;",
+    };
+    transactional_steps(out, table, &release, steps, &postgres);
     let _ = writeln!(out, "\nCOMMIT;\n\\echo migrate: done, release {}", manifest.release.id);
 }
 
