@@ -20,6 +20,10 @@ pub enum FailureKind {
     /// Refused before changing anything: a tampered, unsigned or unknown bundle, a plan with
     /// errors that cannot be exported.
     Refused,
+    /// Apply failed and was rolled back: the target is exactly as before.
+    RolledBack,
+    /// Apply failed after some changes were committed; what is committed is recorded.
+    Partial,
     /// A broken invariant: a bug, reported with a request to report it.
     Internal,
 }
@@ -51,6 +55,8 @@ pub fn exit_code(result: &Result<Outcome, Failure>) -> ExitCode {
         Ok(Outcome::Success) => 0,
         Ok(Outcome::Findings) | Err(Failure { kind: FailureKind::Refused, .. }) => 1,
         Err(Failure { kind: FailureKind::Usage | FailureKind::Internal, .. }) => 2,
+        Err(Failure { kind: FailureKind::RolledBack, .. }) => 3,
+        Err(Failure { kind: FailureKind::Partial, .. }) => 4,
     })
 }
 

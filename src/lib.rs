@@ -3,12 +3,16 @@
 //! `core` is pure (bytes and values in, values out); everything else is the shell that touches
 //! git, files and the terminal.
 
+pub mod apply;
 pub mod archive;
 pub mod cli;
+pub mod clock;
 pub mod core;
+pub mod db;
 pub mod exit;
 pub mod git;
 pub mod output;
 pub mod settings;
 pub mod sign;
+pub mod target;
 pub mod worktree;

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod export;
+pub mod import;
 pub mod inspect;
 pub mod keygen;
 pub mod plan;
@@ -34,6 +35,7 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     Verify(verify::VerifyArgs),
     Keygen(keygen::KeygenArgs),
+    Import(import::ImportArgs),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -44,11 +46,14 @@ pub fn run(cli: Cli, no_color: bool) -> ExitCode {
         Command::Inspect(args) => inspect::run_inspect(args, cli.global.format, &printer),
         Command::Verify(args) => verify::run_verify(args, cli.global.format, &printer),
         Command::Keygen(args) => keygen::run_keygen(args, &printer),
+        Command::Import(args) => import::run_import(args, cli.global.format, &printer),
         command => Settings::resolve(&cli.global, no_color).and_then(|settings| match command {
             Command::Check(args) => check::run_check(&settings, args),
             Command::Plan(args) => plan::run_plan(&settings, args),
             Command::Export(args) => export::run_export(&settings, args),
-            Command::Inspect(_) | Command::Verify(_) | Command::Keygen(_) => Ok(crate::exit::Outcome::Success),
+            Command::Inspect(_) | Command::Verify(_) | Command::Keygen(_) | Command::Import(_) => {
+                Ok(crate::exit::Outcome::Success)
+            }
         }),
     };
     if let Err(failure) = &result {

@@ -166,6 +166,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
         project: project.config.project.clone(),
         history_table: project.config.history_table.clone(),
         hazards: hazards_in_force(project),
+        allow_out_of_order: project.config.allow_out_of_order,
         release: Release {
             id: head.state_id(&request.skipped),
             version: request.release_version.clone(),

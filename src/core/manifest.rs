@@ -30,6 +30,9 @@ pub struct Manifest {
     pub history_table: String,
     /// Severity of every hazard category and rule in force when the bundle was made.
     pub hazards: BTreeMap<String, RuleSeverity>,
+    /// Whether a target may run a migration older than its newest applied one.
+    #[serde(default)]
+    pub allow_out_of_order: bool,
     pub release: Release,
     pub source: BundleSource,
     /// The environment the bundle was exported for (`export --env`).

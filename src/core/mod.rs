@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod catalog;
 pub mod check;
+pub mod decide;
 pub mod diff;
 pub mod finding;
 pub mod hash;
@@ -21,5 +22,6 @@ pub mod snapshot;
 pub mod source;
 pub mod sql_script;
 pub mod sql_split;
+pub mod state;
 pub mod verify;
 pub mod yaml;

@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod common;
 mod export;
+mod import;
 mod plan;
 mod schemas;
 mod verify;

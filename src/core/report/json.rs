@@ -34,5 +34,6 @@ pub fn published_schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("migrate.schema.json", schema(schemars::schema_for!(ProjectConfig))),
         ("plan-output.schema.json", schema(schemars::schema_for!(Plan))),
         ("receipt.schema.json", schema(schemars::schema_for!(Receipt))),
+        ("state.schema.json", schema(schemars::schema_for!(crate::core::state::TargetState))),
     ]
 }

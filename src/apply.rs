@@ -1,0 +1,137 @@
+//! Runs a decision's steps through a `Driver` and the target folder: the only place that orders
+//! side effects. The whole release runs in one transaction where the migrations allow it; a
+//! `-- migrate:no-transaction` migration runs between commits, its progress recorded statement
+//! by statement. Assets are written after the database commit, then the state.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::core::decide::{MigrationStep, Steps};
+use crate::db::{DbError, Driver, NewRow};
+use crate::target::{Target, TargetError};
+
+/// How an apply failed.
+#[derive(Debug)]
+pub enum ApplyFailure {
+    /// Nothing changed: the transaction was rolled back (exit 3).
+    RolledBack { at: String, message: String },
+    /// Some changes are committed (exit 4); `committed` says which.
+    Partial { at: String, message: String, committed: Vec<String> },
+}
+
+/// What an apply did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub migrations: usize,
+    pub assets: usize,
+}
+
+fn at(step: &MigrationStep, line: usize) -> String {
+    format!("migration {} `{}` ({}:{line})", step.version, step.name, step.path)
+}
+
+/// Runs the migrations and writes the assets.
+pub fn apply(
+    driver: &mut dyn Driver,
+    target: &Target,
+    history_table: &str,
+    release_id: &str,
+    members: &BTreeMap<String, Arc<str>>,
+    steps: &Steps,
+    now: &str,
+) -> Result<Applied, ApplyFailure> {
+    let mut committed: Vec<String> = Vec::new();
+    let mut applied = Applied::default();
+    let failed = |committed: &Vec<String>, at: String, e: DbError| {
+        if committed.is_empty() {
+            ApplyFailure::RolledBack { at, message: e.0 }
+        } else {
+            ApplyFailure::Partial { at, message: e.0, committed: committed.clone() }
+        }
+    };
+    let start = |driver: &mut dyn Driver| driver.begin().and_then(|_| driver.ensure_history(history_table));
+    start(driver).map_err(|e| failed(&committed, "the start of the transaction".into(), e))?;
+    let mut in_transaction: Vec<String> = Vec::new();
+    for step in &steps.migrations {
+        let started = Instant::now();
+        let total = u32::try_from(step.statements.len()).unwrap_or(u32::MAX);
+        let row = |done: u32, duration_ms: u64| NewRow {
+            version: &step.version,
+            name: &step.name,
+            sha256: step.file_sha256.as_str(),
+            statements_done: done,
+            statements_total: total,
+            release_id,
+            applied_at: now,
+            duration_ms,
+        };
+        if step.transactional {
+            for statement in &step.statements {
+                if let Err(e) = driver.execute(&statement.text) {
+                    let _ = driver.rollback();
+                    return Err(failed(&committed, at(step, statement.line), e));
+                }
+            }
+            let done = if step.revert {
+                driver.unrecord(history_table, &step.version)
+            } else {
+                driver.record(history_table, &row(total, elapsed_ms(started)))
+            };
+            if let Err(e) = done {
+                let _ = driver.rollback();
+                return Err(failed(&committed, at(step, 1), e));
+            }
+            in_transaction.push(format!("migration {} `{}`", step.version, step.name));
+        } else {
+            // Commit what came before, then run this one statement by statement.
+            driver.commit().map_err(|e| failed(&committed, at(step, 1), e))?;
+            committed.append(&mut in_transaction);
+            for (k, statement) in step.statements.iter().enumerate() {
+                if let Err(e) = driver.execute(&statement.text) {
+                    return Err(failed(&committed, at(step, statement.line), e));
+                }
+                let done = u32::try_from(k + 1).unwrap_or(u32::MAX);
+                if !step.revert
+                    && let Err(e) = driver.record(history_table, &row(done, elapsed_ms(started)))
+                {
+                    return Err(failed(&committed, at(step, statement.line), e));
+                }
+                committed.push(format!("statement {}/{} of migration {} `{}`", k + 1, total, step.version, step.name));
+            }
+            if step.revert
+                && let Err(e) = driver.unrecord(history_table, &step.version)
+            {
+                return Err(failed(&committed, at(step, 1), e));
+            }
+            driver.begin().map_err(|e| failed(&committed, at(step, 1), e))?;
+        }
+        applied.migrations += 1;
+    }
+    driver.commit().map_err(|e| failed(&committed, "COMMIT".into(), e))?;
+    committed.append(&mut in_transaction);
+
+    for step in &steps.assets {
+        let result = match &step.member {
+            Some(member) => match members.get(member) {
+                Some(text) => target.write_asset(&step.id, text.as_bytes()),
+                None => Err(TargetError::Io(format!("the bundle has no member `{member}`"))),
+            },
+            None => target.delete_asset(&step.id),
+        };
+        if let Err(e) = result {
+            return Err(ApplyFailure::Partial {
+                at: format!("asset `{}`", step.id),
+                message: e.to_string(),
+                committed,
+            });
+        }
+        committed.push(format!("asset `{}`", step.id));
+        applied.assets += 1;
+    }
+    Ok(applied)
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,370 @@
+//! Manifest + target state + history rows → `Decision`: initialise, upgrade, downgrade, nothing
+//! to do, or refuse, with the ordered steps to run. Made after the target's lock is held and
+//! before anything changes; `--dry-run` prints it and stops.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::core::catalog::parse_migration_text;
+use crate::core::hash::ContentHash;
+use crate::core::manifest::{Action, BundleKind, ItemType, Manifest};
+use crate::core::model::{Dialect, ItemId, Version};
+use crate::core::sql_split;
+use crate::core::state::{HistoryRow, TargetState};
+
+/// What is known about a target before anything changes.
+pub struct TargetFacts<'a> {
+    pub dialect: Dialect,
+    pub state: Option<&'a TargetState>,
+    /// `None` when the history table does not exist.
+    pub history: Option<&'a [HistoryRow]>,
+    /// Whether the database holds tables other than the history table.
+    pub database_has_tables: bool,
+    pub allow_downgrade: bool,
+    /// Adopt a database that was migrated by other means, up to this version.
+    pub baseline: Option<Version>,
+}
+
+/// One statement to run, exactly as the manifest hashed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementStep {
+    pub text: String,
+    pub sha256: ContentHash,
+    /// 1-based line in the migration file.
+    pub line: usize,
+}
+
+/// One migration to run (or revert).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStep {
+    pub version: Version,
+    pub name: String,
+    /// The bundle member, for messages.
+    pub path: String,
+    pub file_sha256: ContentHash,
+    pub revert: bool,
+    pub transactional: bool,
+    pub statements: Vec<StatementStep>,
+}
+
+/// One asset to write or remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetStep {
+    pub id: ItemId,
+    /// The bundle member to write; `None` to delete.
+    pub member: Option<String>,
+    pub sha256: ContentHash,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionKind {
+    Initialise,
+    Upgrade,
+    Downgrade,
+}
+
+impl DecisionKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            DecisionKind::Initialise => "initialise",
+            DecisionKind::Upgrade => "upgrade",
+            DecisionKind::Downgrade => "downgrade",
+        }
+    }
+}
+
+/// The ordered work of an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Steps {
+    pub kind: DecisionKind,
+    pub migrations: Vec<MigrationStep>,
+    /// Upserts in `depends_on` order (as the bundle lists them), then deletes.
+    pub assets: Vec<AssetStep>,
+    /// History rows already there (written by the bundle's offline script) that are adopted.
+    pub adopted: Vec<Version>,
+}
+
+/// Why an import is refused before anything changes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: String,
+    pub help: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    NothingToDo,
+    Apply(Steps),
+    Refuse(Refusal),
+}
+
+fn refuse(code: &'static str, message: String, help: &str) -> Decision {
+    Decision::Refuse(Refusal { code, message, help: help.to_string() })
+}
+
+/// Decides what an import does.
+pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: &TargetFacts<'_>) -> Decision {
+    let dialect = facts.dialect;
+    if !manifest.dialects.contains(&dialect) {
+        return refuse(
+            "migrate::dialect_not_in_bundle",
+            format!("the bundle has no migrations for `{dialect}`, the target's database"),
+            "export the bundle from a project whose `dialects` lists this database",
+        );
+    }
+    let history: &[HistoryRow] = facts.history.unwrap_or(&[]);
+    let held = facts.state.and_then(|s| s.release.as_ref());
+    if held.is_some_and(|r| r.id == manifest.release.id)
+        && history.iter().all(|r| r.statements_done == r.statements_total)
+    {
+        return Decision::NothingToDo;
+    }
+    if manifest.release.bundle == BundleKind::Downgrade && !facts.allow_downgrade {
+        return refuse(
+            "migrate::downgrade_refused",
+            "this is a downgrade bundle: it reverts migrations".to_string(),
+            "pass `--allow-downgrade` to run the down sections",
+        );
+    }
+    if facts.history.is_none() && facts.database_has_tables && facts.baseline.is_none() && facts.state.is_none() {
+        return refuse(
+            "migrate::database_not_empty",
+            "the database has tables but no history table: it was not set up by migrate".to_string(),
+            "pass `--baseline VERSION` to adopt it as holding every migration up to VERSION",
+        );
+    }
+    if let Some(row) = history.iter().find(|r| r.statements_done != r.statements_total) {
+        return refuse(
+            "migrate::partial_migration",
+            format!(
+                "migration {} is partially applied ({}/{} statements)",
+                row.version, row.statements_done, row.statements_total
+            ),
+            "resuming a partial migration is not supported by this build yet; restore the database from a backup",
+        );
+    }
+
+    // The bundle's migrations for this dialect, by version.
+    let items: Vec<&crate::core::manifest::Item> =
+        manifest.items.iter().filter(|i| i.item_type == ItemType::Migration && i.dialect == Some(dialect)).collect();
+    let bundle_versions: BTreeMap<Version, &crate::core::manifest::Item> =
+        items.iter().filter_map(|i| Version::parse(&i.identity).map(|v| (v, *i))).collect();
+
+    // What the target must hold first.
+    let mut adopted = Vec::new();
+    match manifest.release.bundle {
+        BundleKind::Incremental | BundleKind::Downgrade => {
+            let base_matches = match (held, &manifest.requires.release_id) {
+                (Some(held), Some(required)) => held.id == *required,
+                _ => false,
+            };
+            let required: BTreeMap<&Version, &ContentHash> = manifest
+                .requires
+                .history
+                .get(&dialect)
+                .map(|rows| rows.iter().map(|r| (&r.version, &r.sha256)).collect())
+                .unwrap_or_default();
+            // Without a matching state (offline script used, or state lost), the history decides:
+            // exactly the base's rows, plus rows this bundle's own offline script wrote.
+            for row in history {
+                match (required.get(&row.version), bundle_versions.get(&row.version)) {
+                    (Some(sha), _) if **sha == row.sha256 => {}
+                    (_, Some(item)) if item.sha256 == row.sha256 && item.action == Action::Apply => {
+                        adopted.push(row.version.clone())
+                    }
+                    _ => {
+                        return refuse(
+                            "migrate::unexpected_history",
+                            format!(
+                                "the history row {} ({}) is not part of the bundle's base",
+                                row.version,
+                                row.sha256.short()
+                            ),
+                            "this bundle is for a target at its base release; use a full bundle, or the bundle for this target's release",
+                        );
+                    }
+                }
+            }
+            let missing: Vec<&&Version> =
+                required.keys().filter(|v| !history.iter().any(|r| r.version == ***v)).collect();
+            let baselined = facts.baseline.is_some() && facts.history.is_none();
+            if !missing.is_empty() && !baselined {
+                return refuse(
+                    "migrate::unexpected_base",
+                    format!(
+                        "the target does not hold the bundle's base: migration {} is missing{}",
+                        missing[0],
+                        if base_matches { "" } else { " (and the target's release is not the bundle's base)" }
+                    ),
+                    "use a full bundle, or the bundle exported for this target's release",
+                );
+            }
+        }
+        BundleKind::Full => {
+            for row in history {
+                match bundle_versions.get(&row.version) {
+                    Some(item) if item.sha256 == row.sha256 => {
+                        if row.applied_by == "script" {
+                            adopted.push(row.version.clone());
+                        }
+                    }
+                    Some(item) => {
+                        return refuse(
+                            "migrate::history_mismatch",
+                            format!(
+                                "migration {} on the target has sha256 {}, the bundle's has {}",
+                                row.version,
+                                row.sha256.short(),
+                                item.sha256.short()
+                            ),
+                            "the migration was changed after it shipped, or the target was changed by hand",
+                        );
+                    }
+                    None => {
+                        return refuse(
+                            "migrate::target_ahead",
+                            format!(
+                                "the target has migration {}, which the bundle lacks: the target is ahead of it",
+                                row.version
+                            ),
+                            "import a newer bundle",
+                        );
+                    }
+                }
+            }
+            if let (Some(held), false) = (held, facts.allow_downgrade)
+                && held.head_depth > manifest.source.head_depth
+            {
+                return refuse(
+                    "migrate::target_ahead",
+                    format!(
+                        "the target holds a newer release (head depth {} > {})",
+                        held.head_depth, manifest.source.head_depth
+                    ),
+                    "import a newer bundle, or a downgrade bundle with `--allow-downgrade`",
+                );
+            }
+        }
+    }
+
+    let applied: BTreeSet<&Version> = history.iter().map(|r| &r.version).collect();
+    let newest_applied = applied.iter().max().cloned();
+    let mut migrations = Vec::new();
+    for item in &items {
+        let Some(version) = Version::parse(&item.identity) else { continue };
+        let revert = item.action == Action::Revert;
+        if revert != applied.contains(&version) {
+            continue; // applying what is there, or reverting what is not
+        }
+        if let Some(baseline) = &facts.baseline
+            && facts.history.is_none()
+            && version <= *baseline
+        {
+            adopted.push(version);
+            continue;
+        }
+        if !revert
+            && !manifest.allow_out_of_order
+            && let Some(newest) = newest_applied
+            && &version < newest
+        {
+            return refuse(
+                "migrate::out_of_order",
+                format!("migration {version} is older than the target's newest migration {newest}"),
+                "set `allow_out_of_order: true` in migrate.yaml to allow it",
+            );
+        }
+        match migration_step(item, members, dialect, revert) {
+            Ok(step) => migrations.push(step),
+            Err(refusal) => return Decision::Refuse(refusal),
+        }
+    }
+
+    // Assets: converge to the bundle. Deletions only of what an earlier import put there.
+    let owned = facts.state.map(|s| &s.assets);
+    let mut upserts = Vec::new();
+    let mut deletes = Vec::new();
+    let mut listed: BTreeSet<&str> = BTreeSet::new();
+    for item in manifest.items.iter().filter(|i| i.item_type == ItemType::Asset) {
+        listed.insert(&item.identity);
+        let Ok(id) = ItemId::parse(&item.identity) else { continue };
+        let current = owned.and_then(|o| o.get(&id));
+        match item.action {
+            Action::Upsert if current != Some(&item.sha256) => {
+                upserts.push(AssetStep { id, member: item.path.clone(), sha256: item.sha256.clone() })
+            }
+            Action::Delete if current.is_some() => {
+                deletes.push(AssetStep { id, member: None, sha256: item.sha256.clone() })
+            }
+            _ => {}
+        }
+    }
+    if manifest.release.bundle == BundleKind::Full
+        && let Some(owned) = owned
+    {
+        for (id, sha256) in owned {
+            if !listed.contains(id.as_str()) && !manifest.skipped.contains(id) {
+                deletes.push(AssetStep { id: id.clone(), member: None, sha256: sha256.clone() });
+            }
+        }
+    }
+    upserts.extend(deletes);
+    let kind = match (manifest.release.bundle, facts.state.is_some() || !history.is_empty()) {
+        (BundleKind::Downgrade, _) => DecisionKind::Downgrade,
+        (_, false) => DecisionKind::Initialise,
+        (_, true) => DecisionKind::Upgrade,
+    };
+    Decision::Apply(Steps { kind, migrations, assets: upserts, adopted })
+}
+
+/// The statements of a migration item, checked against the manifest's hashes.
+fn migration_step(
+    item: &crate::core::manifest::Item,
+    members: &BTreeMap<String, Arc<str>>,
+    dialect: Dialect,
+    revert: bool,
+) -> Result<MigrationStep, Refusal> {
+    let corrupt = |why: String| Refusal {
+        code: "migrate::bundle_inconsistent",
+        message: why,
+        help: "the bundle was altered; get a fresh copy".to_string(),
+    };
+    let info =
+        item.migration.as_ref().ok_or_else(|| corrupt(format!("migration {} has no statement list", item.identity)))?;
+    let path = item.path.clone().unwrap_or_default();
+    let text = members.get(&path).ok_or_else(|| corrupt(format!("migration {} has no member", item.identity)))?;
+    let (parsed, _) = parse_migration_text(&path, text);
+    let (section, first_line) = if revert {
+        (parsed.down.clone().unwrap_or_default(), parsed.down_line.unwrap_or(1))
+    } else {
+        (parsed.up.clone(), 1)
+    };
+    let statements: Vec<StatementStep> = sql_split::split(&section, dialect)
+        .into_iter()
+        .map(|s| StatementStep {
+            sha256: ContentHash::of(s.text.as_bytes()),
+            line: s.line + first_line - 1,
+            text: s.text,
+        })
+        .collect();
+    let listed: Vec<&ContentHash> = info.statements.iter().map(|s| &s.sha256).collect();
+    let found: Vec<&ContentHash> = statements.iter().map(|s| &s.sha256).collect();
+    if listed != found {
+        return Err(corrupt(format!(
+            "the statements of migration {} do not match the manifest's hashes",
+            item.identity
+        )));
+    }
+    Ok(MigrationStep {
+        version: Version::parse(&item.identity)
+            .ok_or_else(|| corrupt(format!("`{}` is not a version", item.identity)))?,
+        name: info.name.clone(),
+        path,
+        file_sha256: info.file_sha256.clone(),
+        revert,
+        transactional: info.transactional,
+        statements,
+    })
+}

@@ -1,0 +1,42 @@
+//! The `Driver` trait: the few primitives an import needs from a database. Ordering, checks and
+//! bookkeeping are written once, in `apply.rs`; a dialect is one file of primitives.
+
+pub mod sqlite;
+
+use crate::core::model::{Dialect, Version};
+use crate::core::state::HistoryRow;
+
+/// A database error, with the database's own message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DbError(pub String);
+
+/// A history row to write.
+pub struct NewRow<'a> {
+    pub version: &'a Version,
+    pub name: &'a str,
+    pub sha256: &'a str,
+    pub statements_done: u32,
+    pub statements_total: u32,
+    pub release_id: &'a str,
+    pub applied_at: &'a str,
+    pub duration_ms: u64,
+}
+
+pub trait Driver {
+    fn dialect(&self) -> Dialect;
+    /// The history rows, or `None` when the table does not exist.
+    fn read_history(&mut self, table: &str) -> Result<Option<Vec<HistoryRow>>, DbError>;
+    /// Whether the database has tables other than `table`.
+    fn has_other_tables(&mut self, table: &str) -> Result<bool, DbError>;
+    /// Starts the transaction that holds the database's lock (SQLite: `BEGIN IMMEDIATE`).
+    fn begin(&mut self) -> Result<(), DbError>;
+    fn commit(&mut self) -> Result<(), DbError>;
+    fn rollback(&mut self) -> Result<(), DbError>;
+    /// Runs one statement verbatim.
+    fn execute(&mut self, sql: &str) -> Result<(), DbError>;
+    fn ensure_history(&mut self, table: &str) -> Result<(), DbError>;
+    /// Writes (or replaces) a history row.
+    fn record(&mut self, table: &str, row: &NewRow<'_>) -> Result<(), DbError>;
+    fn unrecord(&mut self, table: &str, version: &Version) -> Result<(), DbError>;
+}

@@ -1,0 +1,287 @@
+//! `migrate import` on the embedded SQLite default: first install, upgrade, nothing to do,
+//! refusals before any change, a failure rolled back, the offline script adopted, dry-run purity.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{RepoBuilder, TestEnv};
+
+/// Exports bundles of the `scripts` fixture: the full base, the incremental change, the full
+/// change, and the downgrade back to the base.
+struct Bundles {
+    full_base: PathBuf,
+    incremental: PathBuf,
+    full_change: PathBuf,
+    downgrade: PathBuf,
+}
+
+fn bundles(env: &TestEnv) -> Bundles {
+    let repo = env.scripts("repo.git");
+    let make = |name: &str, args: &[&str]| {
+        let path = env.path(name);
+        let mut all = vec!["export", "-o", path.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let out = env.run(&repo.dir, &all);
+        assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+        path
+    };
+    Bundles {
+        full_base: make("full_base.tar", &["--head", "base"]),
+        incremental: make("incremental.tar", &["--base", "base", "--head", "change"]),
+        full_change: make("full_change.tar", &["--head", "change"]),
+        downgrade: make("downgrade.tar", &["--base", "change", "--head", "base"]),
+    }
+}
+
+fn import(env: &TestEnv, bundle: &Path, target: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["import", bundle.to_str().unwrap(), "--target", target.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let mut command = env.command(env.root.path(), &args);
+    command.env("MIGRATE_NOW", "1790000000");
+    let output = command.output().unwrap();
+    let root = env.root.path().to_str().unwrap();
+    format!(
+        "{}----- stderr -----\n{}[exit status: {}]\n",
+        String::from_utf8_lossy(&output.stdout).replace(root, "[ROOT]"),
+        String::from_utf8_lossy(&output.stderr).replace(root, "[ROOT]"),
+        output.status.code().unwrap_or(-1)
+    )
+}
+
+fn history(target: &Path) -> String {
+    let output = Command::new("sqlite3")
+        .arg(target.join("db.sqlite3"))
+        .arg("SELECT version, statements_done, statements_total, applied_by FROM migrate_history ORDER BY length(version), version")
+        .output()
+        .expect("sqlite3 runs (apt-get install sqlite3)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn dump(target: &Path) -> String {
+    let output = Command::new("sqlite3").arg(target.join("db.sqlite3")).arg(".dump").output().unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn files(target: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![target.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path.strip_prefix(target).unwrap().to_str().unwrap().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn first_install_upgrade_and_nothing_to_do() {
+    let env = TestEnv::new();
+    let b = bundles(&env);
+    let target = env.path("site");
+    insta::assert_snapshot!(
+        "first_install",
+        import(
+            &env,
+            &b.full_base,
+            &target,
+            &["--env", "prod", "--receipt", env.path("receipt.json").to_str().unwrap()]
+        )
+    );
+    assert_eq!(history(&target), "1|2|2|import\n2|0|0|import\n");
+    insta::assert_snapshot!("again", import(&env, &b.full_base, &target, &[]));
+    insta::assert_snapshot!("upgrade", import(&env, &b.incremental, &target, &[]));
+    assert_eq!(history(&target), "1|2|2|import\n2|0|0|import\n3|2|2|import\n4|1|1|import\n5|2|2|import\n");
+    // The full bundle of the same head is the same release: nothing to do.
+    let out = import(&env, &b.full_change, &target, &[]);
+    assert!(out.starts_with("nothing to do"), "{out}");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(target.join(".migrate/state.json")).unwrap()).unwrap();
+    assert_eq!(state["environment"], "prod");
+    assert_eq!(state["database"], "sqlite:db.sqlite3");
+    assert_eq!(state["imports"].as_array().unwrap().len(), 2);
+    let receipt: serde_json::Value = serde_json::from_slice(&std::fs::read(env.path("receipt.json")).unwrap()).unwrap();
+    assert_eq!(receipt["environment"], "prod");
+    assert_eq!(receipt["applied_at"], "2026-09-21T14:13:20Z");
+    assert_eq!(receipt["migrations"]["sqlite"].as_array().unwrap().len(), 2);
+    // The receipt is a valid record entry.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/receipt.schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(jsonschema::validator_for(&schema).unwrap().is_valid(&receipt));
+}
+
+#[test]
+fn a_full_bundle_brings_any_older_target_up() {
+    let env = TestEnv::new();
+    let b = bundles(&env);
+    let target = env.path("site");
+    import(&env, &b.full_base, &target, &[]);
+    let out = import(&env, &b.full_change, &target, &[]);
+    assert!(out.starts_with("upgrade:") && out.ends_with("[exit status: 0]\n"), "{out}");
+    assert_eq!(history(&target).lines().count(), 5);
+    // And a target that is ahead refuses the older full bundle.
+    let out = import(&env, &b.full_base, &target, &[]);
+    assert!(out.contains("migrate::target_ahead") && out.ends_with("[exit status: 1]\n"), "{out}");
+}
+
+#[test]
+fn refusals_change_nothing() {
+    let env = TestEnv::new();
+    let b = bundles(&env);
+    let target = env.path("site");
+    // An incremental bundle needs its base.
+    let out = import(&env, &b.incremental, &target, &[]);
+    assert!(out.contains("migrate::unexpected_base") && out.ends_with("[exit status: 1]\n"), "{out}");
+    assert!(!target.join("db.sqlite3").exists(), "a refused import creates no database");
+    import(&env, &b.full_base, &target, &["--env", "prod"]);
+    let before = (dump(&target), files(&target));
+    let out = import(&env, &b.full_base, &target, &["--env", "test"]);
+    assert!(out.contains("migrate::other_environment") && out.ends_with("[exit status: 1]\n"), "{out}");
+    // A tampered bundle is refused before the target is touched.
+    let mut members = migrate::archive::read(&std::fs::read(&b.incremental).unwrap()).unwrap();
+    let index = members.iter().position(|(p, _)| p.starts_with("migrations/0003")).unwrap();
+    members[index].1 = b"DROP TABLE note; ".repeat(10);
+    let tampered = env.path("tampered.tar");
+    let rest: Vec<(&str, &[u8])> = members.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    migrate::archive::write(&tampered, migrate::archive::Members { first: vec![], rest: &rest }, 0).unwrap();
+    let out = import(&env, &tampered, &target, &[]);
+    assert!(out.ends_with("[exit status: 1]\n") && out.contains("migrate::member_"), "{out}");
+    assert_eq!((dump(&target), files(&target)), before);
+}
+
+#[test]
+fn a_failing_migration_is_rolled_back_whole() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("repo.git"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n")
+        .write("assets/query/x.yaml", "spec: {sql: SELECT 1}\n");
+    let first = repo.commit("one");
+    repo.write("migrations/0002_b.sql", "CREATE TABLE b (id INTEGER);\n")
+        .write("migrations/0003_c.sql", "INSERT INTO a VALUES (1);\nINSERT INTO missing VALUES (1);\n")
+        .write("assets/query/x.yaml", "spec: {sql: SELECT 2}\n");
+    let second = repo.commit("two");
+    let base = env.path("base.tar");
+    let change = env.path("change.tar");
+    assert!(
+        env.run(&repo.dir, &["export", "--head", &first.to_string(), "-o", base.to_str().unwrap()])
+            .ends_with("[exit status: 0]\n")
+    );
+    assert!(
+        env.run(
+            &repo.dir,
+            &["export", "--base", &first.to_string(), "--head", &second.to_string(), "-o", change.to_str().unwrap()]
+        )
+        .ends_with("[exit status: 0]\n")
+    );
+    let target = env.path("site");
+    import(&env, &base, &target, &[]);
+    let before = (dump(&target), files(&target), std::fs::read(target.join(".migrate/state.json")).unwrap());
+    let out = import(&env, &change, &target, &[]);
+    insta::assert_snapshot!("rolled_back", out);
+    assert_eq!((dump(&target), files(&target), std::fs::read(target.join(".migrate/state.json")).unwrap()), before);
+}
+
+#[test]
+fn the_offline_script_then_import_adopts_its_rows() {
+    let env = TestEnv::new();
+    let b = bundles(&env);
+    let target = env.path("site");
+    std::fs::create_dir_all(&target).unwrap();
+    let script = migrate::archive::read(&std::fs::read(&b.full_base).unwrap())
+        .unwrap()
+        .into_iter()
+        .find(|(p, _)| p == "sql/sqlite.sql")
+        .unwrap()
+        .1;
+    let applied = Command::new("sqlite3")
+        .arg(target.join("db.sqlite3"))
+        .arg(".read /dev/stdin")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&script)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    assert_eq!(history(&target), "1|2|2|script\n2|0|0|script\n");
+    let out = import(&env, &b.full_base, &target, &["--dry-run"]);
+    assert!(out.contains("adopt migration 1") && !out.contains("CREATE TABLE"), "{out}");
+    let out = import(&env, &b.full_base, &target, &[]);
+    assert!(out.starts_with("upgrade:") && out.contains("(0 migrations"), "{out}");
+    assert_eq!(history(&target), "1|2|2|script\n2|0|0|script\n", "the rows stay as the script wrote them");
+    let out = import(&env, &b.incremental, &target, &[]);
+    assert!(out.starts_with("upgrade:"), "{out}");
+}
+
+#[test]
+fn a_dry_run_changes_nothing_outside_the_tool_folder() {
+    let env = TestEnv::new();
+    let b = bundles(&env);
+    let target = env.path("site");
+    let out = import(&env, &b.full_base, &target, &["--dry-run"]);
+    insta::assert_snapshot!("dry_run", out);
+    assert!(files(&target).iter().all(|f| f.starts_with(".migrate/")), "{:?}", files(&target));
+    assert!(!target.join("db.sqlite3").exists());
+    import(&env, &b.full_base, &target, &[]);
+    let before =
+        (dump(&target), files(&target).into_iter().filter(|f| !f.starts_with(".migrate/")).collect::<Vec<_>>());
+    let out = import(&env, &b.incremental, &target, &["--dry-run", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_str(out.split("----- stderr -----").next().unwrap()).unwrap();
+    assert_eq!(plan["decision"], "upgrade");
+    assert_eq!(plan["migrations"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        (dump(&target), files(&target).into_iter().filter(|f| !f.starts_with(".migrate/")).collect::<Vec<_>>()),
+        before
+    );
+}
+
+#[test]
+fn downgrades_run_the_down_sections_with_the_flag() {
+    let env = TestEnv::new();
+    let b = bundles(&env);
+    let target = env.path("site");
+    import(&env, &b.full_change, &target, &[]);
+    let before = dump(&target);
+    let out = import(&env, &b.downgrade, &target, &[]);
+    assert!(out.contains("migrate::downgrade_refused") && out.ends_with("[exit status: 1]\n"), "{out}");
+    assert_eq!(dump(&target), before);
+    let out = import(&env, &b.downgrade, &target, &["--allow-downgrade"]);
+    assert!(out.starts_with("downgrade:") && out.ends_with("[exit status: 0]\n"), "{out}");
+    assert_eq!(history(&target), "1|2|2|import\n2|0|0|import\n");
+    assert!(!dump(&target).contains("note_log"), "the down sections ran");
+    let out = import(&env, &b.full_base, &target, &[]);
+    assert!(out.starts_with("nothing to do"), "the target holds the base's release: {out}");
+}
+
+#[cfg(unix)]
+#[test]
+fn assets_never_land_outside_the_target() {
+    let env = TestEnv::new();
+    let b = bundles(&env);
+    let repo = env.inventory("inv.git", true);
+    let bundle = env.path("inv.tar");
+    assert!(
+        env.run(&repo.dir, &["export", "--head", "feature", "-o", bundle.to_str().unwrap()])
+            .ends_with("[exit status: 0]\n")
+    );
+    let _ = b;
+    let target = env.path("site");
+    let outside = env.path("outside");
+    std::fs::create_dir_all(target.join("assets")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, target.join("assets/query")).unwrap();
+    let out = import(&env, &bundle, &target, &[]);
+    assert!(out.contains("migrate::path_escape") && out.ends_with("[exit status: 1]\n"), "{out}");
+    assert!(!target.join("db.sqlite3").exists(), "refused before anything changed");
+    assert!(std::fs::read_dir(&outside).unwrap().next().is_none(), "nothing was written through the link");
+}
