@@ -2,7 +2,7 @@
 # The README's five-minute tour, end to end: builds the example repository from
 # `fixtures/inventory/` (one commit per numbered folder, fixed dates), then runs `migrate check`
 # and `migrate plan` on it in each format, exports, verifies and inspects a bundle, and applies
-# its offline SQL with sqlite3.
+# its offline SQL with sqlite3, and imports it into a SQLite target.
 #
 #   scripts/tour.sh            build migrate (release) and run the tour in a temp folder
 #   TOUR_DIR=/tmp/tour ...     keep the example repository there
@@ -72,6 +72,13 @@ rm -f "$dir/db.sqlite3"
 tar -xOf "$dir/base.tar" sql/sqlite.sql | sqlite3 "$dir/db.sqlite3"
 tar -xOf "$dir/release.tar" sql/sqlite.sql | sqlite3 "$dir/db.sqlite3"
 echo "history: $(sqlite3 "$dir/db.sqlite3" 'SELECT group_concat(version, " ") FROM migrate_history')"
+# The air-gapped side: import the base into a fresh SQLite target, then the release as an upgrade.
+rm -rf "$dir/site"
+run 0 import "$dir/base.tar" --target "$dir/site" --env prod
+run 0 import "$dir/release.tar" --target "$dir/site" --dry-run
+run 0 import "$dir/release.tar" --target "$dir/site" --receipt "$dir/receipt.json"
+run 0 import "$dir/release.tar" --target "$dir/site"
+echo "target history: $(sqlite3 "$dir/site/db.sqlite3" 'SELECT group_concat(version, " ") FROM migrate_history')"
 # An edit to a migration that shipped on main is refused (exit 1):
 printf 'CREATE TABLE hosts (id BIGINT PRIMARY KEY);\n' > "$repo/migrations/0001_create_hosts.sql"
 run 1 plan --head WORKTREE
