@@ -284,7 +284,7 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
 
     // Assets: converge to the bundle. Deletions only of what an earlier import put there.
     let owned = facts.state.map(|s| &s.assets);
-    let mut upserts = Vec::new();
+    let mut upserts: Vec<AssetStep> = Vec::new();
     let mut deletes = Vec::new();
     let mut listed: BTreeSet<&str> = BTreeSet::new();
     for item in manifest.items.iter().filter(|i| i.item_type == ItemType::Asset) {
@@ -310,6 +310,7 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
             }
         }
     }
+    let mut upserts = order_by_dependencies(upserts, members);
     upserts.extend(deletes);
     let kind = match (manifest.release.bundle, facts.state.is_some() || !history.is_empty()) {
         (BundleKind::Downgrade, _) => DecisionKind::Downgrade,
@@ -317,6 +318,43 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
         (_, true) => DecisionKind::Upgrade,
     };
     Decision::Apply(Steps { kind, migrations, assets: upserts, adopted })
+}
+
+/// Orders asset writes so that every asset comes after what it `depends_on` (SPEC: imports order
+/// by it); otherwise the bundle's order. Export refused cycles; should one slip through, its
+/// members keep their order at the end.
+fn order_by_dependencies(upserts: Vec<AssetStep>, members: &BTreeMap<String, Arc<str>>) -> Vec<AssetStep> {
+    let ids: BTreeSet<ItemId> = upserts.iter().map(|s| s.id.clone()).collect();
+    let dependencies: Vec<Vec<ItemId>> = upserts
+        .iter()
+        .map(|step| {
+            let text = step.member.as_ref().and_then(|m| members.get(m));
+            text.and_then(|t| crate::core::catalog::parse_asset(&step.id, "", t).ok())
+                .map(|parsed| parsed.depends_on.into_iter().filter(|d| ids.contains(d) && *d != step.id).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut placed: BTreeSet<ItemId> = BTreeSet::new();
+    let mut ordered = Vec::with_capacity(upserts.len());
+    let mut pending: Vec<(AssetStep, Vec<ItemId>)> = upserts.into_iter().zip(dependencies).collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut rest = Vec::new();
+        for (step, deps) in pending {
+            if deps.iter().all(|d| placed.contains(d)) {
+                placed.insert(step.id.clone());
+                ordered.push(step);
+            } else {
+                rest.push((step, deps));
+            }
+        }
+        if rest.len() == before {
+            ordered.extend(rest.into_iter().map(|(step, _)| step));
+            break;
+        }
+        pending = rest;
+    }
+    ordered
 }
 
 /// The statements of a migration item, checked against the manifest's hashes.

@@ -285,3 +285,21 @@ fn assets_never_land_outside_the_target() {
     assert!(!target.join("db.sqlite3").exists(), "refused before anything changed");
     assert!(std::fs::read_dir(&outside).unwrap().next().is_none(), "nothing was written through the link");
 }
+
+#[test]
+fn assets_are_written_in_dependency_order() {
+    let env = TestEnv::new();
+    let repo = env.inventory("inv.git", true);
+    let bundle = env.path("inv.tar");
+    assert!(
+        env.run(&repo.dir, &["export", "--head", "main", "-o", bundle.to_str().unwrap()])
+            .ends_with("[exit status: 0]\n")
+    );
+    let out = import(&env, &bundle, &env.path("site"), &["--dry-run"]);
+    let writes: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("write  assets/")).collect();
+    let position =
+        |name: &str| writes.iter().position(|w| *w == name).unwrap_or_else(|| panic!("{name} in {writes:?}"));
+    // dashboard/ops/latency → query/active-hosts → datasource/main
+    assert!(position("datasource/main.yaml") < position("query/active-hosts.yaml"), "{writes:?}");
+    assert!(position("query/active-hosts.yaml") < position("dashboard/ops/latency.yaml"), "{writes:?}");
+}
