@@ -211,8 +211,13 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         release: None,
         assets: BTreeMap::new(),
         skipped: Vec::new(),
+        history: Vec::new(),
         imports: Vec::new(),
     });
+    new_state.history = history_after
+        .iter()
+        .map(|row| crate::core::state::RecordedMigration { version: row.version.clone(), sha256: row.sha256.clone() })
+        .collect();
     if new_state.environment.is_none() {
         new_state.environment = args.env.clone();
     }

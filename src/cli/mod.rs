@@ -6,6 +6,7 @@ pub mod import;
 pub mod inspect;
 pub mod keygen;
 pub mod plan;
+pub mod status;
 pub mod verify;
 
 use std::process::ExitCode;
@@ -36,6 +37,7 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     Keygen(keygen::KeygenArgs),
     Import(import::ImportArgs),
+    Status(status::StatusArgs),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -47,11 +49,12 @@ pub fn run(cli: Cli, no_color: bool) -> ExitCode {
         Command::Verify(args) => verify::run_verify(args, cli.global.format, &printer),
         Command::Keygen(args) => keygen::run_keygen(args, &printer),
         Command::Import(args) => import::run_import(args, cli.global.format, &printer),
+        Command::Status(args) => status::run_status(args, cli.global.format, &printer),
         command => Settings::resolve(&cli.global, no_color).and_then(|settings| match command {
             Command::Check(args) => check::run_check(&settings, args),
             Command::Plan(args) => plan::run_plan(&settings, args),
             Command::Export(args) => export::run_export(&settings, args),
-            Command::Inspect(_) | Command::Verify(_) | Command::Keygen(_) | Command::Import(_) => {
+            Command::Inspect(_) | Command::Verify(_) | Command::Keygen(_) | Command::Import(_) | Command::Status(_) => {
                 Ok(crate::exit::Outcome::Success)
             }
         }),

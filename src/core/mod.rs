@@ -23,5 +23,6 @@ pub mod source;
 pub mod sql_script;
 pub mod sql_split;
 pub mod state;
+pub mod status;
 pub mod verify;
 pub mod yaml;

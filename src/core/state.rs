@@ -36,6 +36,9 @@ pub struct TargetState {
     /// Assets the last bundle skipped (left as they were).
     #[serde(default)]
     pub skipped: Vec<ItemId>,
+    /// The history table as the last import left it, to tell drift from it.
+    #[serde(default)]
+    pub history: Vec<RecordedMigration>,
     /// Every import that changed something, oldest first.
     #[serde(default)]
     pub imports: Vec<ImportEntry>,
@@ -49,6 +52,13 @@ pub struct StateRelease {
     pub version: Option<String>,
     pub head_commit: String,
     pub head_depth: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedMigration {
+    pub version: Version,
+    pub sha256: ContentHash,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -303,3 +303,34 @@ fn assets_are_written_in_dependency_order() {
     assert!(position("datasource/main.yaml") < position("query/active-hosts.yaml"), "{writes:?}");
     assert!(position("query/active-hosts.yaml") < position("dashboard/ops/latency.yaml"), "{writes:?}");
 }
+
+#[test]
+fn status_reports_drift() {
+    let env = TestEnv::new();
+    let repo = env.inventory("inv.git", true);
+    let bundle = env.path("inv.tar");
+    assert!(
+        env.run(&repo.dir, &["export", "--head", "main", "-o", bundle.to_str().unwrap()])
+            .ends_with("[exit status: 0]\n")
+    );
+    let target = env.path("site");
+    let status =
+        |format: &str| env.run(env.root.path(), &["status", "--target", target.to_str().unwrap(), "--format", format]);
+    assert!(status("text").contains("is not a target yet"));
+    import(&env, &bundle, &target, &["--env", "prod"]);
+    let clean = status("text");
+    assert!(clean.contains("no drift") && clean.ends_with("[exit status: 0]\n"), "{clean}");
+    std::fs::write(target.join("assets/query/active-hosts.yaml"), "spec: {sql: DROP TABLE hosts}\n").unwrap();
+    std::fs::remove_file(target.join("assets/datasource/main.yaml")).unwrap();
+    let sql = "INSERT INTO migrate_history VALUES ('9', 'hand_made', 'sha256:0000000000000000000000000000000000000000000000000000000000000000', 1, 1, NULL, 'import', 'now', 0)";
+    assert!(Command::new("sqlite3").arg(target.join("db.sqlite3")).arg(sql).status().unwrap().success());
+    let text = status("text");
+    // The target id is random by design (made at the first import): the one unstable value.
+    let id_at = text.find("target t-").unwrap() + "target ".len();
+    let text = format!("{}[TARGET_ID]{}", &text[..id_at], &text[id_at + 18..]);
+    insta::assert_snapshot!("status_drift", text);
+    let json: serde_json::Value =
+        serde_json::from_str(status("json").split("----- stderr -----").next().unwrap()).unwrap();
+    let kinds: Vec<&str> = json["drift"].as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["asset_missing", "asset_changed", "unknown_history_row"]);
+}

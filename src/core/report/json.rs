@@ -35,5 +35,6 @@ pub fn published_schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("plan-output.schema.json", schema(schemars::schema_for!(Plan))),
         ("receipt.schema.json", schema(schemars::schema_for!(Receipt))),
         ("state.schema.json", schema(schemars::schema_for!(crate::core::state::TargetState))),
+        ("status-output.schema.json", schema(schemars::schema_for!(crate::core::status::Status))),
     ]
 }
