@@ -1,6 +1,7 @@
 //! The clap command tree and the one dispatch `match`.
 
 pub mod check;
+pub mod env;
 pub mod export;
 pub mod import;
 pub mod inspect;
@@ -38,6 +39,8 @@ pub enum Command {
     Keygen(keygen::KeygenArgs),
     Import(import::ImportArgs),
     Status(status::StatusArgs),
+    #[command(subcommand)]
+    Env(env::EnvCommand),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -54,6 +57,7 @@ pub fn run(cli: Cli, no_color: bool) -> ExitCode {
             Command::Check(args) => check::run_check(&settings, args),
             Command::Plan(args) => plan::run_plan(&settings, args),
             Command::Export(args) => export::run_export(&settings, args),
+            Command::Env(command) => env::run_env(&settings, command),
             Command::Inspect(_) | Command::Verify(_) | Command::Keygen(_) | Command::Import(_) | Command::Status(_) => {
                 Ok(crate::exit::Outcome::Success)
             }

@@ -334,3 +334,29 @@ fn status_reports_drift() {
     let kinds: Vec<&str> = json["drift"].as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["asset_missing", "asset_changed", "unknown_history_row"]);
 }
+
+#[test]
+fn receipts_recorded_in_the_repository_feed_plan_env() {
+    let env = TestEnv::new();
+    let repo = env.inventory("work", false);
+    let bundle = env.path("base.tar");
+    assert!(
+        env.run(&repo.dir, &["export", "--head", "main", "-o", bundle.to_str().unwrap()])
+            .ends_with("[exit status: 0]\n")
+    );
+    let receipt = env.path("receipt.json");
+    let target = env.path("site");
+    let out = import(&env, &bundle, &target, &["--env", "prod", "--receipt", receipt.to_str().unwrap()]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    let out = env.run(&repo.dir, &["env", "record", receipt.to_str().unwrap()]);
+    assert!(out.contains("recorded target") && out.ends_with("[exit status: 0]\n"), "{out}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.dir.join("environments/prod.json")).unwrap()).unwrap();
+    assert_eq!(record["targets"].as_object().unwrap().len(), 1);
+    // `plan --env` reads the work tree's record when the head is WORKTREE.
+    let plan = env.stdout(&repo.dir, &["plan", "--env", "prod", "--head", "WORKTREE", "--format", "json"], 0);
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(plan["environment"]["name"], "prod");
+    assert_eq!(plan["base"]["commit"], crate::common::git(&repo.dir, &["rev-parse", "main"]).trim());
+    assert_eq!(plan["summary"]["migrations_added"], 2, "0003 for sqlite and postgres");
+}
