@@ -10,7 +10,7 @@ use crate::apply::{ApplyFailure, apply};
 use crate::core::decide::{Decision, Steps, TargetFacts, decide};
 use crate::core::hash::ContentHash;
 use crate::core::manifest::Manifest;
-use crate::core::model::{Dialect, Version};
+use crate::core::model::Version;
 use crate::core::record::{
     AppliedAsset, AppliedMigration, MigrationStatus, RECORD_FORMAT_VERSION, Receipt, ReceiptRelease, ReceiptSource,
     StatementProgress,
@@ -109,12 +109,13 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         .or_else(|| state.as_ref().map(|s| s.database.clone()))
         .unwrap_or_else(|| "sqlite:db.sqlite3".into());
     if let Some(state) = &state {
-        if state.database != db_url {
+        if state.database != redact(&db_url) {
             return Err(Failure::refused(miette::miette!(
                 code = "migrate::other_database",
                 help = "a target belongs to one database; use another target folder",
-                "the target's database is `{}`, not `{db_url}`",
-                state.database
+                "the target's database is `{}`, not `{}`",
+                state.database,
+                redact(&db_url)
             )));
         }
         if let (Some(recorded), Some(asked)) = (&state.environment, &args.env)
@@ -127,27 +128,16 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
             )));
         }
     }
-    let Some(path) = db_url.strip_prefix("sqlite:") else {
-        return Err(usage(
-            "migrate::database_not_supported",
-            format!(
-                "`{}`: this build imports into SQLite (`sqlite:PATH`) only; PostgreSQL and MySQL come next",
-                redact(&db_url)
-            ),
-        ));
-    };
     let timeout = Duration::from_secs(args.lock_timeout);
-    let path = target.root.join(path);
-    // Read and decide on a read-only connection (which creates no file); write only after the
-    // decision, under the target's lock.
-    let open = |read_only: bool| {
-        crate::db::sqlite::Sqlite::open(&path, read_only, timeout).map_err(|e| {
-            Failure::refused(miette::miette!(code = "migrate::database_unreachable", "cannot open `{db_url}`: {e}"))
-        })
-    };
-    let mut driver = open(true)?;
+    let shown_url = redact(&db_url);
+    let sqlite = db_url.starts_with("sqlite:");
+    // SQLite: read and decide on a read-only connection (which creates no file), write after the
+    // decision, under the target's lock. A server: one session, holding the database's lock from
+    // before the history is read until the import ends.
+    let open = |read_only: bool| open_driver(&db_url, &target, &manifest.history_table, read_only, timeout);
+    let mut driver = open(args.dry_run || sqlite)?;
     let db_failure = |e: crate::db::DbError| {
-        Failure::refused(miette::miette!(code = "migrate::database_unreachable", "cannot read `{db_url}`: {e}"))
+        Failure::refused(miette::miette!(code = "migrate::database_unreachable", "cannot read `{shown_url}`: {e}"))
     };
     let history = driver.read_history(&manifest.history_table).map_err(db_failure)?;
     let has_tables = driver.has_other_tables(&manifest.history_table).map_err(db_failure)?;
@@ -194,18 +184,20 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
             ))
         })?;
     }
-    let mut driver = open(false)?;
+    if sqlite {
+        driver = open(false)?;
+    }
 
     let now = crate::clock::now_rfc3339();
     let result =
-        apply(&mut driver, &target, &manifest.history_table, manifest.release.id.as_str(), &members, &steps, &now);
+        apply(driver.as_mut(), &target, &manifest.history_table, manifest.release.id.as_str(), &members, &steps, &now);
     let history_after = driver.read_history(&manifest.history_table).map_err(db_failure)?.unwrap_or_default();
     let mut new_state = state.clone().unwrap_or_else(|| TargetState {
         format_version: STATE_FORMAT_VERSION,
         target_id: new_target_id(&args.target),
         environment: args.env.clone(),
-        database: db_url.clone(),
-        dialect: Dialect::Sqlite,
+        database: shown_url.clone(),
+        dialect: driver.dialect(),
         project: manifest.project.clone(),
         history_table: manifest.history_table.clone(),
         release: None,
@@ -293,6 +285,42 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
             })
         }
     }
+}
+
+/// Opens the database a URL names: `sqlite:PATH` (relative to the target) or
+/// `postgres://...`.
+pub fn open_driver(
+    url: &str,
+    target: &Target,
+    table: &str,
+    read_only: bool,
+    timeout: Duration,
+) -> Result<Box<dyn Driver>, Failure> {
+    let unreachable = |e: crate::db::DbError| {
+        Failure::refused(miette::miette!(
+            code = "migrate::database_unreachable",
+            help = "check the URL, that the server runs, and the credentials",
+            "cannot open `{}`: {e}",
+            redact(url)
+        ))
+    };
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        return Ok(Box::new(
+            crate::db::sqlite::Sqlite::open(&target.root.join(path), read_only, timeout).map_err(unreachable)?,
+        ));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Box::new(
+            crate::db::postgres::Postgres::connect(url, table, read_only, timeout).map_err(unreachable)?,
+        ));
+    }
+    Err(usage(
+        "migrate::database_not_supported",
+        format!(
+            "`{}`: this build imports into SQLite (`sqlite:PATH`) and PostgreSQL (`postgres://...`); MySQL comes next",
+            redact(url)
+        ),
+    ))
 }
 
 /// A URL without its password.

@@ -8,7 +8,6 @@ use std::time::Duration;
 use crate::core::hash::ContentHash;
 use crate::core::state::TargetState;
 use crate::core::status::{Drift, Status, status};
-use crate::db::Driver;
 use crate::exit::{Failure, Outcome};
 use crate::output::Printer;
 use crate::settings::Format;
@@ -39,17 +38,8 @@ pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Resul
     };
     let state = TargetState::parse(&bytes).map_err(|e| unreadable(e.to_string()))?;
     let db_url = args.db.clone().unwrap_or_else(|| state.database.clone());
-    let Some(path) = db_url.strip_prefix("sqlite:") else {
-        return Err(Failure::usage(miette::miette!(
-            code = "migrate::database_not_supported",
-            "`{}`: this build reads SQLite targets only",
-            crate::cli::import::redact(&db_url)
-        )));
-    };
     let mut driver =
-        crate::db::sqlite::Sqlite::open(&target.root.join(path), true, Duration::from_secs(5)).map_err(|e| {
-            Failure::refused(miette::miette!(code = "migrate::database_unreachable", "cannot open `{db_url}`: {e}"))
-        })?;
+        crate::cli::import::open_driver(&db_url, &target, &state.history_table, true, Duration::from_secs(5))?;
     let history = driver
         .read_history(&state.history_table)
         .map_err(|e| {

@@ -1,6 +1,7 @@
 //! The `Driver` trait: the few primitives an import needs from a database. Ordering, checks and
 //! bookkeeping are written once, in `apply.rs`; a dialect is one file of primitives.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::core::model::{Dialect, Version};

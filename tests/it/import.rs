@@ -360,3 +360,62 @@ fn receipts_recorded_in_the_repository_feed_plan_env() {
     assert_eq!(plan["base"]["commit"], crate::common::git(&repo.dir, &["rev-parse", "main"]).trim());
     assert_eq!(plan["summary"]["migrations_added"], 2, "0003 for sqlite and postgres");
 }
+
+#[test]
+fn postgres_first_install_upgrade_no_transaction_and_rollback() {
+    use crate::common::db::{Server, TestDb};
+    let env = TestEnv::new();
+    let b = bundles(&env);
+    let Some(db) = TestDb::create(Server::Postgres) else { return };
+    let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.name);
+    let target = env.path("site");
+    let out = import(&env, &b.full_base, &target, &["--db", &url, "--env", "prod"]);
+    assert!(out.starts_with("initialise:") && out.ends_with("[exit status: 0]\n"), "{out}");
+    let out = import(&env, &b.incremental, &target, &["--db", &url]);
+    assert!(out.starts_with("upgrade:") && out.ends_with("[exit status: 0]\n"), "{out}");
+    let rows = db.query("SELECT version, statements_done, statements_total, applied_by FROM migrate_history ORDER BY length(version), version");
+    assert_eq!(rows.replace('\t', "|"), "1|2|2|import\n2|0|0|import\n3|2|2|import\n4|1|1|import\n5|1|1|import\n");
+    // The $$ body arrived whole, and the concurrent index exists.
+    assert_eq!(db.query("SELECT note_label(1)").trim(), "#1: hello; world -- not a comment; it's ok");
+    assert_eq!(db.query("SELECT count(*) FROM pg_indexes WHERE indexname = 'note_owner'").trim(), "1");
+    let out = import(&env, &b.incremental, &target, &["--db", &url]);
+    assert!(out.starts_with("nothing to do"), "{out}");
+    let status = env.run(env.root.path(), &["status", "--target", target.to_str().unwrap(), "--db", &url]);
+    assert!(status.contains("no drift") && status.ends_with("[exit status: 0]\n"), "{status}");
+    // Another database for the same target is refused.
+    let out = import(&env, &b.incremental, &target, &["--db", &format!("{url}_other")]);
+    assert!(out.contains("migrate::other_database") && out.ends_with("[exit status: 1]\n"), "{out}");
+
+    // A failure in the third of three migrations rolls the whole release back.
+    let mut repo = RepoBuilder::init(&env.path("fail.git"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [postgres]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id integer);\n");
+    let first = repo.commit("one");
+    repo.write("migrations/0002_b.sql", "CREATE TABLE b (id integer);\n")
+        .write("migrations/0003_c.sql", "INSERT INTO a VALUES (1);\n")
+        .write("migrations/0004_d.sql", "INSERT INTO a VALUES (2);\nINSERT INTO missing VALUES (1);\n");
+    let second = repo.commit("two");
+    let (base, change) = (env.path("fail-base.tar"), env.path("fail-change.tar"));
+    assert!(
+        env.run(&repo.dir, &["export", "--head", &first.to_string(), "-o", base.to_str().unwrap()])
+            .ends_with("[exit status: 0]\n")
+    );
+    assert!(
+        env.run(
+            &repo.dir,
+            &["export", "--base", &first.to_string(), "--head", &second.to_string(), "-o", change.to_str().unwrap()]
+        )
+        .ends_with("[exit status: 0]\n")
+    );
+    let Some(db2) = TestDb::create(Server::Postgres) else { return };
+    let url2 = format!("postgres://postgres@127.0.0.1:5432/{}", db2.name);
+    let target2 = env.path("site2");
+    assert!(import(&env, &base, &target2, &["--db", &url2]).ends_with("[exit status: 0]\n"));
+    let before = db2.dump();
+    let out = import(&env, &change, &target2, &["--db", &url2]);
+    assert!(
+        out.contains("migration 4 `0004_d` (migrations/0004_d.sql:2) failed") && out.ends_with("[exit status: 3]\n"),
+        "{out}"
+    );
+    assert_eq!(db2.dump(), before, "rolled back whole");
+}

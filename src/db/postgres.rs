@@ -1,0 +1,175 @@
+//! PostgreSQL, through the synchronous `postgres` client.
+//!
+//! Quirks: DDL is transactional, so a whole release runs in one transaction, except
+//! `-- migrate:no-transaction` migrations (`CREATE INDEX CONCURRENTLY`), which run between
+//! commits. Statements go through the simple query protocol, so a migration's text reaches the
+//! server as written (`$$` bodies and all). The lock is a session-level advisory lock derived
+//! from the history table's name, taken before anything is read and released with the session.
+//! A schema comes from the URL (`options=-csearch_path=...`). A dry run's session is read-only.
+
+use std::time::{Duration, Instant};
+
+use postgres::{Client, NoTls};
+
+use super::{DbError, Driver, NewRow};
+use crate::core::model::{Dialect, Version};
+use crate::core::project::is_identifier;
+use crate::core::state::HistoryRow;
+
+pub struct Postgres {
+    client: Client,
+}
+
+fn error(e: postgres::Error) -> DbError {
+    match e.as_db_error() {
+        Some(db) => DbError(format!("{}: {}", db.severity(), db.message())),
+        None => DbError(e.to_string()),
+    }
+}
+
+fn table_name(table: &str) -> Result<&str, DbError> {
+    if is_identifier(table) { Ok(table) } else { Err(DbError(format!("`{table}` is not a plain identifier"))) }
+}
+
+/// A 64-bit advisory lock key for a history table, stable across versions of this tool.
+fn lock_key(table: &str) -> i64 {
+    let digest = crate::core::hash::ContentHash::of(format!("migrate:{table}").as_bytes());
+    i64::from_str_radix(&digest.as_str()[7..22], 16).unwrap_or(0x6d69_6772_6174)
+}
+
+impl Postgres {
+    /// Connects; unless `read_only`, waits up to `lock_timeout` for the advisory lock of `table`.
+    pub fn connect(url: &str, table: &str, read_only: bool, lock_timeout: Duration) -> Result<Postgres, DbError> {
+        let mut client = Client::connect(url, NoTls).map_err(error)?;
+        if read_only {
+            client.batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY").map_err(error)?;
+        } else {
+            let key = lock_key(table_name(table)?);
+            let started = Instant::now();
+            loop {
+                let locked: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).map_err(error)?.get(0);
+                if locked {
+                    break;
+                }
+                if started.elapsed() >= lock_timeout {
+                    return Err(DbError("another import holds the database's advisory lock".into()));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(Postgres { client })
+    }
+}
+
+impl Driver for Postgres {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn read_history(&mut self, table: &str) -> Result<Option<Vec<HistoryRow>>, DbError> {
+        let table = table_name(table)?;
+        let exists: bool =
+            self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).map_err(error)?.get(0);
+        if !exists {
+            return Ok(None);
+        }
+        let rows = self
+            .client
+            .query(
+                &format!("SELECT version, name, sha256, statements_done, statements_total, applied_by FROM {table}"),
+                &[],
+            )
+            .map_err(error)?;
+        let mut history = Vec::new();
+        for row in rows {
+            let version: String = row.get(0);
+            let sha256: String = row.get(2);
+            history.push(HistoryRow {
+                version: Version::parse(&version)
+                    .ok_or_else(|| DbError(format!("history row `{version}` is not a version")))?,
+                name: row.get(1),
+                sha256: sha256.try_into().map_err(DbError)?,
+                statements_done: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
+                statements_total: u32::try_from(row.get::<_, i32>(4)).unwrap_or(0),
+                applied_by: row.get(5),
+            });
+        }
+        history.sort_by(|a, b| a.version.cmp(&b.version));
+        Ok(Some(history))
+    }
+
+    fn has_other_tables(&mut self, table: &str) -> Result<bool, DbError> {
+        let count: i64 = self
+            .client
+            .query_one(
+                "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename <> $1",
+                &[&table],
+            )
+            .map_err(error)?
+            .get(0);
+        Ok(count > 0)
+    }
+
+    fn begin(&mut self) -> Result<(), DbError> {
+        self.client.batch_execute("BEGIN").map_err(error)
+    }
+
+    fn commit(&mut self) -> Result<(), DbError> {
+        self.client.batch_execute("COMMIT").map_err(error)
+    }
+
+    fn rollback(&mut self) -> Result<(), DbError> {
+        self.client.batch_execute("ROLLBACK").map_err(error)
+    }
+
+    fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        self.client.batch_execute(sql).map_err(error)
+    }
+
+    fn ensure_history(&mut self, table: &str) -> Result<(), DbError> {
+        let table = table_name(table)?;
+        self.client
+            .batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {table} (
+  version          varchar(255) NOT NULL PRIMARY KEY,
+  name             text         NOT NULL,
+  sha256           text         NOT NULL,
+  statements_done  integer      NOT NULL,
+  statements_total integer      NOT NULL,
+  release_id       text,
+  applied_by       text         NOT NULL CHECK (applied_by IN ('import', 'script')),
+  applied_at       timestamptz  NOT NULL,
+  duration_ms      bigint
+)"
+            ))
+            .map_err(error)
+    }
+
+    fn record(&mut self, table: &str, row: &NewRow<'_>) -> Result<(), DbError> {
+        let table = table_name(table)?;
+        let done = i32::try_from(row.statements_done).unwrap_or(i32::MAX);
+        let total = i32::try_from(row.statements_total).unwrap_or(i32::MAX);
+        let duration = i64::try_from(row.duration_ms).unwrap_or(i64::MAX);
+        self.client
+            .execute(
+                &format!(
+                    "INSERT INTO {table} (version, name, sha256, statements_done, statements_total, release_id, applied_by, applied_at, duration_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, 'import', $7::text::timestamptz, $8)
+                     ON CONFLICT (version) DO UPDATE SET statements_done = EXCLUDED.statements_done,
+                       statements_total = EXCLUDED.statements_total, release_id = EXCLUDED.release_id,
+                       applied_by = 'import', applied_at = EXCLUDED.applied_at, duration_ms = EXCLUDED.duration_ms"
+                ),
+                &[&row.version.as_str(), &row.name, &row.sha256, &done, &total, &row.release_id, &row.applied_at, &duration],
+            )
+            .map(|_| ())
+            .map_err(error)
+    }
+
+    fn unrecord(&mut self, table: &str, version: &Version) -> Result<(), DbError> {
+        let table = table_name(table)?;
+        self.client
+            .execute(&format!("DELETE FROM {table} WHERE version = $1"), &[&version.as_str()])
+            .map(|_| ())
+            .map_err(error)
+    }
+}
