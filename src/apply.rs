@@ -66,7 +66,7 @@ pub fn apply(
             applied_at: now,
             duration_ms,
         };
-        if step.transactional {
+        if step.transactional && driver.transactional_ddl() {
             for statement in &step.statements {
                 if let Err(e) = driver.execute(&statement.text) {
                     let _ = driver.rollback();
@@ -84,9 +84,13 @@ pub fn apply(
             }
             in_transaction.push(format!("migration {} `{}`", step.version, step.name));
         } else {
-            // Commit what came before, then run this one statement by statement.
+            // Commit what came before, then run this one statement by statement, its row marked
+            // unfinished first, so that a failure leaves a record of exactly what ran.
             driver.commit().map_err(|e| failed(&committed, at(step, 1), e))?;
             committed.append(&mut in_transaction);
+            if !step.revert {
+                driver.record(history_table, &row(0, 0)).map_err(|e| failed(&committed, at(step, 1), e))?;
+            }
             for (k, statement) in step.statements.iter().enumerate() {
                 if let Err(e) = driver.execute(&statement.text) {
                     return Err(failed(&committed, at(step, statement.line), e));

@@ -40,7 +40,8 @@ pub struct ImportArgs {
     /// The environment this target belongs to (recorded at the first import)
     #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
-    /// The database: `sqlite:PATH`, a relative PATH being inside the target [default: sqlite:db.sqlite3]
+    /// The database: `sqlite:PATH` (a relative PATH is inside the target), `postgres://...` or
+    /// `mysql://...` [default: sqlite:db.sqlite3]
     #[arg(long, value_name = "URL", env = "MIGRATE_DATABASE_URL")]
     pub db: Option<String>,
     /// Print what would run, change nothing
@@ -314,12 +315,13 @@ pub fn open_driver(
             crate::db::postgres::Postgres::connect(url, table, read_only, timeout).map_err(unreachable)?,
         ));
     }
+    if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        let url = url.replacen("mariadb://", "mysql://", 1);
+        return Ok(Box::new(crate::db::mysql::Mysql::connect(&url, table, read_only, timeout).map_err(unreachable)?));
+    }
     Err(usage(
         "migrate::database_not_supported",
-        format!(
-            "`{}`: this build imports into SQLite (`sqlite:PATH`) and PostgreSQL (`postgres://...`); MySQL comes next",
-            redact(url)
-        ),
+        format!("`{}` is not a database URL: use `sqlite:PATH`, `postgres://...` or `mysql://...`", redact(url)),
     ))
 }
 

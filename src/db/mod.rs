@@ -1,6 +1,7 @@
 //! The `Driver` trait: the few primitives an import needs from a database. Ordering, checks and
 //! bookkeeping are written once, in `apply.rs`; a dialect is one file of primitives.
 
+pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 
@@ -26,6 +27,11 @@ pub struct NewRow<'a> {
 
 pub trait Driver {
     fn dialect(&self) -> Dialect;
+    /// Whether DDL can be rolled back; where it cannot (MySQL), progress is recorded statement
+    /// by statement.
+    fn transactional_ddl(&self) -> bool {
+        true
+    }
     /// The history rows, or `None` when the table does not exist.
     fn read_history(&mut self, table: &str) -> Result<Option<Vec<HistoryRow>>, DbError>;
     /// Whether the database has tables other than `table`.

@@ -419,3 +419,54 @@ fn postgres_first_install_upgrade_no_transaction_and_rollback() {
     );
     assert_eq!(db2.dump(), before, "rolled back whole");
 }
+
+#[test]
+fn mariadb_records_progress_statement_by_statement() {
+    use crate::common::db::{Server, TestDb};
+    let env = TestEnv::new();
+    let b = bundles(&env);
+    let Some(db) = TestDb::create(Server::Mariadb) else { return };
+    let url = format!("mysql://root@127.0.0.1:3306/{}", db.name);
+    let target = env.path("site");
+    let out = import(&env, &b.full_base, &target, &["--db", &url, "--env", "prod"]);
+    assert!(out.starts_with("initialise:") && out.ends_with("[exit status: 0]\n"), "{out}");
+    let out = import(&env, &b.incremental, &target, &["--db", &url]);
+    assert!(out.starts_with("upgrade:") && out.ends_with("[exit status: 0]\n"), "{out}");
+    let rows = db.query("SELECT version, statements_done, statements_total, applied_by FROM migrate_history ORDER BY LENGTH(version), version");
+    assert_eq!(rows.replace('\t', "|"), "1|2|2|import\n2|0|0|import\n3|2|2|import\n4|1|1|import\n5|1|1|import\n");
+    assert_eq!(db.query("SELECT note_label(1)").trim(), "#1: hello; world -- not a comment; it's ok");
+    assert!(import(&env, &b.incremental, &target, &["--db", &url]).starts_with("nothing to do"));
+
+    // A failure after DDL committed: exit 4, and the history says exactly what ran.
+    let mut repo = RepoBuilder::init(&env.path("fail.git"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [mysql]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id INT);\n");
+    let first = repo.commit("one");
+    repo.write(
+        "migrations/0002_b.sql",
+        "CREATE TABLE b (id INT);\nINSERT INTO missing VALUES (1);\nCREATE TABLE c (id INT);\n",
+    );
+    let second = repo.commit("two");
+    let (base, change) = (env.path("fail-base.tar"), env.path("fail-change.tar"));
+    assert!(
+        env.run(&repo.dir, &["export", "--head", &first.to_string(), "-o", base.to_str().unwrap()])
+            .ends_with("[exit status: 0]\n")
+    );
+    assert!(
+        env.run(
+            &repo.dir,
+            &["export", "--base", &first.to_string(), "--head", &second.to_string(), "-o", change.to_str().unwrap()]
+        )
+        .ends_with("[exit status: 0]\n")
+    );
+    let Some(db2) = TestDb::create(Server::Mariadb) else { return };
+    let url2 = format!("mysql://root@127.0.0.1:3306/{}", db2.name);
+    let target2 = env.path("site2");
+    assert!(import(&env, &base, &target2, &["--db", &url2]).ends_with("[exit status: 0]\n"));
+    let out = import(&env, &change, &target2, &["--db", &url2]);
+    assert!(out.contains("migrate::apply_partial") && out.ends_with("[exit status: 4]\n"), "{out}");
+    let rows = db2.query("SELECT version, statements_done, statements_total FROM migrate_history ORDER BY version");
+    assert_eq!(rows.replace('\t', "|"), "1|1|1\n2|1|3\n", "statement 1 of 3 is committed and recorded");
+    let status = env.run(env.root.path(), &["status", "--target", target2.to_str().unwrap(), "--db", &url2]);
+    assert!(status.contains("partially applied (1/3") && status.ends_with("[exit status: 1]\n"), "{status}");
+}

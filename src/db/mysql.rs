@@ -1,0 +1,165 @@
+//! MySQL and MariaDB, through the pure-Rust `mysql` client.
+//!
+//! Quirks: every DDL statement commits by itself, so nothing of a migration with DDL can be
+//! rolled back; `apply` records progress statement by statement (a row marked 0 of n before the
+//! first statement, updated after each). Statements go through the text protocol whole, so
+//! routine bodies need no `DELIMITER`. The lock is `GET_LOCK`, held by the session.
+
+use std::time::Duration;
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, Opts};
+
+use super::{DbError, Driver, NewRow};
+use crate::core::model::{Dialect, Version};
+use crate::core::project::is_identifier;
+use crate::core::state::HistoryRow;
+
+pub struct Mysql {
+    connection: Conn,
+}
+
+fn error(e: mysql::Error) -> DbError {
+    DbError(e.to_string())
+}
+
+fn table_name(table: &str) -> Result<&str, DbError> {
+    if is_identifier(table) { Ok(table) } else { Err(DbError(format!("`{table}` is not a plain identifier"))) }
+}
+
+impl Mysql {
+    /// Connects; unless `read_only`, waits up to `lock_timeout` for the named lock of `table`.
+    pub fn connect(url: &str, table: &str, read_only: bool, lock_timeout: Duration) -> Result<Mysql, DbError> {
+        let opts = Opts::from_url(url).map_err(|e| DbError(e.to_string()))?;
+        let mut connection = Conn::new(opts).map_err(error)?;
+        if read_only {
+            connection.query_drop("SET SESSION TRANSACTION READ ONLY").map_err(error)?;
+        } else {
+            let name = format!("migrate:{}", table_name(table)?);
+            let seconds = lock_timeout.as_secs();
+            let locked: Option<i64> = connection.exec_first("SELECT GET_LOCK(?, ?)", (name, seconds)).map_err(error)?;
+            if locked != Some(1) {
+                return Err(DbError("another import holds the database's lock (GET_LOCK)".into()));
+            }
+        }
+        Ok(Mysql { connection })
+    }
+}
+
+impl Driver for Mysql {
+    fn dialect(&self) -> Dialect {
+        Dialect::Mysql
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        false
+    }
+
+    fn read_history(&mut self, table: &str) -> Result<Option<Vec<HistoryRow>>, DbError> {
+        let table = table_name(table)?;
+        let exists: Option<i64> = self
+            .connection
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+                (table,),
+            )
+            .map_err(error)?;
+        if exists.unwrap_or(0) == 0 {
+            return Ok(None);
+        }
+        let rows: Vec<(String, String, String, i64, i64, String)> = self
+            .connection
+            .query(format!("SELECT version, name, sha256, statements_done, statements_total, applied_by FROM {table}"))
+            .map_err(error)?;
+        let mut history = Vec::new();
+        for (version, name, sha256, done, total, applied_by) in rows {
+            history.push(HistoryRow {
+                version: Version::parse(&version)
+                    .ok_or_else(|| DbError(format!("history row `{version}` is not a version")))?,
+                name,
+                sha256: sha256.try_into().map_err(DbError)?,
+                statements_done: u32::try_from(done).unwrap_or(0),
+                statements_total: u32::try_from(total).unwrap_or(0),
+                applied_by,
+            });
+        }
+        history.sort_by(|a, b| a.version.cmp(&b.version));
+        Ok(Some(history))
+    }
+
+    fn has_other_tables(&mut self, table: &str) -> Result<bool, DbError> {
+        let count: Option<i64> = self
+            .connection
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name <> ?",
+                (table,),
+            )
+            .map_err(error)?;
+        Ok(count.unwrap_or(0) > 0)
+    }
+
+    fn begin(&mut self) -> Result<(), DbError> {
+        self.connection.query_drop("START TRANSACTION").map_err(error)
+    }
+
+    fn commit(&mut self) -> Result<(), DbError> {
+        self.connection.query_drop("COMMIT").map_err(error)
+    }
+
+    fn rollback(&mut self) -> Result<(), DbError> {
+        self.connection.query_drop("ROLLBACK").map_err(error)
+    }
+
+    fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        self.connection.query_drop(sql).map_err(error)
+    }
+
+    fn ensure_history(&mut self, table: &str) -> Result<(), DbError> {
+        let table = table_name(table)?;
+        let ascii = "CHARACTER SET ascii COLLATE ascii_bin";
+        self.connection
+            .query_drop(format!(
+                "CREATE TABLE IF NOT EXISTS {table} (
+  version          VARCHAR(255) {ascii} NOT NULL PRIMARY KEY,
+  name             VARCHAR(255) NOT NULL,
+  sha256           VARCHAR(255) {ascii} NOT NULL,
+  statements_done  INT          NOT NULL,
+  statements_total INT          NOT NULL,
+  release_id       VARCHAR(255) NULL,
+  applied_by       VARCHAR(16)  NOT NULL,
+  applied_at       DATETIME(6)  NOT NULL,
+  duration_ms      BIGINT       NULL
+) ENGINE=InnoDB"
+            ))
+            .map_err(error)
+    }
+
+    fn record(&mut self, table: &str, row: &NewRow<'_>) -> Result<(), DbError> {
+        let table = table_name(table)?;
+        // RFC 3339 `2026-01-01T00:00:00Z` → DATETIME `2026-01-01 00:00:00`.
+        let applied_at = row.applied_at.trim_end_matches('Z').replace('T', " ");
+        self.connection
+            .exec_drop(
+                format!(
+                    "REPLACE INTO {table} (version, name, sha256, statements_done, statements_total, release_id, applied_by, applied_at, duration_ms)
+                     VALUES (?, ?, ?, ?, ?, ?, 'import', ?, ?)"
+                ),
+                (
+                    row.version.as_str(),
+                    row.name,
+                    row.sha256,
+                    row.statements_done,
+                    row.statements_total,
+                    row.release_id,
+                    applied_at,
+                    row.duration_ms,
+                ),
+            )
+            .map_err(error)
+    }
+
+    fn unrecord(&mut self, table: &str, version: &Version) -> Result<(), DbError> {
+        let table = table_name(table)?;
+        self.connection.exec_drop(format!("DELETE FROM {table} WHERE version = ?"), (version.as_str(),)).map_err(error)
+    }
+}
