@@ -16,8 +16,9 @@ use crate::target::{Target, TargetError};
 pub enum ApplyFailure {
     /// Nothing changed: the transaction was rolled back (exit 3).
     RolledBack { at: String, message: String },
-    /// Some changes are committed (exit 4); `committed` says which.
-    Partial { at: String, message: String, committed: Vec<String> },
+    /// Some changes are committed (exit 4); `committed` says which, and `stopped` the migration
+    /// left part-way with the number of its statements that ran.
+    Partial { at: String, message: String, committed: Vec<String>, stopped: Option<(usize, usize)> },
 }
 
 /// What an apply did.
@@ -47,13 +48,21 @@ pub fn apply(
         if committed.is_empty() {
             ApplyFailure::RolledBack { at, message: e.0 }
         } else {
-            ApplyFailure::Partial { at, message: e.0, committed: committed.clone() }
+            ApplyFailure::Partial { at, message: e.0, committed: committed.clone(), stopped: None }
+        }
+    };
+    // A failure inside a migration run statement by statement: `done` of them are committed.
+    let stopped = |committed: &Vec<String>, index: usize, done: usize, at: String, e: DbError| {
+        if committed.is_empty() && done == 0 {
+            ApplyFailure::RolledBack { at, message: e.0 }
+        } else {
+            ApplyFailure::Partial { at, message: e.0, committed: committed.clone(), stopped: Some((index, done)) }
         }
     };
     let start = |driver: &mut dyn Driver| driver.begin().and_then(|_| driver.ensure_history(history_table));
     start(driver).map_err(|e| failed(&committed, "the start of the transaction".into(), e))?;
     let mut in_transaction: Vec<String> = Vec::new();
-    for step in &steps.migrations {
+    for (index, step) in steps.migrations.iter().enumerate() {
         let started = Instant::now();
         let total = u32::try_from(step.statements.len()).unwrap_or(u32::MAX);
         let row = |done: u32, duration_ms: u64| NewRow {
@@ -66,7 +75,7 @@ pub fn apply(
             applied_at: now,
             duration_ms,
         };
-        if step.transactional && driver.transactional_ddl() {
+        if step.transactional && driver.transactional_ddl() && step.start_at == 0 {
             for statement in &step.statements {
                 if let Err(e) = driver.execute(&statement.text) {
                     let _ = driver.rollback();
@@ -88,18 +97,21 @@ pub fn apply(
             // unfinished first, so that a failure leaves a record of exactly what ran.
             driver.commit().map_err(|e| failed(&committed, at(step, 1), e))?;
             committed.append(&mut in_transaction);
+            let resumed = u32::try_from(step.start_at).unwrap_or(u32::MAX);
             if !step.revert {
-                driver.record(history_table, &row(0, 0)).map_err(|e| failed(&committed, at(step, 1), e))?;
+                driver
+                    .record(history_table, &row(resumed, 0))
+                    .map_err(|e| stopped(&committed, index, step.start_at, at(step, 1), e))?;
             }
-            for (k, statement) in step.statements.iter().enumerate() {
+            for (k, statement) in step.statements.iter().enumerate().skip(step.start_at) {
                 if let Err(e) = driver.execute(&statement.text) {
-                    return Err(failed(&committed, at(step, statement.line), e));
+                    return Err(stopped(&committed, index, k, at(step, statement.line), e));
                 }
                 let done = u32::try_from(k + 1).unwrap_or(u32::MAX);
                 if !step.revert
                     && let Err(e) = driver.record(history_table, &row(done, elapsed_ms(started)))
                 {
-                    return Err(failed(&committed, at(step, statement.line), e));
+                    return Err(stopped(&committed, index, k + 1, at(step, statement.line), e));
                 }
                 committed.push(format!("statement {}/{} of migration {} `{}`", k + 1, total, step.version, step.name));
             }
@@ -128,6 +140,7 @@ pub fn apply(
                 at: format!("asset `{}`", step.id),
                 message: e.to_string(),
                 committed,
+                stopped: None,
             });
         }
         committed.push(format!("asset `{}`", step.id));

@@ -205,6 +205,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         assets: BTreeMap::new(),
         skipped: Vec::new(),
         history: Vec::new(),
+        partial: None,
         imports: Vec::new(),
     });
     new_state.history = history_after
@@ -237,6 +238,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
                 head_depth: manifest.source.head_depth,
             });
             new_state.skipped = manifest.skipped.clone();
+            new_state.partial = None;
             new_state.imports.push(ImportEntry {
                 release_id: manifest.release.id.clone(),
                 decision: steps.kind.name().to_string(),
@@ -273,7 +275,14 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
                 "{at} failed, and everything was rolled back: {message}"
             ),
         }),
-        Err(ApplyFailure::Partial { at, message, committed }) => {
+        Err(ApplyFailure::Partial { at, message, committed, stopped }) => {
+            new_state.partial = stopped.and_then(|(index, done)| {
+                let step = steps.migrations.get(index)?;
+                Some(crate::core::state::PartialMigration {
+                    version: step.version.clone(),
+                    statements: step.statements.iter().take(done).map(|s| s.sha256.clone()).collect(),
+                })
+            });
             let _ = target.write_state(&new_state);
             Err(Failure {
                 kind: FailureKind::Partial,
@@ -406,7 +415,8 @@ fn render_dry_run(manifest: &Manifest, steps: &Steps, format: Format) -> String 
                 "name": m.name,
                 "action": if m.revert { "revert" } else { "apply" },
                 "transactional": m.transactional,
-                "statements": m.statements.iter().map(|s| serde_json::json!({"line": s.line, "sha256": s.sha256, "sql": s.text})).collect::<Vec<_>>(),
+                "resume_after": m.start_at,
+                "statements": m.statements.iter().skip(m.start_at).map(|s| serde_json::json!({"line": s.line, "sha256": s.sha256, "sql": s.text})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "assets": steps.assets.iter().map(|a| serde_json::json!({
                 "id": a.id, "action": if a.member.is_some() { "upsert" } else { "delete" }, "sha256": a.sha256,
@@ -425,14 +435,16 @@ fn render_dry_run(manifest: &Manifest, steps: &Steps, format: Format) -> String 
         let what = if step.revert { "revert" } else { "migration" };
         let tx = if step.transactional { "" } else { ", no transaction" };
         let n = step.statements.len();
+        let resumed =
+            if step.start_at > 0 { format!(", resuming after statement {}", step.start_at) } else { String::new() };
         let _ = writeln!(
             out,
-            "\n-- {what} {} {} ({n} statement{}{tx})",
+            "\n-- {what} {} {} ({n} statement{}{tx}{resumed})",
             step.version,
             step.name,
             if n == 1 { "" } else { "s" }
         );
-        for statement in &step.statements {
+        for statement in step.statements.iter().skip(step.start_at) {
             let _ = writeln!(out, "{};", statement.text);
         }
     }

@@ -45,6 +45,8 @@ pub struct MigrationStep {
     pub revert: bool,
     pub transactional: bool,
     pub statements: Vec<StatementStep>,
+    /// Statements already run by an import that stopped part-way (resume after them).
+    pub start_at: usize,
 }
 
 /// One asset to write or remove.
@@ -61,6 +63,7 @@ pub enum DecisionKind {
     Initialise,
     Upgrade,
     Downgrade,
+    Resume,
 }
 
 impl DecisionKind {
@@ -69,6 +72,7 @@ impl DecisionKind {
             DecisionKind::Initialise => "initialise",
             DecisionKind::Upgrade => "upgrade",
             DecisionKind::Downgrade => "downgrade",
+            DecisionKind::Resume => "resume",
         }
     }
 }
@@ -135,22 +139,50 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
             "pass `--baseline VERSION` to adopt it as holding every migration up to VERSION",
         );
     }
-    if let Some(row) = history.iter().find(|r| r.statements_done != r.statements_total) {
-        return refuse(
-            "migrate::partial_migration",
-            format!(
-                "migration {} is partially applied ({}/{} statements)",
-                row.version, row.statements_done, row.statements_total
-            ),
-            "resuming a partial migration is not supported by this build yet; restore the database from a backup",
-        );
-    }
-
     // The bundle's migrations for this dialect, by version.
     let items: Vec<&crate::core::manifest::Item> =
         manifest.items.iter().filter(|i| i.item_type == ItemType::Migration && i.dialect == Some(dialect)).collect();
     let bundle_versions: BTreeMap<Version, &crate::core::manifest::Item> =
         items.iter().filter_map(|i| Version::parse(&i.identity).map(|v| (v, *i))).collect();
+
+    // A migration an import stopped in resumes after the statements that ran, if they are
+    // unchanged in this bundle.
+    let mut resume: Option<(Version, usize)> = None;
+    if let Some(row) = history.iter().find(|r| r.statements_done != r.statements_total) {
+        let recorded = facts.state.and_then(|s| s.partial.as_ref()).filter(|p| p.version == row.version);
+        let done = usize::try_from(row.statements_done).unwrap_or(usize::MAX);
+        let Some(recorded) = recorded.filter(|r| r.statements.len() == done) else {
+            return refuse(
+                "migrate::partial_unknown",
+                format!(
+                    "migration {} is partially applied ({}/{} statements), and the target has no record of which statements ran",
+                    row.version, row.statements_done, row.statements_total
+                ),
+                "finish or undo it by hand, then correct the history row",
+            );
+        };
+        let Some(item) = bundle_versions.get(&row.version).filter(|i| i.action == Action::Apply) else {
+            return refuse(
+                "migrate::partial_not_in_bundle",
+                format!("migration {} is partially applied, and the bundle does not carry it", row.version),
+                "import the bundle that ran it, or a newer one that still carries it",
+            );
+        };
+        let listed: Vec<&ContentHash> =
+            item.migration.iter().flat_map(|m| m.statements.iter().map(|s| &s.sha256)).collect();
+        if listed.len() < done || listed[..done].iter().zip(&recorded.statements).any(|(a, b)| *a != b) {
+            return refuse(
+                "migrate::resume_changed",
+                format!(
+                    "migration {}: a statement that already ran ({} of them) is different in this bundle",
+                    row.version, done
+                ),
+                "only the statements not yet run may change; restore the ones that ran",
+            );
+        }
+        resume = Some((row.version.clone(), done));
+    }
+    let resuming = |version: &Version| resume.as_ref().is_some_and(|(v, _)| v == version);
 
     // What the target must hold first.
     let mut adopted = Vec::new();
@@ -168,7 +200,7 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
                 .unwrap_or_default();
             // Without a matching state (offline script used, or state lost), the history decides:
             // exactly the base's rows, plus rows this bundle's own offline script wrote.
-            for row in history {
+            for row in history.iter().filter(|r| !resuming(&r.version)) {
                 match (required.get(&row.version), bundle_versions.get(&row.version)) {
                     (Some(sha), _) if **sha == row.sha256 => {}
                     (_, Some(item)) if item.sha256 == row.sha256 && item.action == Action::Apply => {
@@ -203,7 +235,7 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
             }
         }
         BundleKind::Full => {
-            for row in history {
+            for row in history.iter().filter(|r| !resuming(&r.version)) {
                 match bundle_versions.get(&row.version) {
                     Some(item) if item.sha256 == row.sha256 => {
                         if row.applied_by == "script" {
@@ -255,6 +287,13 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
     for item in &items {
         let Some(version) = Version::parse(&item.identity) else { continue };
         let revert = item.action == Action::Revert;
+        if let Some((_, done)) = resume.as_ref().filter(|(v, _)| *v == version) {
+            match migration_step(item, members, dialect, false) {
+                Ok(step) => migrations.push(MigrationStep { start_at: *done, ..step }),
+                Err(refusal) => return Decision::Refuse(refusal),
+            }
+            continue;
+        }
         if revert != applied.contains(&version) {
             continue; // applying what is there, or reverting what is not
         }
@@ -313,6 +352,7 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
     let mut upserts = order_by_dependencies(upserts, members);
     upserts.extend(deletes);
     let kind = match (manifest.release.bundle, facts.state.is_some() || !history.is_empty()) {
+        _ if resume.is_some() => DecisionKind::Resume,
         (BundleKind::Downgrade, _) => DecisionKind::Downgrade,
         (_, false) => DecisionKind::Initialise,
         (_, true) => DecisionKind::Upgrade,
@@ -404,5 +444,6 @@ fn migration_step(
         revert,
         transactional: info.transactional,
         statements,
+        start_at: 0,
     })
 }

@@ -39,6 +39,10 @@ pub struct TargetState {
     /// The history table as the last import left it, to tell drift from it.
     #[serde(default)]
     pub history: Vec<RecordedMigration>,
+    /// A migration an import stopped in (exit 4), with the hashes of the statements that ran,
+    /// so that a re-run resumes after them and refuses if one of them changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<PartialMigration>,
     /// Every import that changed something, oldest first.
     #[serde(default)]
     pub imports: Vec<ImportEntry>,
@@ -52,6 +56,14 @@ pub struct StateRelease {
     pub version: Option<String>,
     pub head_commit: String,
     pub head_depth: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartialMigration {
+    pub version: Version,
+    /// sha256 of each statement that ran, in order.
+    pub statements: Vec<ContentHash>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -469,4 +469,44 @@ fn mariadb_records_progress_statement_by_statement() {
     assert_eq!(rows.replace('\t', "|"), "1|1|1\n2|1|3\n", "statement 1 of 3 is committed and recorded");
     let status = env.run(env.root.path(), &["status", "--target", target2.to_str().unwrap(), "--db", &url2]);
     assert!(status.contains("partially applied (1/3") && status.ends_with("[exit status: 1]\n"), "{status}");
+
+    // A bundle that changes a statement that already ran is refused...
+    repo.write(
+        "migrations/0002_b.sql",
+        "CREATE TABLE b (id BIGINT);\nINSERT INTO b VALUES (1);\nCREATE TABLE c (id INT);\n",
+    );
+    let changed = repo.commit("changes what ran");
+    let bad = env.path("changed.tar");
+    assert!(
+        env.run(
+            &repo.dir,
+            &["export", "--base", &first.to_string(), "--head", &changed.to_string(), "-o", bad.to_str().unwrap()]
+        )
+        .ends_with("[exit status: 0]\n")
+    );
+    let out = import(&env, &bad, &target2, &["--db", &url2]);
+    assert!(out.contains("migrate::resume_changed") && out.ends_with("[exit status: 1]\n"), "{out}");
+    // ...and one that fixes only the tail resumes at the failed statement.
+    repo.write(
+        "migrations/0002_b.sql",
+        "CREATE TABLE b (id INT);\nINSERT INTO b VALUES (1);\nCREATE TABLE c (id INT);\n",
+    );
+    let fixed = repo.commit("fixes the tail");
+    let good = env.path("fixed.tar");
+    assert!(
+        env.run(
+            &repo.dir,
+            &["export", "--base", &first.to_string(), "--head", &fixed.to_string(), "-o", good.to_str().unwrap()]
+        )
+        .ends_with("[exit status: 0]\n")
+    );
+    let out = import(&env, &good, &target2, &["--db", &url2, "--dry-run"]);
+    assert!(out.contains("resume") && !out.contains("CREATE TABLE b"), "statement 1 does not run again: {out}");
+    let out = import(&env, &good, &target2, &["--db", &url2]);
+    assert!(out.starts_with("resume:") && out.ends_with("[exit status: 0]\n"), "{out}");
+    let rows = db2.query("SELECT version, statements_done, statements_total FROM migrate_history ORDER BY version");
+    assert_eq!(rows.replace('\t', "|"), "1|1|1\n2|3|3\n");
+    assert_eq!(db2.query("SELECT COUNT(*) FROM b").trim(), "1");
+    let status = env.run(env.root.path(), &["status", "--target", target2.to_str().unwrap(), "--db", &url2]);
+    assert!(status.contains("no drift"), "{status}");
 }
