@@ -510,3 +510,52 @@ fn mariadb_records_progress_statement_by_statement() {
     let status = env.run(env.root.path(), &["status", "--target", target2.to_str().unwrap(), "--db", &url2]);
     assert!(status.contains("no drift"), "{status}");
 }
+
+#[test]
+fn concurrent_imports_apply_once() {
+    let env = TestEnv::new();
+    let b = bundles(&env);
+    let target = env.path("site");
+    let spawn = || {
+        let mut command = env.command(
+            env.root.path(),
+            &["import", b.full_change.to_str().unwrap(), "--target", target.to_str().unwrap()],
+        );
+        command
+            .env("MIGRATE_NOW", "1790000000")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command.spawn().unwrap()
+    };
+    let (one, two) = (spawn(), spawn());
+    let outputs = [one.wait_with_output().unwrap(), two.wait_with_output().unwrap()];
+    let texts: Vec<String> = outputs.iter().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).collect();
+    assert!(outputs.iter().all(|o| o.status.success()), "{texts:?}");
+    assert_eq!(texts.iter().filter(|t| t.starts_with("initialise:")).count(), 1, "{texts:?}");
+    assert_eq!(texts.iter().filter(|t| t.starts_with("nothing to do")).count(), 1, "{texts:?}");
+    assert_eq!(history(&target).lines().count(), 5, "no duplicate rows");
+}
+
+#[test]
+fn a_held_lock_makes_the_target_busy() {
+    let env = TestEnv::new();
+    let b = bundles(&env);
+    let target = env.path("site");
+    std::fs::create_dir_all(target.join(".migrate")).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(target.join(".migrate/lock"))
+        .unwrap();
+    std::fs::write(target.join(".migrate/lock"), "host test, pid 1, since then").unwrap();
+    lock.lock().unwrap();
+    let out = import(&env, &b.full_base, &target, &["--lock-timeout", "1"]);
+    assert!(
+        out.contains("migrate::target_busy") && out.contains("pid 1") && out.ends_with("[exit status: 1]\n"),
+        "{out}"
+    );
+    drop(lock); // a holder that goes away releases the lock with it
+    let out = import(&env, &b.full_base, &target, &["--lock-timeout", "1"]);
+    assert!(out.starts_with("initialise:"), "{out}");
+}
