@@ -76,11 +76,17 @@ pub fn apply(
             duration_ms,
         };
         if step.transactional && driver.transactional_ddl() && step.start_at == 0 {
-            for statement in &step.statements {
-                if let Err(e) = driver.execute(&statement.text) {
-                    let _ = driver.rollback();
-                    return Err(failed(&committed, at(step, statement.line), e));
-                }
+            let texts: Vec<&str> = step.statements.iter().map(|s| s.text.as_str()).collect();
+            if let Err((e, index)) = driver.execute_all(&texts) {
+                let _ = driver.rollback();
+                let place = match index.and_then(|i| step.statements.get(i)) {
+                    Some(statement) => at(step, statement.line),
+                    None => format!(
+                        "migration {} `{}` ({}, statement not identified by the database)",
+                        step.version, step.name, step.path
+                    ),
+                };
+                return Err(failed(&committed, place, e));
             }
             let done = if step.revert {
                 driver.unrecord(history_table, &step.version)

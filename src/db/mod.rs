@@ -42,6 +42,14 @@ pub trait Driver {
     fn rollback(&mut self) -> Result<(), DbError>;
     /// Runs one statement verbatim.
     fn execute(&mut self, sql: &str) -> Result<(), DbError>;
+    /// Runs a migration's statements in order inside the open transaction; on failure, returns
+    /// the index of the failing statement when it is known.
+    fn execute_all(&mut self, statements: &[&str]) -> Result<(), (DbError, Option<usize>)> {
+        for (index, sql) in statements.iter().enumerate() {
+            self.execute(sql).map_err(|e| (e, Some(index)))?;
+        }
+        Ok(())
+    }
     fn ensure_history(&mut self, table: &str) -> Result<(), DbError>;
     /// Writes (or replaces) a history row.
     fn record(&mut self, table: &str, row: &NewRow<'_>) -> Result<(), DbError>;

@@ -18,6 +18,9 @@ use crate::core::state::HistoryRow;
 
 pub struct Postgres {
     client: Client,
+    /// The history insert, prepared once: a release records a row per migration, and preparing
+    /// each time costs a round trip.
+    record_statement: Option<postgres::Statement>,
 }
 
 fn error(e: postgres::Error) -> DbError {
@@ -57,7 +60,7 @@ impl Postgres {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-        Ok(Postgres { client })
+        Ok(Postgres { client, record_statement: None })
     }
 }
 
@@ -126,6 +129,34 @@ impl Driver for Postgres {
         self.client.batch_execute(sql).map_err(error)
     }
 
+    /// One round trip for a whole migration: its statements, verbatim, joined into one simple
+    /// query (they run inside the open transaction). A round trip per statement made imports
+    /// twice as slow as `psql`. The server's error position, when it gives one, names the
+    /// statement.
+    fn execute_all(&mut self, statements: &[&str]) -> Result<(), (DbError, Option<usize>)> {
+        let mut batch = String::new();
+        let mut starts = Vec::with_capacity(statements.len());
+        for sql in statements {
+            starts.push(batch.chars().count());
+            batch.push_str(sql);
+            batch.push_str(";\n");
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.client.batch_execute(&batch).map_err(|e| {
+            let index = e.as_db_error().and_then(|db| match db.position() {
+                Some(postgres::error::ErrorPosition::Original(position)) => {
+                    let position = usize::try_from(*position).unwrap_or(0).saturating_sub(1);
+                    Some(starts.iter().rposition(|start| *start <= position).unwrap_or(0))
+                }
+                _ => None,
+            });
+            let index = if statements.len() == 1 { Some(0) } else { index };
+            (error(e), index)
+        })
+    }
+
     fn ensure_history(&mut self, table: &str) -> Result<(), DbError> {
         let table = table_name(table)?;
         self.client
@@ -150,16 +181,36 @@ impl Driver for Postgres {
         let done = i32::try_from(row.statements_done).unwrap_or(i32::MAX);
         let total = i32::try_from(row.statements_total).unwrap_or(i32::MAX);
         let duration = i64::try_from(row.duration_ms).unwrap_or(i64::MAX);
+        let statement = match &self.record_statement {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = self
+                    .client
+                    .prepare(&format!(
+                        "INSERT INTO {table} (version, name, sha256, statements_done, statements_total, release_id, applied_by, applied_at, duration_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6, 'import', $7::text::timestamptz, $8)
+                         ON CONFLICT (version) DO UPDATE SET statements_done = EXCLUDED.statements_done,
+                           statements_total = EXCLUDED.statements_total, release_id = EXCLUDED.release_id,
+                           applied_by = 'import', applied_at = EXCLUDED.applied_at, duration_ms = EXCLUDED.duration_ms"
+                    ))
+                    .map_err(error)?;
+                self.record_statement = Some(statement.clone());
+                statement
+            }
+        };
         self.client
             .execute(
-                &format!(
-                    "INSERT INTO {table} (version, name, sha256, statements_done, statements_total, release_id, applied_by, applied_at, duration_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, 'import', $7::text::timestamptz, $8)
-                     ON CONFLICT (version) DO UPDATE SET statements_done = EXCLUDED.statements_done,
-                       statements_total = EXCLUDED.statements_total, release_id = EXCLUDED.release_id,
-                       applied_by = 'import', applied_at = EXCLUDED.applied_at, duration_ms = EXCLUDED.duration_ms"
-                ),
-                &[&row.version.as_str(), &row.name, &row.sha256, &done, &total, &row.release_id, &row.applied_at, &duration],
+                &statement,
+                &[
+                    &row.version.as_str(),
+                    &row.name,
+                    &row.sha256,
+                    &done,
+                    &total,
+                    &row.release_id,
+                    &row.applied_at,
+                    &duration,
+                ],
             )
             .map(|_| ())
             .map_err(error)
