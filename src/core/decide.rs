@@ -301,6 +301,11 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
             && facts.history.is_none()
             && version <= *baseline
         {
+            // Adopted as applied: its history row is written, none of its statements run.
+            match migration_step(item, members, dialect, false) {
+                Ok(step) => migrations.push(MigrationStep { start_at: step.statements.len(), ..step }),
+                Err(refusal) => return Decision::Refuse(refusal),
+            }
             adopted.push(version);
             continue;
         }

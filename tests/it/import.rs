@@ -559,3 +559,73 @@ fn a_held_lock_makes_the_target_busy() {
     let out = import(&env, &b.full_base, &target, &["--lock-timeout", "1"]);
     assert!(out.starts_with("initialise:"), "{out}");
 }
+
+#[test]
+fn trusted_keys_in_the_target_require_a_signature() {
+    let env = TestEnv::new();
+    let repo = env.scripts("repo.git");
+    let key = env.path("release.key");
+    assert!(env.run(env.root.path(), &["keygen", "-o", key.to_str().unwrap()]).ends_with("[exit status: 0]\n"));
+    let (signed, unsigned) = (env.path("signed.tar"), env.path("unsigned.tar"));
+    assert!(
+        env.run(
+            &repo.dir,
+            &["export", "--head", "base", "--sign", key.to_str().unwrap(), "-o", signed.to_str().unwrap()]
+        )
+        .ends_with("[exit status: 0]\n")
+    );
+    assert!(
+        env.run(&repo.dir, &["export", "--head", "base", "-o", unsigned.to_str().unwrap()])
+            .ends_with("[exit status: 0]\n")
+    );
+    let target = env.path("site");
+    std::fs::create_dir_all(target.join(".migrate/trusted")).unwrap();
+    std::fs::copy(env.path("release.key.pub"), target.join(".migrate/trusted/release.pub")).unwrap();
+    let out = import(&env, &unsigned, &target, &[]);
+    assert!(out.contains("migrate::bundle_unsigned") && out.ends_with("[exit status: 1]\n"), "{out}");
+    assert!(!target.join("db.sqlite3").exists());
+    let out = import(&env, &signed, &target, &[]);
+    assert!(out.starts_with("initialise:"), "{out}");
+}
+
+#[test]
+fn baseline_adopts_a_database_migrated_by_other_means() {
+    let env = TestEnv::new();
+    let b = bundles(&env);
+    let target = env.path("site");
+    std::fs::create_dir_all(&target).unwrap();
+    let db = target.join("db.sqlite3");
+    let made = Command::new("sqlite3")
+        .arg(&db)
+        .arg("CREATE TABLE note (id INTEGER PRIMARY KEY, body VARCHAR(500) NOT NULL);")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = import(&env, &b.full_change, &target, &[]);
+    assert!(out.contains("migrate::database_not_empty") && out.ends_with("[exit status: 1]\n"), "{out}");
+    let out = import(&env, &b.full_change, &target, &["--baseline", "2"]);
+    assert!(out.starts_with("initialise:"), "{out}");
+    assert_eq!(history(&target), "1|2|2|import\n2|0|0|import\n3|2|2|import\n4|1|1|import\n5|2|2|import\n");
+    assert!(!dump(&target).contains("hello; world"), "the adopted migrations did not run");
+}
+
+#[test]
+fn postgres_failure_at_commit_rolls_back() {
+    use crate::common::db::{Server, TestDb};
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("repo.git"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [postgres]\n").write(
+        "migrations/0001_a.sql",
+        "CREATE TABLE parent (id integer PRIMARY KEY);\nCREATE TABLE child (parent_id integer REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);\nINSERT INTO child VALUES (42);\n",
+    );
+    repo.commit("deferred violation");
+    let bundle = env.path("b.tar");
+    assert!(env.run(&repo.dir, &["export", "-o", bundle.to_str().unwrap()]).ends_with("[exit status: 0]\n"));
+    let Some(db) = TestDb::create(Server::Postgres) else { return };
+    let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.name);
+    let target = env.path("site");
+    let out = import(&env, &bundle, &target, &["--db", &url]);
+    assert!(out.contains("COMMIT failed") && out.ends_with("[exit status: 3]\n"), "{out}");
+    assert!(!db.dump().contains("CREATE TABLE public.parent"), "nothing stayed");
+    assert!(!target.join(".migrate/state.json").exists(), "no state for a target that got nothing");
+}
