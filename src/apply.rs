@@ -33,6 +33,7 @@ fn at(step: &MigrationStep, line: usize) -> String {
 }
 
 /// Runs the migrations and writes the assets.
+#[allow(clippy::too_many_arguments)]
 pub fn apply(
     driver: &mut dyn Driver,
     target: &Target,
@@ -41,7 +42,17 @@ pub fn apply(
     members: &BTreeMap<String, Arc<str>>,
     steps: &Steps,
     now: &str,
+    crash_after: Option<usize>,
 ) -> Result<Applied, ApplyFailure> {
+    // Test hook (`MIGRATE_TEST_CRASH_AFTER`): the process dies, as with `kill -9`, before its
+    // Nth side effect, so that tests can prove a re-run finishes the job from any point.
+    let mut effects = 0usize;
+    let mut effect = || {
+        effects += 1;
+        if crash_after == Some(effects) {
+            std::process::abort();
+        }
+    };
     let mut committed: Vec<String> = Vec::new();
     let mut applied = Applied::default();
     let failed = |committed: &Vec<String>, at: String, e: DbError| {
@@ -59,6 +70,7 @@ pub fn apply(
             ApplyFailure::Partial { at, message: e.0, committed: committed.clone(), stopped: Some((index, done)) }
         }
     };
+    effect();
     let start = |driver: &mut dyn Driver| driver.begin().and_then(|_| driver.ensure_history(history_table));
     start(driver).map_err(|e| failed(&committed, "the start of the transaction".into(), e))?;
     let mut in_transaction: Vec<String> = Vec::new();
@@ -77,6 +89,7 @@ pub fn apply(
         };
         if step.transactional && driver.transactional_ddl() && step.start_at == 0 {
             let texts: Vec<&str> = step.statements.iter().map(|s| s.text.as_str()).collect();
+            effect();
             if let Err((e, index)) = driver.execute_all(&texts) {
                 let _ = driver.rollback();
                 let place = match index.and_then(|i| step.statements.get(i)) {
@@ -88,6 +101,7 @@ pub fn apply(
                 };
                 return Err(failed(&committed, place, e));
             }
+            effect();
             let done = if step.revert {
                 driver.unrecord(history_table, &step.version)
             } else {
@@ -100,20 +114,37 @@ pub fn apply(
             in_transaction.push(format!("migration {} `{}`", step.version, step.name));
         } else {
             // Commit what came before, then run this one statement by statement, its row marked
-            // unfinished first, so that a failure leaves a record of exactly what ran.
+            // unfinished first, so that a failure leaves a record of exactly what ran; the
+            // journal names the statements, so that even a crash leaves that record.
+            effect();
             driver.commit().map_err(|e| failed(&committed, at(step, 1), e))?;
             committed.append(&mut in_transaction);
+            let mut journal = crate::core::state::PartialMigration {
+                version: step.version.clone(),
+                statements: step.statements.iter().map(|s| s.sha256.clone()).collect(),
+                started: step.start_at,
+            };
+            if let Err(e) = target.write_journal(&journal) {
+                return Err(failed(&committed, at(step, 1), DbError(e.to_string())));
+            }
             let resumed = u32::try_from(step.start_at).unwrap_or(u32::MAX);
+            effect();
             if !step.revert {
                 driver
                     .record(history_table, &row(resumed, 0))
                     .map_err(|e| stopped(&committed, index, step.start_at, at(step, 1), e))?;
             }
             for (k, statement) in step.statements.iter().enumerate().skip(step.start_at) {
+                journal.started = k + 1;
+                if let Err(e) = target.write_journal(&journal) {
+                    return Err(stopped(&committed, index, k, at(step, statement.line), DbError(e.to_string())));
+                }
+                effect();
                 if let Err(e) = driver.execute(&statement.text) {
                     return Err(stopped(&committed, index, k, at(step, statement.line), e));
                 }
                 let done = u32::try_from(k + 1).unwrap_or(u32::MAX);
+                effect();
                 if !step.revert
                     && let Err(e) = driver.record(history_table, &row(done, elapsed_ms(started)))
                 {
@@ -126,14 +157,17 @@ pub fn apply(
             {
                 return Err(failed(&committed, at(step, 1), e));
             }
+            effect();
             driver.begin().map_err(|e| failed(&committed, at(step, 1), e))?;
         }
         applied.migrations += 1;
     }
+    effect();
     driver.commit().map_err(|e| failed(&committed, "COMMIT".into(), e))?;
     committed.append(&mut in_transaction);
 
     for step in &steps.assets {
+        effect();
         let result = match &step.member {
             Some(member) => match members.get(member) {
                 Some(text) => target.write_asset(&step.id, text.as_bytes()),

@@ -95,6 +95,31 @@ impl Target {
         Ok(TargetLock { _file: file })
     }
 
+    fn journal_path(&self) -> PathBuf {
+        self.tool_dir().join("journal.json")
+    }
+
+    /// Records, before a migration runs statement by statement, every statement's hash: after a
+    /// crash the history row says how many ran, and this says which they were.
+    pub fn write_journal(&self, entry: &crate::core::state::PartialMigration) -> Result<(), TargetError> {
+        let mut bytes = serde_json::to_vec_pretty(entry).map_err(|e| TargetError::Io(e.to_string()))?;
+        bytes.push(b'\n');
+        write_durably(&self.journal_path(), &bytes)
+    }
+
+    pub fn read_journal(&self) -> Option<crate::core::state::PartialMigration> {
+        let bytes = std::fs::read(self.journal_path()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub fn clear_journal(&self) -> Result<(), TargetError> {
+        match std::fs::remove_file(self.journal_path()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("remove", &self.journal_path(), e)),
+        }
+    }
+
     pub fn read_state(&self) -> Result<Option<Vec<u8>>, TargetError> {
         let path = self.state_path();
         match std::fs::read(&path) {

@@ -102,6 +102,8 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         Some(bytes) => Some(TargetState::parse(&bytes).map_err(|e| usage("migrate::state_unreadable", e.to_string()))?),
         None => None,
     };
+    // A journal left by an import that died names the statements of the migration it was in.
+    let journal = target.read_journal();
     // A relative SQLite path is relative to the target folder, so a target can be moved or restored
     // elsewhere with its database.
     let db_url = args
@@ -155,6 +157,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         database_has_tables: has_tables,
         allow_downgrade: args.allow_downgrade,
         baseline,
+        partial: state.as_ref().and_then(|s| s.partial.as_ref()).or(journal.as_ref()),
     };
     let steps = match decide(manifest, &members, &facts) {
         Decision::NothingToDo => {
@@ -190,8 +193,17 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
     }
 
     let now = crate::clock::now_rfc3339();
-    let result =
-        apply(driver.as_mut(), &target, &manifest.history_table, manifest.release.id.as_str(), &members, &steps, &now);
+    let crash_after = std::env::var("MIGRATE_TEST_CRASH_AFTER").ok().and_then(|v| v.parse().ok());
+    let result = apply(
+        driver.as_mut(),
+        &target,
+        &manifest.history_table,
+        manifest.release.id.as_str(),
+        &members,
+        &steps,
+        &now,
+        crash_after,
+    );
     let history_after = driver.read_history(&manifest.history_table).map_err(db_failure)?.unwrap_or_default();
     let mut new_state = state.clone().unwrap_or_else(|| TargetState {
         format_version: STATE_FORMAT_VERSION,
@@ -253,6 +265,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
                     "the release is applied, but `state.json` could not be written: {e}"
                 ),
             })?;
+            let _ = target.clear_journal();
             if let Some(path) = &args.receipt {
                 write_receipt(path, &new_state, manifest, &history_after, &now)?;
             }
@@ -281,9 +294,13 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
                 Some(crate::core::state::PartialMigration {
                     version: step.version.clone(),
                     statements: step.statements.iter().take(done).map(|s| s.sha256.clone()).collect(),
+                    // The failing statement returned an error: it did not take effect.
+                    started: done,
                 })
             });
-            let _ = target.write_state(&new_state);
+            if target.write_state(&new_state).is_ok() {
+                let _ = target.clear_journal();
+            }
             Err(Failure {
                 kind: FailureKind::Partial,
                 report: miette::miette!(

@@ -23,6 +23,9 @@ pub struct TargetFacts<'a> {
     pub allow_downgrade: bool,
     /// Adopt a database that was migrated by other means, up to this version.
     pub baseline: Option<Version>,
+    /// The statements of a migration an import stopped in: from `state.json` after an exit 4,
+    /// or from the journal after a crash.
+    pub partial: Option<&'a crate::core::state::PartialMigration>,
 }
 
 /// One statement to run, exactly as the manifest hashed it.
@@ -149,9 +152,10 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
     // unchanged in this bundle.
     let mut resume: Option<(Version, usize)> = None;
     if let Some(row) = history.iter().find(|r| r.statements_done != r.statements_total) {
-        let recorded = facts.state.and_then(|s| s.partial.as_ref()).filter(|p| p.version == row.version);
+        let recorded = facts.partial.filter(|p| p.version == row.version);
         let done = usize::try_from(row.statements_done).unwrap_or(usize::MAX);
-        let Some(recorded) = recorded.filter(|r| r.statements.len() == done) else {
+        // The record holds at least the statements that ran (the journal holds all of them).
+        let Some(recorded) = recorded.filter(|r| r.statements.len() >= done) else {
             return refuse(
                 "migrate::partial_unknown",
                 format!(
@@ -161,6 +165,19 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
                 "finish or undo it by hand, then correct the history row",
             );
         };
+        if recorded.started > done {
+            let started = recorded.started;
+            return refuse(
+                "migrate::statement_uncertain",
+                format!(
+                    "migration {}: the import died while statement {started} ran; on this database a statement outside a transaction commits by itself, so whether it took effect is unknown",
+                    row.version
+                ),
+                &format!(
+                    "check the database: if statement {started} took effect, set `statements_done` to {started} in its history row; then import again"
+                ),
+            );
+        }
         let Some(item) = bundle_versions.get(&row.version).filter(|i| i.action == Action::Apply) else {
             return refuse(
                 "migrate::partial_not_in_bundle",
@@ -170,7 +187,7 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
         };
         let listed: Vec<&ContentHash> =
             item.migration.iter().flat_map(|m| m.statements.iter().map(|s| &s.sha256)).collect();
-        if listed.len() < done || listed[..done].iter().zip(&recorded.statements).any(|(a, b)| *a != b) {
+        if listed.len() < done || listed[..done].iter().zip(&recorded.statements[..done]).any(|(a, b)| *a != b) {
             return refuse(
                 "migrate::resume_changed",
                 format!(

@@ -62,8 +62,12 @@ pub struct StateRelease {
 #[serde(deny_unknown_fields)]
 pub struct PartialMigration {
     pub version: Version,
-    /// sha256 of each statement that ran, in order.
+    /// sha256 of each statement that ran (in the journal: of every statement), in order.
     pub statements: Vec<ContentHash>,
+    /// How many statements had been started (journal only): one more than the history row's
+    /// count means the import died while a statement ran, and whether it took effect is unknown.
+    #[serde(default)]
+    pub started: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
