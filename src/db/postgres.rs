@@ -6,10 +6,18 @@
 //! server as written (`$$` bodies and all). The lock is a session-level advisory lock derived
 //! from the history table's name, taken before anything is read and released with the session.
 //! A schema comes from the URL (`options=-csearch_path=...`). A dry run's session is read-only.
+//! TLS follows the URL's `sslmode` as libpq does for `prefer` (the default) and `require`: the
+//! connection is encrypted when the server offers it (required with `require`), and the server's
+//! certificate is not verified (libpq's `verify-ca`/`verify-full` are not supported yet).
 
 use std::time::{Duration, Instant};
 
-use postgres::{Client, NoTls};
+use std::sync::Arc;
+
+use postgres::Client;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::{DbError, Driver, NewRow};
 use crate::core::model::{Dialect, Version};
@@ -30,6 +38,62 @@ fn error(e: postgres::Error) -> DbError {
     }
 }
 
+/// rustls with ring, accepting the server's certificate as libpq's `sslmode=require` does (the
+/// handshake's signatures are still checked).
+fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map(|builder| {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(EncryptOnly(provider))).with_no_client_auth()
+        });
+    let config = config.unwrap_or_else(|_| {
+        rustls::ClientConfig::builder()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(EncryptOnly(Arc::new(rustls::crypto::ring::default_provider()))))
+            .with_no_client_auth()
+    });
+    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+}
+
+#[derive(Debug)]
+struct EncryptOnly(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 fn table_name(table: &str) -> Result<&str, DbError> {
     if is_identifier(table) { Ok(table) } else { Err(DbError(format!("`{table}` is not a plain identifier"))) }
 }
@@ -43,7 +107,7 @@ fn lock_key(table: &str) -> i64 {
 impl Postgres {
     /// Connects; unless `read_only`, waits up to `lock_timeout` for the advisory lock of `table`.
     pub fn connect(url: &str, table: &str, read_only: bool, lock_timeout: Duration) -> Result<Postgres, DbError> {
-        let mut client = Client::connect(url, NoTls).map_err(error)?;
+        let mut client = Client::connect(url, tls()).map_err(error)?;
         if read_only {
             client.batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY").map_err(error)?;
         } else {

@@ -738,3 +738,35 @@ fn a_crash_at_any_point_is_finished_by_the_next_import_sqlite() {
 fn a_crash_at_any_point_is_finished_by_the_next_import_mariadb() {
     crash_and_recover(Some(crate::common::db::Server::Mariadb));
 }
+
+#[test]
+fn postgres_tls_when_the_url_asks_and_no_password_anywhere() {
+    use crate::common::db::{Server, TestDb};
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("repo.git"), true);
+    // This migration fails unless its own session is encrypted.
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [postgres]\n").write(
+        "migrations/0001_require_tls.sql",
+        "DO $$ BEGIN\n  IF NOT (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) THEN\n    RAISE EXCEPTION 'the session is not encrypted';\n  END IF;\nEND $$;\n",
+    );
+    repo.commit("tls");
+    let bundle = env.path("b.tar");
+    assert!(env.run(&repo.dir, &["export", "-o", bundle.to_str().unwrap()]).ends_with("[exit status: 0]\n"));
+    let Some(db) = TestDb::create(Server::Postgres) else { return };
+    let target = env.path("site");
+    let receipt = env.path("receipt.json");
+    let url = format!("postgres://postgres:s3cret-pw@127.0.0.1:5432/{}?sslmode=require", db.name);
+    let out = import(&env, &bundle, &target, &["--db", &url, "--env", "prod", "--receipt", receipt.to_str().unwrap()]);
+    assert!(out.starts_with("initialise:") && out.ends_with("[exit status: 0]\n"), "{out}");
+    let state = std::fs::read_to_string(target.join(".migrate/state.json")).unwrap();
+    let receipt = std::fs::read_to_string(&receipt).unwrap();
+    for text in [&out, &state, &receipt] {
+        assert!(!text.contains("s3cret-pw"), "a password leaked: {text}");
+    }
+    assert!(state.contains("postgres:***@127.0.0.1"), "{state}");
+    // Plain connections are refused by the migration itself: the check is real.
+    let Some(db2) = TestDb::create(Server::Postgres) else { return };
+    let plain = format!("postgres://postgres@127.0.0.1:5432/{}?sslmode=disable", db2.name);
+    let out = import(&env, &bundle, &env.path("site2"), &["--db", &plain]);
+    assert!(out.contains("the session is not encrypted") && out.ends_with("[exit status: 3]\n"), "{out}");
+}
