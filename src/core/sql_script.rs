@@ -22,6 +22,50 @@ use crate::core::manifest::{Action, Item, ItemType, Manifest};
 use crate::core::model::Dialect;
 use crate::core::sql_split::{self, Statement};
 
+/// The history table's `CREATE TABLE IF NOT EXISTS`, without a terminator: the one definition
+/// that import's drivers and the offline scripts share, so both write rows the other can read.
+pub fn history_table_ddl(dialect: Dialect, table: &str) -> String {
+    let columns = match dialect {
+        Dialect::Sqlite => {
+            "  version          TEXT    NOT NULL PRIMARY KEY,
+  name             TEXT    NOT NULL,
+  sha256           TEXT    NOT NULL,
+  statements_done  INTEGER NOT NULL,
+  statements_total INTEGER NOT NULL,
+  release_id       TEXT,
+  applied_by       TEXT    NOT NULL CHECK (applied_by IN ('import', 'script')),
+  applied_at       TEXT    NOT NULL,
+  duration_ms      INTEGER
+)"
+        }
+        Dialect::Postgres => {
+            "  version          varchar(255) NOT NULL PRIMARY KEY,
+  name             text         NOT NULL,
+  sha256           text         NOT NULL,
+  statements_done  integer      NOT NULL,
+  statements_total integer      NOT NULL,
+  release_id       text,
+  applied_by       text         NOT NULL CHECK (applied_by IN ('import', 'script')),
+  applied_at       timestamptz  NOT NULL,
+  duration_ms      bigint
+)"
+        }
+        Dialect::Mysql => {
+            "  version          VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+  name             VARCHAR(255) NOT NULL,
+  sha256           VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  statements_done  INT          NOT NULL,
+  statements_total INT          NOT NULL,
+  release_id       VARCHAR(255) NULL,
+  applied_by       VARCHAR(16)  NOT NULL,
+  applied_at       DATETIME(6)  NOT NULL,
+  duration_ms      BIGINT       NULL
+) ENGINE=InnoDB"
+        }
+    };
+    format!("CREATE TABLE IF NOT EXISTS {table} (\n{columns}")
+}
+
 /// Renders the script of one dialect from the manifest's items and the bundle's members.
 pub fn render(manifest: &Manifest, dialect: Dialect, members: &BTreeMap<String, Arc<str>>) -> String {
     let table = &manifest.history_table;
@@ -167,6 +211,7 @@ fn transactional_steps(out: &mut String, table: &str, release: &str, steps: &[St
 }
 
 fn sqlite(out: &mut String, manifest: &Manifest, table: &str, expected: &[String], steps: &[Step<'_>]) {
+    let create = history_table_ddl(Dialect::Sqlite, table);
     let release = quote(manifest.release.id.as_str());
     let _ = write!(
         out,
@@ -174,17 +219,7 @@ fn sqlite(out: &mut String, manifest: &Manifest, table: &str, expected: &[String
 BEGIN IMMEDIATE;
 
 -- the history table, inside the transaction: a failing guard rolls it back
-CREATE TABLE IF NOT EXISTS {table} (
-  version          TEXT    NOT NULL PRIMARY KEY,
-  name             TEXT    NOT NULL,
-  sha256           TEXT    NOT NULL,
-  statements_done  INTEGER NOT NULL,
-  statements_total INTEGER NOT NULL,
-  release_id       TEXT,
-  applied_by       TEXT    NOT NULL CHECK (applied_by IN ('import', 'script')),
-  applied_at       TEXT    NOT NULL,
-  duration_ms      INTEGER
-);
+{create};
 
 -- guard: the history must hold exactly the expected rows, all complete
 CREATE TEMP TABLE migrate_expected (version TEXT NOT NULL, sha256 TEXT NOT NULL);
@@ -224,6 +259,7 @@ INSERT INTO temp.migrate_clock (t0) VALUES (julianday('now'));
 }
 
 fn postgres(out: &mut String, manifest: &Manifest, table: &str, expected: &[String], steps: &[Step<'_>]) {
+    let create = history_table_ddl(Dialect::Postgres, table);
     let release = quote(manifest.release.id.as_str());
     let expected_cte = if expected.is_empty() {
         "SELECT NULL::text AS version, NULL::text AS sha256 WHERE false".to_string()
@@ -238,17 +274,7 @@ fn postgres(out: &mut String, manifest: &Manifest, table: &str, expected: &[Stri
 BEGIN;
 
 -- the history table, inside the transaction: a failing guard rolls it back
-CREATE TABLE IF NOT EXISTS {table} (
-  version          varchar(255) NOT NULL PRIMARY KEY,
-  name             text         NOT NULL,
-  sha256           text         NOT NULL,
-  statements_done  integer      NOT NULL,
-  statements_total integer      NOT NULL,
-  release_id       text,
-  applied_by       text         NOT NULL CHECK (applied_by IN ('import', 'script')),
-  applied_at       timestamptz  NOT NULL,
-  duration_ms      bigint
-);
+{create};
 
 -- guard: the history must hold exactly the expected rows, all complete
 DO $migrate_guard$
@@ -285,6 +311,7 @@ $migrate_guard$;
 }
 
 fn mysql(out: &mut String, manifest: &Manifest, table: &str, expected: &[String], steps: &[Step<'_>]) {
+    let create = history_table_ddl(Dialect::Mysql, table);
     let release = quote(manifest.release.id.as_str());
     let ascii = "CHARACTER SET ascii COLLATE ascii_bin";
     let _ = write!(
@@ -333,17 +360,7 @@ DEALLOCATE PREPARE migrate_stmt;
 SET SESSION sql_mode = IF(@migrate_guard_error IS NULL, @@session.sql_mode, LEFT(@migrate_guard_error, 190));
 
 -- the history table (after the guard: it commits by itself)
-CREATE TABLE IF NOT EXISTS {table} (
-  version          VARCHAR(255) {ascii} NOT NULL PRIMARY KEY,
-  name             VARCHAR(255) NOT NULL,
-  sha256           VARCHAR(255) {ascii} NOT NULL,
-  statements_done  INT          NOT NULL,
-  statements_total INT          NOT NULL,
-  release_id       VARCHAR(255) NULL,
-  applied_by       VARCHAR(16)  NOT NULL,
-  applied_at       DATETIME(6)  NOT NULL,
-  duration_ms      BIGINT       NULL
-) ENGINE=InnoDB;
+{create};
 "
     );
     let elapsed = "TIMESTAMPDIFF(MICROSECOND, @migrate_t0, NOW(6)) DIV 1000";

@@ -25,6 +25,30 @@ pub struct NewRow<'a> {
     pub duration_ms: u64,
 }
 
+/// The history columns every driver reads, in the order of `RawHistoryRow`.
+const HISTORY_COLUMNS: &str = "version, name, sha256, statements_done, statements_total, applied_by";
+
+/// A history row as a driver reads it: version, name, sha256, statements done and total, applied by.
+type RawHistoryRow = (String, String, String, i64, i64, String);
+
+/// Checks and orders the rows a driver read; a row that is not ours is an error, not skipped.
+fn parse_history(rows: impl IntoIterator<Item = RawHistoryRow>) -> Result<Vec<HistoryRow>, DbError> {
+    let mut history = Vec::new();
+    for (version, name, sha256, done, total, applied_by) in rows {
+        history.push(HistoryRow {
+            version: Version::parse(&version)
+                .ok_or_else(|| DbError(format!("history row `{version}` is not a version")))?,
+            name,
+            sha256: sha256.try_into().map_err(DbError)?,
+            statements_done: u32::try_from(done).unwrap_or(0),
+            statements_total: u32::try_from(total).unwrap_or(0),
+            applied_by,
+        });
+    }
+    history.sort_by(|a, b| a.version.cmp(&b.version));
+    Ok(history)
+}
+
 pub trait Driver {
     fn dialect(&self) -> Dialect;
     /// Whether DDL can be rolled back; where it cannot (MySQL), progress is recorded statement

@@ -10,9 +10,10 @@ use std::time::Duration;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts};
 
-use super::{DbError, Driver, NewRow};
+use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, RawHistoryRow, parse_history};
 use crate::core::model::{Dialect, Version};
 use crate::core::project::is_identifier;
+use crate::core::sql_script::history_table_ddl;
 use crate::core::state::HistoryRow;
 
 pub struct Mysql {
@@ -67,24 +68,9 @@ impl Driver for Mysql {
         if exists.unwrap_or(0) == 0 {
             return Ok(None);
         }
-        let rows: Vec<(String, String, String, i64, i64, String)> = self
-            .connection
-            .query(format!("SELECT version, name, sha256, statements_done, statements_total, applied_by FROM {table}"))
-            .map_err(error)?;
-        let mut history = Vec::new();
-        for (version, name, sha256, done, total, applied_by) in rows {
-            history.push(HistoryRow {
-                version: Version::parse(&version)
-                    .ok_or_else(|| DbError(format!("history row `{version}` is not a version")))?,
-                name,
-                sha256: sha256.try_into().map_err(DbError)?,
-                statements_done: u32::try_from(done).unwrap_or(0),
-                statements_total: u32::try_from(total).unwrap_or(0),
-                applied_by,
-            });
-        }
-        history.sort_by(|a, b| a.version.cmp(&b.version));
-        Ok(Some(history))
+        let rows: Vec<RawHistoryRow> =
+            self.connection.query(format!("SELECT {HISTORY_COLUMNS} FROM {table}")).map_err(error)?;
+        parse_history(rows).map(Some)
     }
 
     fn has_other_tables(&mut self, table: &str) -> Result<bool, DbError> {
@@ -116,22 +102,7 @@ impl Driver for Mysql {
 
     fn ensure_history(&mut self, table: &str) -> Result<(), DbError> {
         let table = table_name(table)?;
-        let ascii = "CHARACTER SET ascii COLLATE ascii_bin";
-        self.connection
-            .query_drop(format!(
-                "CREATE TABLE IF NOT EXISTS {table} (
-  version          VARCHAR(255) {ascii} NOT NULL PRIMARY KEY,
-  name             VARCHAR(255) NOT NULL,
-  sha256           VARCHAR(255) {ascii} NOT NULL,
-  statements_done  INT          NOT NULL,
-  statements_total INT          NOT NULL,
-  release_id       VARCHAR(255) NULL,
-  applied_by       VARCHAR(16)  NOT NULL,
-  applied_at       DATETIME(6)  NOT NULL,
-  duration_ms      BIGINT       NULL
-) ENGINE=InnoDB"
-            ))
-            .map_err(error)
+        self.connection.query_drop(history_table_ddl(Dialect::Mysql, table)).map_err(error)
     }
 
     fn record(&mut self, table: &str, row: &NewRow<'_>) -> Result<(), DbError> {

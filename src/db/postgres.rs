@@ -19,9 +19,10 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use super::{DbError, Driver, NewRow};
+use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, parse_history};
 use crate::core::model::{Dialect, Version};
 use crate::core::project::is_identifier;
+use crate::core::sql_script::history_table_ddl;
 use crate::core::state::HistoryRow;
 
 pub struct Postgres {
@@ -140,29 +141,12 @@ impl Driver for Postgres {
         if !exists {
             return Ok(None);
         }
-        let rows = self
-            .client
-            .query(
-                &format!("SELECT version, name, sha256, statements_done, statements_total, applied_by FROM {table}"),
-                &[],
-            )
-            .map_err(error)?;
-        let mut history = Vec::new();
-        for row in rows {
-            let version: String = row.get(0);
-            let sha256: String = row.get(2);
-            history.push(HistoryRow {
-                version: Version::parse(&version)
-                    .ok_or_else(|| DbError(format!("history row `{version}` is not a version")))?,
-                name: row.get(1),
-                sha256: sha256.try_into().map_err(DbError)?,
-                statements_done: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
-                statements_total: u32::try_from(row.get::<_, i32>(4)).unwrap_or(0),
-                applied_by: row.get(5),
-            });
-        }
-        history.sort_by(|a, b| a.version.cmp(&b.version));
-        Ok(Some(history))
+        let rows = self.client.query(&format!("SELECT {HISTORY_COLUMNS} FROM {table}"), &[]).map_err(error)?;
+        parse_history(rows.iter().map(|row| {
+            let (done, total): (i32, i32) = (row.get(3), row.get(4));
+            (row.get(0), row.get(1), row.get(2), i64::from(done), i64::from(total), row.get(5))
+        }))
+        .map(Some)
     }
 
     fn has_other_tables(&mut self, table: &str) -> Result<bool, DbError> {
@@ -223,21 +207,7 @@ impl Driver for Postgres {
 
     fn ensure_history(&mut self, table: &str) -> Result<(), DbError> {
         let table = table_name(table)?;
-        self.client
-            .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {table} (
-  version          varchar(255) NOT NULL PRIMARY KEY,
-  name             text         NOT NULL,
-  sha256           text         NOT NULL,
-  statements_done  integer      NOT NULL,
-  statements_total integer      NOT NULL,
-  release_id       text,
-  applied_by       text         NOT NULL CHECK (applied_by IN ('import', 'script')),
-  applied_at       timestamptz  NOT NULL,
-  duration_ms      bigint
-)"
-            ))
-            .map_err(error)
+        self.client.batch_execute(&history_table_ddl(Dialect::Postgres, table)).map_err(error)
     }
 
     fn record(&mut self, table: &str, row: &NewRow<'_>) -> Result<(), DbError> {

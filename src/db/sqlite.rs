@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, params};
 
-use super::{DbError, Driver, NewRow};
+use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, RawHistoryRow, parse_history};
 use crate::core::model::{Dialect, Version};
 use crate::core::project::is_identifier;
+use crate::core::sql_script::history_table_ddl;
 use crate::core::state::HistoryRow;
 
 pub struct Sqlite {
@@ -65,40 +66,13 @@ impl Driver for Sqlite {
         if exists == 0 {
             return Ok(None);
         }
-        let mut statement = connection
-            .prepare(&format!(
-                "SELECT version, name, sha256, statements_done, statements_total, applied_by FROM {table}"
-            ))
-            .map_err(error)?;
+        let mut statement = connection.prepare(&format!("SELECT {HISTORY_COLUMNS} FROM {table}")).map_err(error)?;
         let rows = statement
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .map_err(error)?
+            .collect::<Result<Vec<RawHistoryRow>, _>>()
             .map_err(error)?;
-        let mut history = Vec::new();
-        for row in rows {
-            let (version, name, sha256, done, total, applied_by) = row.map_err(error)?;
-            let version =
-                Version::parse(&version).ok_or_else(|| DbError(format!("history row `{version}` is not a version")))?;
-            let sha256 = sha256.try_into().map_err(DbError)?;
-            history.push(HistoryRow {
-                version,
-                name,
-                sha256,
-                statements_done: u32::try_from(done).unwrap_or(0),
-                statements_total: u32::try_from(total).unwrap_or(0),
-                applied_by,
-            });
-        }
-        history.sort_by(|a, b| a.version.cmp(&b.version));
-        Ok(Some(history))
+        parse_history(rows).map(Some)
     }
 
     fn has_other_tables(&mut self, table: &str) -> Result<bool, DbError> {
@@ -136,21 +110,7 @@ impl Driver for Sqlite {
 
     fn ensure_history(&mut self, table: &str) -> Result<(), DbError> {
         let table = table_name(table)?;
-        self.connection()?
-            .execute_batch(&format!(
-                "CREATE TABLE IF NOT EXISTS {table} (
-  version          TEXT    NOT NULL PRIMARY KEY,
-  name             TEXT    NOT NULL,
-  sha256           TEXT    NOT NULL,
-  statements_done  INTEGER NOT NULL,
-  statements_total INTEGER NOT NULL,
-  release_id       TEXT,
-  applied_by       TEXT    NOT NULL CHECK (applied_by IN ('import', 'script')),
-  applied_at       TEXT    NOT NULL,
-  duration_ms      INTEGER
-)"
-            ))
-            .map_err(error)
+        self.connection()?.execute_batch(&history_table_ddl(Dialect::Sqlite, table)).map_err(error)
     }
 
     fn record(&mut self, table: &str, row: &NewRow<'_>) -> Result<(), DbError> {
