@@ -19,10 +19,7 @@ fn bundles(env: &TestEnv) -> Bundles {
     let repo = env.scripts("repo.git");
     let make = |name: &str, args: &[&str]| {
         let path = env.path(name);
-        let mut all = vec!["export", "-o", path.to_str().unwrap()];
-        all.extend_from_slice(args);
-        let out = env.run(&repo.dir, &all);
-        assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+        export(env, &repo.dir, &path, args);
         path
     };
     Bundles {
@@ -31,6 +28,15 @@ fn bundles(env: &TestEnv) -> Bundles {
         full_change: make("full_change.tar", &["--head", "change"]),
         downgrade: make("downgrade.tar", &["--base", "change", "--head", "base"]),
     }
+}
+
+/// Exports with `args` (revisions, flags) to `out`, which must succeed.
+fn export(env: &TestEnv, repo: &Path, out: &Path, args: &[&str]) {
+    let mut all = vec!["export"];
+    all.extend_from_slice(args);
+    all.extend(["-o", out.to_str().unwrap()]);
+    let result = env.run(repo, &all);
+    assert!(result.ends_with("[exit status: 0]\n"), "{result}");
 }
 
 fn import(env: &TestEnv, bundle: &Path, target: &Path, extra: &[&str]) -> String {
@@ -170,17 +176,8 @@ fn a_failing_migration_is_rolled_back_whole() {
     let second = repo.commit("two");
     let base = env.path("base.tar");
     let change = env.path("change.tar");
-    assert!(
-        env.run(&repo.dir, &["export", "--head", &first.to_string(), "-o", base.to_str().unwrap()])
-            .ends_with("[exit status: 0]\n")
-    );
-    assert!(
-        env.run(
-            &repo.dir,
-            &["export", "--base", &first.to_string(), "--head", &second.to_string(), "-o", change.to_str().unwrap()]
-        )
-        .ends_with("[exit status: 0]\n")
-    );
+    export(&env, &repo.dir, &base, &["--head", &first.to_string()]);
+    export(&env, &repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
     let target = env.path("site");
     import(&env, &base, &target, &[]);
     let before = (dump(&target), files(&target), std::fs::read(target.join(".migrate/state.json")).unwrap());
@@ -270,10 +267,7 @@ fn assets_never_land_outside_the_target() {
     let b = bundles(&env);
     let repo = env.inventory("inv.git", true);
     let bundle = env.path("inv.tar");
-    assert!(
-        env.run(&repo.dir, &["export", "--head", "feature", "-o", bundle.to_str().unwrap()])
-            .ends_with("[exit status: 0]\n")
-    );
+    export(&env, &repo.dir, &bundle, &["--head", "feature"]);
     let _ = b;
     let target = env.path("site");
     let outside = env.path("outside");
@@ -291,10 +285,7 @@ fn assets_are_written_in_dependency_order() {
     let env = TestEnv::new();
     let repo = env.inventory("inv.git", true);
     let bundle = env.path("inv.tar");
-    assert!(
-        env.run(&repo.dir, &["export", "--head", "main", "-o", bundle.to_str().unwrap()])
-            .ends_with("[exit status: 0]\n")
-    );
+    export(&env, &repo.dir, &bundle, &["--head", "main"]);
     let out = import(&env, &bundle, &env.path("site"), &["--dry-run"]);
     let writes: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("write  assets/")).collect();
     let position =
@@ -309,10 +300,7 @@ fn status_reports_drift() {
     let env = TestEnv::new();
     let repo = env.inventory("inv.git", true);
     let bundle = env.path("inv.tar");
-    assert!(
-        env.run(&repo.dir, &["export", "--head", "main", "-o", bundle.to_str().unwrap()])
-            .ends_with("[exit status: 0]\n")
-    );
+    export(&env, &repo.dir, &bundle, &["--head", "main"]);
     let target = env.path("site");
     let status =
         |format: &str| env.run(env.root.path(), &["status", "--target", target.to_str().unwrap(), "--format", format]);
@@ -340,10 +328,7 @@ fn receipts_recorded_in_the_repository_feed_plan_env() {
     let env = TestEnv::new();
     let repo = env.inventory("work", false);
     let bundle = env.path("base.tar");
-    assert!(
-        env.run(&repo.dir, &["export", "--head", "main", "-o", bundle.to_str().unwrap()])
-            .ends_with("[exit status: 0]\n")
-    );
+    export(&env, &repo.dir, &bundle, &["--head", "main"]);
     let receipt = env.path("receipt.json");
     let target = env.path("site");
     let out = import(&env, &bundle, &target, &["--env", "prod", "--receipt", receipt.to_str().unwrap()]);
@@ -396,17 +381,8 @@ fn postgres_first_install_upgrade_no_transaction_and_rollback() {
         .write("migrations/0004_d.sql", "INSERT INTO a VALUES (2);\nINSERT INTO missing VALUES (1);\n");
     let second = repo.commit("two");
     let (base, change) = (env.path("fail-base.tar"), env.path("fail-change.tar"));
-    assert!(
-        env.run(&repo.dir, &["export", "--head", &first.to_string(), "-o", base.to_str().unwrap()])
-            .ends_with("[exit status: 0]\n")
-    );
-    assert!(
-        env.run(
-            &repo.dir,
-            &["export", "--base", &first.to_string(), "--head", &second.to_string(), "-o", change.to_str().unwrap()]
-        )
-        .ends_with("[exit status: 0]\n")
-    );
+    export(&env, &repo.dir, &base, &["--head", &first.to_string()]);
+    export(&env, &repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
     let Some(db2) = TestDb::create(Server::Postgres) else { return };
     let url2 = format!("postgres://postgres@127.0.0.1:5432/{}", db2.name);
     let target2 = env.path("site2");
@@ -448,17 +424,8 @@ fn mariadb_records_progress_statement_by_statement() {
     );
     let second = repo.commit("two");
     let (base, change) = (env.path("fail-base.tar"), env.path("fail-change.tar"));
-    assert!(
-        env.run(&repo.dir, &["export", "--head", &first.to_string(), "-o", base.to_str().unwrap()])
-            .ends_with("[exit status: 0]\n")
-    );
-    assert!(
-        env.run(
-            &repo.dir,
-            &["export", "--base", &first.to_string(), "--head", &second.to_string(), "-o", change.to_str().unwrap()]
-        )
-        .ends_with("[exit status: 0]\n")
-    );
+    export(&env, &repo.dir, &base, &["--head", &first.to_string()]);
+    export(&env, &repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
     let Some(db2) = TestDb::create(Server::Mariadb) else { return };
     let url2 = format!("mysql://root@127.0.0.1:3306/{}", db2.name);
     let target2 = env.path("site2");
@@ -477,13 +444,7 @@ fn mariadb_records_progress_statement_by_statement() {
     );
     let changed = repo.commit("changes what ran");
     let bad = env.path("changed.tar");
-    assert!(
-        env.run(
-            &repo.dir,
-            &["export", "--base", &first.to_string(), "--head", &changed.to_string(), "-o", bad.to_str().unwrap()]
-        )
-        .ends_with("[exit status: 0]\n")
-    );
+    export(&env, &repo.dir, &bad, &["--base", &first.to_string(), "--head", &changed.to_string()]);
     let out = import(&env, &bad, &target2, &["--db", &url2]);
     assert!(out.contains("migrate::resume_changed") && out.ends_with("[exit status: 1]\n"), "{out}");
     // ...and one that fixes only the tail resumes at the failed statement.
@@ -493,13 +454,7 @@ fn mariadb_records_progress_statement_by_statement() {
     );
     let fixed = repo.commit("fixes the tail");
     let good = env.path("fixed.tar");
-    assert!(
-        env.run(
-            &repo.dir,
-            &["export", "--base", &first.to_string(), "--head", &fixed.to_string(), "-o", good.to_str().unwrap()]
-        )
-        .ends_with("[exit status: 0]\n")
-    );
+    export(&env, &repo.dir, &good, &["--base", &first.to_string(), "--head", &fixed.to_string()]);
     let out = import(&env, &good, &target2, &["--db", &url2, "--dry-run"]);
     assert!(out.contains("resume") && !out.contains("CREATE TABLE b"), "statement 1 does not run again: {out}");
     let out = import(&env, &good, &target2, &["--db", &url2]);
@@ -567,17 +522,8 @@ fn trusted_keys_in_the_target_require_a_signature() {
     let key = env.path("release.key");
     assert!(env.run(env.root.path(), &["keygen", "-o", key.to_str().unwrap()]).ends_with("[exit status: 0]\n"));
     let (signed, unsigned) = (env.path("signed.tar"), env.path("unsigned.tar"));
-    assert!(
-        env.run(
-            &repo.dir,
-            &["export", "--head", "base", "--sign", key.to_str().unwrap(), "-o", signed.to_str().unwrap()]
-        )
-        .ends_with("[exit status: 0]\n")
-    );
-    assert!(
-        env.run(&repo.dir, &["export", "--head", "base", "-o", unsigned.to_str().unwrap()])
-            .ends_with("[exit status: 0]\n")
-    );
+    export(&env, &repo.dir, &signed, &["--head", "base", "--sign", key.to_str().unwrap()]);
+    export(&env, &repo.dir, &unsigned, &["--head", "base"]);
     let target = env.path("site");
     std::fs::create_dir_all(target.join(".migrate/trusted")).unwrap();
     std::fs::copy(env.path("release.key.pub"), target.join(".migrate/trusted/release.pub")).unwrap();
@@ -620,7 +566,7 @@ fn postgres_failure_at_commit_rolls_back() {
     );
     repo.commit("deferred violation");
     let bundle = env.path("b.tar");
-    assert!(env.run(&repo.dir, &["export", "-o", bundle.to_str().unwrap()]).ends_with("[exit status: 0]\n"));
+    export(&env, &repo.dir, &bundle, &[]);
     let Some(db) = TestDb::create(Server::Postgres) else { return };
     let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.name);
     let target = env.path("site");
@@ -751,7 +697,7 @@ fn postgres_tls_when_the_url_asks_and_no_password_anywhere() {
     );
     repo.commit("tls");
     let bundle = env.path("b.tar");
-    assert!(env.run(&repo.dir, &["export", "-o", bundle.to_str().unwrap()]).ends_with("[exit status: 0]\n"));
+    export(&env, &repo.dir, &bundle, &[]);
     let Some(db) = TestDb::create(Server::Postgres) else { return };
     let target = env.path("site");
     let receipt = env.path("receipt.json");
