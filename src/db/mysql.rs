@@ -4,11 +4,15 @@
 //! rolled back; `apply` records progress statement by statement (a row marked 0 of n before the
 //! first statement, updated after each). Statements go through the text protocol whole, so
 //! routine bodies need no `DELIMITER`. The lock is `GET_LOCK`, held by the session.
+//! TLS follows the URL's `ssl-mode`, as the `mysql` client names it: `DISABLED` (the default
+//! here), `REQUIRED` (encrypted, the certificate not checked, as the client does), `VERIFY_CA`
+//! and `VERIFY_IDENTITY` (checked against the built-in roots, or the URL's `root_cert_path`).
+//! A server without TLS is refused when TLS is asked for, never silently used in clear.
 
 use std::time::Duration;
 
 use mysql::prelude::Queryable;
-use mysql::{Conn, Opts};
+use mysql::{Conn, Opts, OptsBuilder, SslOpts};
 
 use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, RawHistoryRow, parse_history};
 use crate::core::model::{Dialect, Version};
@@ -20,8 +24,15 @@ pub struct Mysql {
     connection: Conn,
 }
 
+/// The message without the crate's `MySqlError { ... }` wrapping: users read these.
 fn error(e: mysql::Error) -> DbError {
-    DbError(e.to_string())
+    DbError(match e {
+        mysql::Error::MySqlError(e) => e.to_string(),
+        mysql::Error::DriverError(e) => e.to_string(),
+        mysql::Error::IoError(e) => e.to_string(),
+        mysql::Error::TlsError(e) => format!("TLS: {e}"),
+        other => other.to_string(),
+    })
 }
 
 fn table_name(table: &str) -> Result<&str, DbError> {
@@ -31,8 +42,21 @@ fn table_name(table: &str) -> Result<&str, DbError> {
 impl Mysql {
     /// Connects; unless `read_only`, waits up to `lock_timeout` for the named lock of `table`.
     pub fn connect(url: &str, table: &str, read_only: bool, lock_timeout: Duration) -> Result<Mysql, DbError> {
-        let opts = Opts::from_url(url).map_err(|e| DbError(e.to_string()))?;
-        let mut connection = Conn::new(opts).map_err(error)?;
+        let (url, tls) = split_ssl_mode(url)?;
+        let opts = Opts::from_url(&url).map_err(|e| DbError(e.to_string()))?;
+        let mut builder = OptsBuilder::from_opts(opts.clone());
+        if let Some(tls) = tls {
+            // The URL's own TLS parameters (`root_cert_path`, ...) refine the mode's.
+            let from_url = opts.get_ssl_opts().cloned().unwrap_or_default();
+            let accept_invalid_certs = tls.accept_invalid_certs() || from_url.accept_invalid_certs();
+            let skip_domain_validation = tls.skip_domain_validation() || from_url.skip_domain_validation();
+            builder = builder.ssl_opts(Some(
+                from_url
+                    .with_danger_accept_invalid_certs(accept_invalid_certs)
+                    .with_danger_skip_domain_validation(skip_domain_validation),
+            ));
+        }
+        let mut connection = Conn::new(builder).map_err(error)?;
         if read_only {
             connection.query_drop("SET SESSION TRANSACTION READ ONLY").map_err(error)?;
         } else {
@@ -45,6 +69,36 @@ impl Mysql {
         }
         Ok(Mysql { connection })
     }
+}
+
+/// Takes `ssl-mode` out of the URL (the `mysql` crate does not know it) and says what TLS it asks for.
+fn split_ssl_mode(url: &str) -> Result<(String, Option<SslOpts>), DbError> {
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_string(), None)) };
+    let mut mode = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some((key, value)) if key.eq_ignore_ascii_case("ssl-mode") || key.eq_ignore_ascii_case("ssl_mode") => {
+                mode = Some(value.to_ascii_uppercase());
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    let tls = match mode.as_deref() {
+        None | Some("DISABLED") => None,
+        Some("REQUIRED") => {
+            Some(SslOpts::default().with_danger_accept_invalid_certs(true).with_danger_skip_domain_validation(true))
+        }
+        Some("VERIFY_CA") => Some(SslOpts::default().with_danger_skip_domain_validation(true)),
+        Some("VERIFY_IDENTITY") => Some(SslOpts::default()),
+        Some(other) => {
+            return Err(DbError(format!(
+                "ssl-mode `{other}` is not one of DISABLED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"
+            )));
+        }
+    };
+    Ok((url, tls))
 }
 
 impl Driver for Mysql {

@@ -716,3 +716,42 @@ fn postgres_tls_when_the_url_asks_and_no_password_anywhere() {
     let out = import(&env, &bundle, &env.path("site2"), &["--db", &plain]);
     assert!(out.contains("the session is not encrypted") && out.ends_with("[exit status: 3]\n"), "{out}");
 }
+
+#[test]
+fn mariadb_tls_when_the_url_asks_never_in_clear() {
+    use crate::common::db::{Server, TestDb};
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("repo.git"), true);
+    // The migration records the cipher of its own session ('' when in clear).
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [mysql]\n").write(
+        "migrations/0001_cipher.sql",
+        "CREATE TABLE session_tls AS SELECT VARIABLE_VALUE AS cipher FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher';\n",
+    );
+    repo.commit("tls");
+    let bundle = env.path("b.tar");
+    export(&env, &repo.dir, &bundle, &[]);
+    let Some(db) = TestDb::create(Server::Mariadb) else { return };
+    let server_has_tls = db.query("SELECT @@have_ssl").trim() == "YES";
+    let url = format!("mysql://root@127.0.0.1:3306/{}?ssl-mode=REQUIRED", db.name);
+    let out = import(&env, &bundle, &env.path("site"), &["--db", &url]);
+    if server_has_tls {
+        assert!(out.starts_with("initialise:") && out.ends_with("[exit status: 0]\n"), "{out}");
+        assert_ne!(db.query("SELECT cipher FROM session_tls").trim(), "", "the session was in clear");
+    } else {
+        // This machine's MariaDB has no TLS: asking for it is refused, never answered in clear.
+        assert!(
+            out.contains("Client requires secure connection but server does not have this capability")
+                && out.ends_with("[exit status: 1]\n"),
+            "{out}"
+        );
+        assert_eq!(db.query("SHOW TABLES"), "", "nothing was created");
+    }
+    let bad = format!("mysql://root@127.0.0.1:3306/{}?ssl-mode=SOMETIMES", db.name);
+    let out = import(&env, &bundle, &env.path("site2"), &["--db", &bad]);
+    assert!(out.contains("ssl-mode `SOMETIMES` is not one of") && out.ends_with("[exit status: 1]\n"), "{out}");
+    // In clear when not asked: the recorded cipher is empty.
+    let Some(db2) = TestDb::create(Server::Mariadb) else { return };
+    let plain = format!("mysql://root@127.0.0.1:3306/{}", db2.name);
+    assert!(import(&env, &bundle, &env.path("site3"), &["--db", &plain]).ends_with("[exit status: 0]\n"));
+    assert_eq!(db2.query("SELECT cipher FROM session_tls").trim(), "");
+}
