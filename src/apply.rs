@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::core::decide::{MigrationStep, Steps};
 use crate::db::{DbError, Driver, NewRow};
+use crate::progress::Progress;
 use crate::target::{Target, TargetError};
 
 /// How an apply failed.
@@ -43,6 +44,7 @@ pub fn apply(
     steps: &Steps,
     now: &str,
     crash_after: Option<usize>,
+    progress: &mut Progress,
 ) -> Result<Applied, ApplyFailure> {
     // Test hook (`MIGRATE_TEST_CRASH_AFTER`): the process dies, as with `kill -9`, before its
     // Nth side effect, so that tests can prove a re-run finishes the job from any point.
@@ -75,6 +77,7 @@ pub fn apply(
     start(driver).map_err(|e| failed(&committed, "the start of the transaction".into(), e))?;
     let mut in_transaction: Vec<String> = Vec::new();
     for (index, step) in steps.migrations.iter().enumerate() {
+        progress.migration(index, || format!("{} `{}`", step.version, step.name));
         let started = Instant::now();
         let total = u32::try_from(step.statements.len()).unwrap_or(u32::MAX);
         let row = |done: u32, duration_ms: u64| NewRow {

@@ -12,6 +12,7 @@ pub mod db;
 pub mod exit;
 pub mod git;
 pub mod output;
+pub mod progress;
 pub mod settings;
 pub mod sign;
 pub mod target;

@@ -19,6 +19,7 @@ use crate::core::state::{ImportEntry, STATE_FORMAT_VERSION, StateRelease, Target
 use crate::db::Driver;
 use crate::exit::{Failure, FailureKind, Outcome};
 use crate::output::Printer;
+use crate::progress::{Progress, ProgressMode};
 use crate::settings::Format;
 use crate::target::Target;
 
@@ -62,6 +63,9 @@ pub struct ImportArgs {
     /// Seconds to wait for another import's lock
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub lock_timeout: u64,
+    /// When to show the progress of the migrations on stderr
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    pub progress: ProgressMode,
 }
 
 fn usage(code: &'static str, message: String) -> Failure {
@@ -194,6 +198,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
 
     let now = crate::clock::now_rfc3339();
     let crash_after = std::env::var("MIGRATE_TEST_CRASH_AFTER").ok().and_then(|v| v.parse().ok());
+    let mut progress = Progress::new(args.progress, printer.quiet, steps.migrations.len());
     let result = apply(
         driver.as_mut(),
         &target,
@@ -203,7 +208,9 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         &steps,
         &now,
         crash_after,
+        &mut progress,
     );
+    progress.finish();
     let history_after = driver.read_history(&manifest.history_table).map_err(db_failure)?.unwrap_or_default();
     let mut new_state = state.clone().unwrap_or_else(|| TargetState {
         format_version: STATE_FORMAT_VERSION,

@@ -755,3 +755,19 @@ fn mariadb_tls_when_the_url_asks_never_in_clear() {
     assert!(import(&env, &bundle, &env.path("site3"), &["--db", &plain]).ends_with("[exit status: 0]\n"));
     assert_eq!(db2.query("SELECT cipher FROM session_tls").trim(), "");
 }
+
+#[test]
+fn progress_shows_each_migration_when_asked_and_nothing_by_default_off_a_terminal() {
+    let env = TestEnv::new();
+    let b = bundles(&env);
+    let out = import(&env, &b.full_change, &env.path("site"), &["--progress", "always"]);
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("migrating [")).collect();
+    assert!(lines.len() >= 2 && out.ends_with("[exit status: 0]\n"), "{out}");
+    let total = lines.len();
+    for (i, line) in lines.iter().enumerate() {
+        assert!(line.starts_with(&format!("migrating [{}/{total}]", i + 1)), "{line}");
+    }
+    assert!(lines[0].contains("1 `0001_"), "{}", lines[0]);
+    let out = import(&env, &b.full_change, &env.path("site2"), &[]);
+    assert!(!out.contains("migrating ["), "{out}");
+}
