@@ -6,16 +6,18 @@
 //! server as written (`$$` bodies and all). The lock is a session-level advisory lock derived
 //! from the history table's name, taken before anything is read and released with the session.
 //! A schema comes from the URL (`options=-csearch_path=...`). A dry run's session is read-only.
-//! TLS follows the URL's `sslmode` as libpq does for `prefer` (the default) and `require`: the
-//! connection is encrypted when the server offers it (required with `require`), and the server's
-//! certificate is not verified (libpq's `verify-ca`/`verify-full` are not supported yet).
+//! TLS follows the URL's `sslmode` as libpq does: `prefer` (the default) encrypts when the server
+//! offers it, `require` insists, neither checks the certificate; `verify-ca` also checks that a
+//! CA in `sslrootcert` (a PEM file) signed it, and `verify-full` that it names the host.
 
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
 use postgres::Client;
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
@@ -35,26 +37,125 @@ pub struct Postgres {
 fn error(e: postgres::Error) -> DbError {
     match e.as_db_error() {
         Some(db) => DbError(format!("{}: {}", db.severity(), db.message())),
-        None => DbError(e.to_string()),
+        // The client's own errors ("error performing TLS handshake") keep their cause apart.
+        None => {
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            DbError(message)
+        }
     }
 }
 
-/// rustls with ring, accepting the server's certificate as libpq's `sslmode=require` does (the
-/// handshake's signatures are still checked).
-fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
+/// What the URL's `sslmode` asks of the server's certificate.
+enum Verify {
+    /// `disable`, `prefer`, `require`: the certificate is not checked (the handshake's
+    /// signatures still are).
+    Nothing,
+    /// `verify-ca`, `verify-full`: signed by a CA of `roots`; with `host`, also naming the host.
+    Certificate { roots: rustls::RootCertStore, host: bool },
+}
+
+/// Takes `sslmode=verify-*` and `sslrootcert` out of the URL (the client knows neither), leaving
+/// `sslmode=require` in their place so that the client insists on TLS.
+fn split_verification(url: &str) -> Result<(String, Verify), DbError> {
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_string(), Verify::Nothing)) };
+    let (mut mode, mut root) = (None, None);
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("sslmode", value @ ("verify-ca" | "verify-full"))) => mode = Some(value),
+            Some(("sslrootcert", value)) => root = Some(value),
+            _ => kept.push(pair),
+        }
+    }
+    let Some(mode) = mode else {
+        if root.is_some() {
+            return Err(DbError("`sslrootcert` needs `sslmode=verify-ca` or `sslmode=verify-full`".into()));
+        }
+        return Ok((url.to_string(), Verify::Nothing));
+    };
+    let root = root.ok_or_else(|| DbError(format!("`sslmode={mode}` needs `sslrootcert=FILE`, the CA's PEM file")))?;
+    let mut roots = rustls::RootCertStore::empty();
+    let certificates =
+        CertificateDer::pem_file_iter(root).map_err(|e| DbError(format!("cannot read the CA file `{root}`: {e}")))?;
+    for certificate in certificates {
+        let certificate = certificate.map_err(|e| DbError(format!("cannot read the CA file `{root}`: {e}")))?;
+        roots.add(certificate).map_err(|e| DbError(format!("the CA file `{root}` holds a bad certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(DbError(format!("the CA file `{root}` holds no certificate")));
+    }
+    kept.push("sslmode=require");
+    Ok((format!("{base}?{}", kept.join("&")), Verify::Certificate { roots, host: mode == "verify-full" }))
+}
+
+/// rustls with ring, checking the server's certificate as `verify` says.
+fn tls(verify: Verify) -> Result<tokio_postgres_rustls::MakeRustlsConnect, DbError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+    let verifier: Arc<dyn ServerCertVerifier> = match verify {
+        Verify::Nothing => Arc::new(EncryptOnly(Arc::clone(&provider))),
+        Verify::Certificate { roots, host } => {
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                .build()
+                .map_err(|e| DbError(format!("cannot use the CA file: {e}")))?;
+            if host { webpki } else { Arc::new(AnyHost(webpki)) }
+        }
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map(|builder| {
-            builder.dangerous().with_custom_certificate_verifier(Arc::new(EncryptOnly(provider))).with_no_client_auth()
-        });
-    let config = config.unwrap_or_else(|_| {
-        rustls::ClientConfig::builder()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly(Arc::new(rustls::crypto::ring::default_provider()))))
-            .with_no_client_auth()
-    });
-    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+        .map_err(|e| DbError(format!("TLS: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// `verify-ca`: the chain must reach a trusted CA; the name in the certificate does not matter.
+#[derive(Debug)]
+struct AnyHost(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyHost {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 #[derive(Debug)]
@@ -108,7 +209,8 @@ fn lock_key(table: &str) -> i64 {
 impl Postgres {
     /// Connects; unless `read_only`, waits up to `lock_timeout` for the advisory lock of `table`.
     pub fn connect(url: &str, table: &str, read_only: bool, lock_timeout: Duration) -> Result<Postgres, DbError> {
-        let mut client = Client::connect(url, tls()).map_err(error)?;
+        let (url, verify) = split_verification(url)?;
+        let mut client = Client::connect(&url, tls(verify)?).map_err(error)?;
         if read_only {
             client.batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY").map_err(error)?;
         } else {

@@ -771,3 +771,68 @@ fn progress_shows_each_migration_when_asked_and_nothing_by_default_off_a_termina
     let out = import(&env, &b.full_change, &env.path("site2"), &[]);
     assert!(!out.contains("migrating ["), "{out}");
 }
+
+#[test]
+fn postgres_verify_ca_and_verify_full_check_the_certificate() {
+    use crate::common::db::{Server, TestDb};
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("repo.git"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [postgres]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id integer);\n");
+    repo.commit("one");
+    let bundle = env.path("b.tar");
+    export(&env, &repo.dir, &bundle, &[]);
+    let Some(db) = TestDb::create(Server::Postgres) else { return };
+    assert_eq!(db.query("SHOW ssl").trim(), "on", "the test server must offer TLS");
+    // The server's own certificate is self-signed: as a CA file it is the one CA that signed it.
+    let ca = db.query("SHOW ssl_cert_file").trim().to_string();
+    let names = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in", &ca])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert!(names.contains("DNS:") || names.contains("IP Address:"), "openssl could not read the names in {ca}");
+    let url = |host: &str, query: &str| format!("postgres://postgres@{host}:5432/{}?{query}", db.name);
+    let wrong_ca = env.path("other-ca.pem");
+    std::fs::write(&wrong_ca, OTHER_CA).unwrap();
+
+    // A CA that did not sign the server's certificate is refused, as is verify-* without a CA.
+    let out = import(
+        &env,
+        &bundle,
+        &env.path("s1"),
+        &["--db", &url("127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={}", wrong_ca.display()))],
+    );
+    assert!(out.contains("UnknownIssuer") && out.ends_with("[exit status: 1]\n"), "{out}");
+    let out = import(&env, &bundle, &env.path("s2"), &["--db", &url("127.0.0.1", "sslmode=verify-full")]);
+    assert!(out.contains("needs `sslrootcert=FILE`") && out.ends_with("[exit status: 1]\n"), "{out}");
+    assert_eq!(db.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").trim(), "0");
+    // verify-full also wants the certificate to name the host: 127.0.0.1 is not in it.
+    if !names.contains("IP Address:127.0.0.1") {
+        let out = import(
+            &env,
+            &bundle,
+            &env.path("s3"),
+            &["--db", &url("127.0.0.1", &format!("sslmode=verify-full&sslrootcert={ca}"))],
+        );
+        assert!(out.contains("\"127.0.0.1\"") && out.ends_with("[exit status: 1]\n"), "{out}");
+    }
+    // verify-ca with the right CA connects whatever the name.
+    let out = import(
+        &env,
+        &bundle,
+        &env.path("s4"),
+        &["--db", &url("127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={ca}"))],
+    );
+    assert!(out.starts_with("initialise:") && out.ends_with("[exit status: 0]\n"), "{out}");
+    // verify-full with a name the certificate holds.
+    if names.contains("DNS:localhost") {
+        let Some(db2) = TestDb::create(Server::Postgres) else { return };
+        let full = format!("postgres://postgres@localhost:5432/{}?sslmode=verify-full&sslrootcert={ca}", db2.name);
+        let out = import(&env, &bundle, &env.path("s5"), &["--db", &full]);
+        assert!(out.starts_with("initialise:") && out.ends_with("[exit status: 0]\n"), "{out}");
+    }
+}
+
+/// A self-signed CA that signed nothing on this machine.
+const OTHER_CA: &str = include_str!("../../fixtures/tls/other-ca.pem");
