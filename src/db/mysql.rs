@@ -30,6 +30,7 @@ fn error(e: mysql::Error) -> DbError {
         mysql::Error::MySqlError(e) => e.to_string(),
         mysql::Error::DriverError(e) => e.to_string(),
         mysql::Error::IoError(e) => e.to_string(),
+        mysql::Error::CodecError(e) => e.to_string(),
         mysql::Error::TlsError(e) => format!("TLS: {e}"),
         other => other.to_string(),
     })
@@ -50,7 +51,9 @@ impl Mysql {
             let from_url = opts.get_ssl_opts().cloned().unwrap_or_default();
             let accept_invalid_certs = tls.accept_invalid_certs() || from_url.accept_invalid_certs();
             let skip_domain_validation = tls.skip_domain_validation() || from_url.skip_domain_validation();
-            builder = builder.ssl_opts(Some(
+            // The client would otherwise move a local connection to the server's Unix socket,
+            // leaving TLS behind: asked for TLS, the connection keeps it.
+            builder = builder.prefer_socket(false).ssl_opts(Some(
                 from_url
                     .with_danger_accept_invalid_certs(accept_invalid_certs)
                     .with_danger_skip_domain_validation(skip_domain_validation),

@@ -768,6 +768,29 @@ fn mariadb_tls_when_the_url_asks_never_in_clear() {
     let bad = format!("mysql://root@127.0.0.1:3306/{}?ssl-mode=SOMETIMES", db.name);
     let out = import(&env, &bundle, &env.path("site2"), &["--db", &bad]);
     assert!(out.contains("ssl-mode `SOMETIMES` is not one of") && out.ends_with("[exit status: 1]\n"), "{out}");
+    // A server with TLS, our own: each mode gets what it asks for.
+    let Some(tls) = crate::common::db::TlsMariadb::start(&env.path("tls-mariadb")) else { return };
+    let cases = [
+        (format!("ssl-mode=VERIFY_IDENTITY&root_cert_path={}", tls.ca.display()), true),
+        ("ssl-mode=REQUIRED".to_string(), true),
+        // The test CA is not among the built-in roots.
+        ("ssl-mode=VERIFY_CA".to_string(), false),
+    ];
+    for (n, (query, connects)) in cases.iter().enumerate() {
+        let name = format!("tls{n}");
+        tls.query(&format!("CREATE DATABASE {name}")).unwrap();
+        let url = format!("mysql://root@localhost:{}/{name}?{query}", tls.port);
+        let out = import(&env, &bundle, &env.path(&format!("tls-site{n}")), &["--db", &url]);
+        if *connects {
+            assert!(out.starts_with("initialise:") && out.ends_with("[exit status: 0]\n"), "{query}: {out}");
+            let cipher = tls.query(&format!("SELECT cipher FROM {name}.session_tls")).unwrap();
+            assert!(cipher.starts_with("TLS_"), "{query}: the session was in clear ({cipher:?})");
+        } else {
+            assert!(out.contains("UnknownIssuer") && out.ends_with("[exit status: 1]\n"), "{query}: {out}");
+            assert_eq!(tls.query(&format!("SHOW TABLES IN {name}")).unwrap(), "", "nothing was created");
+        }
+    }
+
     // In clear when not asked: the recorded cipher is empty.
     let Some(db2) = TestDb::create(Server::Mariadb) else { return };
     let plain = format!("mysql://root@127.0.0.1:3306/{}", db2.name);
