@@ -878,3 +878,36 @@ fn postgres_verify_ca_and_verify_full_check_the_certificate() {
 
 /// A self-signed CA that signed nothing on this machine.
 const OTHER_CA: &str = include_str!("../../fixtures/tls/other-ca.pem");
+
+#[test]
+fn assets_are_deleted_last_and_only_when_an_import_put_them_there() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("repo.git"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\n")
+        .write("assets/query/keep.yaml", "spec: {sql: SELECT 1}\n")
+        .write("assets/query/gone.yaml", "spec: {sql: SELECT 2}\n");
+    let first = repo.commit("one");
+    repo.remove("assets/query/gone.yaml").write("assets/query/keep.yaml", "spec: {sql: SELECT 3}\n");
+    let second = repo.commit("two");
+    let (base, change, full) = (env.path("base.tar"), env.path("change.tar"), env.path("full.tar"));
+    export(&env, &repo.dir, &base, &["--head", &first.to_string()]);
+    export(&env, &repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
+    export(&env, &repo.dir, &full, &["--head", &second.to_string()]);
+    for (n, bundle) in [&change, &full].into_iter().enumerate() {
+        let target = env.path(&format!("site{n}"));
+        assert!(import(&env, &base, &target, &[]).ends_with("[exit status: 0]\n"));
+        // A file the target's owner put there, that no import wrote.
+        std::fs::write(target.join("assets/query/by-hand.yaml"), "spec: {sql: SELECT 9}\n").unwrap();
+        let plan = import(&env, bundle, &target, &["--dry-run"]);
+        let (upsert, delete) = (plan.find("query/keep").unwrap(), plan.find("query/gone").unwrap());
+        assert!(upsert < delete, "deletes come last: {plan}");
+        assert!(!plan.contains("by-hand"), "{plan}");
+        assert!(import(&env, bundle, &target, &[]).ends_with("[exit status: 0]\n"));
+        assert!(!target.join("assets/query/gone.yaml").exists());
+        assert_eq!(std::fs::read_to_string(target.join("assets/query/keep.yaml")).unwrap(), "spec: {sql: SELECT 3}\n");
+        assert_eq!(
+            std::fs::read_to_string(target.join("assets/query/by-hand.yaml")).unwrap(),
+            "spec: {sql: SELECT 9}\n"
+        );
+    }
+}
