@@ -11,6 +11,7 @@ pub mod decide;
 pub mod diff;
 pub mod finding;
 pub mod hash;
+pub mod hazard;
 pub mod manifest;
 pub mod model;
 pub mod parallel;
