@@ -18,14 +18,7 @@ use sqlparser::parser::Parser;
 use crate::core::model::Dialect;
 use crate::core::sql_split::Statement;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Off,
-    Info,
-    Warning,
-    Error,
-}
+pub use crate::core::project::RuleSeverity as Severity;
 
 /// One rule: its id, default severity and what a finding says.
 #[derive(Debug)]
@@ -606,6 +599,21 @@ mod tests {
         let hazards = analyse(sql, &split(sql, Postgres), &mut context);
         assert_eq!(hazards.len(), 1);
         assert_eq!((hazards[0].rule, hazards[0].severity), ("destructive/drop-table", Severity::Error));
+    }
+
+    #[test]
+    fn rule_defaults_are_their_category_defaults_and_overrides_name_known_rules() {
+        // The issue asks for a warning where the category says otherwise: ADD VALUE may be fine on
+        // the server's version, and mixed MySQL migrations lose data rollback, not just DDL's.
+        let exceptions = ["transaction/alter-type-add-value", "not-rollbackable/mysql-mixed"];
+        for rule in RULES {
+            let category = crate::core::project::HAZARD_CATEGORIES.iter().find(|(c, _)| *c == rule.category());
+            assert!(category.is_some(), "{}", rule.id);
+            if !exceptions.contains(&rule.id) {
+                assert_eq!(category.map(|(_, s)| *s), Some(rule.default), "{}", rule.id);
+            }
+        }
+        assert!(rule("destructive/drop-table").is_some() && rule("destructive/drop-tabel").is_none());
     }
 
     #[test]

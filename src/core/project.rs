@@ -234,16 +234,16 @@ impl Project {
             }
         };
         for key in config.hazards.keys() {
-            let (category, rule) = key.split_once('/').unwrap_or((key, ""));
-            let known = HAZARD_CATEGORIES.iter().any(|(c, _)| *c == category);
-            let rule_ok = key.split_once('/').is_none()
-                || (!rule.is_empty() && rule.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
-            if !known || !rule_ok {
+            let known = HAZARD_CATEGORIES.iter().any(|(c, _)| c == key) || crate::core::hazard::rule(key).is_some();
+            if !known {
                 let categories: Vec<&str> = HAZARD_CATEGORIES.iter().map(|(c, _)| *c).collect();
                 return Err(fail(
                     "hazards",
                     format!("`{key}` is neither a hazard category nor a rule id"),
-                    &format!("categories are {}; a rule id is `<category>/<rule>`", categories.join(", ")),
+                    &format!(
+                        "categories are {}; rule ids are `<category>/<rule>`, listed in the README",
+                        categories.join(", ")
+                    ),
                 ));
             }
         }
