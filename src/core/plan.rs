@@ -15,8 +15,9 @@ use crate::core::check::{AnalysedAsset, AssetChecker, Schemas, analyse_asset};
 use crate::core::diff::unified_diff;
 use crate::core::finding::{Finding, Location, Severity, sort_findings};
 use crate::core::hash::{self, ContentHash};
+use crate::core::hazard;
 use crate::core::model::{Dialect, ItemId, Version};
-use crate::core::project::Project;
+use crate::core::project::{Project, RuleSeverity};
 use crate::core::record::{EnvironmentRecord, ShippedMigration, shipped_migrations};
 use crate::core::source::{PathChange, Source, SourceError};
 
@@ -512,6 +513,8 @@ fn plan_migrations(
         let newest_shipped =
             base_eff.keys().chain(shipped.keys().filter(|(d, _)| *d == dialect).map(|(_, v)| v)).max().cloned();
         let versions: BTreeSet<&Version> = head_eff.keys().chain(base_eff.keys()).collect();
+        // Tables the release creates, in version order: their first indexes and columns lock nothing.
+        let mut created_tables = BTreeSet::new();
         for version in versions {
             let recorded = shipped.get(&(dialect, version.clone()));
             match (base_eff.get(version), head_eff.get(version)) {
@@ -599,6 +602,11 @@ fn plan_migrations(
                             .help(help),
                         );
                     }
+                    if report_head {
+                        let path = project.repo_path(&h.path);
+                        let item = format!("migration {version}");
+                        findings.extend(hazard_findings(project, dialect, &path, &item, &after, &mut created_tables));
+                    }
                     let change = migration_change(
                         project,
                         dialect,
@@ -649,6 +657,44 @@ fn plan_migrations(
     }
     changes.sort_by(|a, b| a.version.cmp(&b.version).then(a.dialect.cmp(&b.dialect)));
     Ok(changes)
+}
+
+/// The SQL hazards of a new migration's up section, as findings. An allowed hazard stays in
+/// the plan as information, with the reason it was allowed.
+fn hazard_findings(
+    project: &Project,
+    dialect: Dialect,
+    path: &str,
+    item: &str,
+    text: &Arc<str>,
+    created_tables: &mut BTreeSet<String>,
+) -> Vec<Finding> {
+    let (parsed, _) = catalog::parse_migration_text(path, text);
+    let statements = crate::core::sql_split::split(&parsed.up, dialect);
+    let severities = hazard::Severities(project.config.hazards.clone());
+    let mut context =
+        hazard::Context { dialect, no_transaction: parsed.no_transaction, severities: &severities, created_tables };
+    let hazards = hazard::analyse(&parsed.up, &statements, &mut context);
+    hazards
+        .into_iter()
+        .filter_map(|found| {
+            let rule = hazard::rule(found.rule)?;
+            let (severity, message) = match (&found.allowed, found.severity) {
+                (Some(reason), _) => (Severity::Info, format!("{} ({dialect}), allowed: {reason}", found.message)),
+                (None, RuleSeverity::Error) => (Severity::Error, format!("{} ({dialect})", found.message)),
+                (None, RuleSeverity::Warning) => (Severity::Warning, format!("{} ({dialect})", found.message)),
+                (None, RuleSeverity::Info) => (Severity::Info, format!("{} ({dialect})", found.message)),
+                (None, RuleSeverity::Off) => return None,
+            };
+            Some(
+                Finding::new(severity, rule.id, message)
+                    .at(Location::line(path, text, found.line))
+                    .item(item)
+                    .label(rule.explanation)
+                    .help(rule.help),
+            )
+        })
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -748,7 +794,9 @@ fn first_changed_line(before: &str, after: &str) -> usize {
 /// file serves every dialect, and one edit should read as one error.
 fn merge_across_dialects(findings: Vec<Finding>) -> Vec<Finding> {
     let mut merged: Vec<(Finding, Vec<Dialect>)> = Vec::new();
-    let mut index: HashMap<(String, Option<String>, String), usize> = HashMap::new();
+    // The same finding in the same place: two statements alike on different lines stay two.
+    type Key = (String, Option<(String, Option<usize>)>, String);
+    let mut index: HashMap<Key, usize> = HashMap::new();
     for finding in findings {
         let dialect = Dialect::ALL.into_iter().find(|d| finding.message.contains(&format!("({d})")));
         let Some(dialect) = dialect else {
@@ -756,7 +804,8 @@ fn merge_across_dialects(findings: Vec<Finding>) -> Vec<Finding> {
             continue;
         };
         let template = finding.message.replace(&format!("({dialect})"), "(*)");
-        let key = (finding.code.clone(), finding.location.as_ref().map(|l| l.path.clone()), template.clone());
+        let place = finding.location.as_ref().map(|l| (l.path.clone(), l.line));
+        let key = (finding.code.clone(), place, template.clone());
         match index.get(&key) {
             Some(&i) => merged[i].1.push(dialect),
             None => {

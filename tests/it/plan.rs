@@ -268,3 +268,22 @@ fn env_plans_against_the_least_advanced_target() {
     repo.commit("broken record");
     insta::assert_snapshot!("broken_record", env.run(&repo.dir, &["plan", "--env", "prod"]));
 }
+
+#[test]
+fn sql_hazards_in_the_markdown_plan() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("repo.git"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [postgres, mysql]\nhazards: { blue-green: error }\n")
+        .write("migrations/0001_users.sql", "CREATE TABLE users (id int, email text);\n");
+    let first = repo.commit("one");
+    repo.write(
+        "migrations/0002_changes.sql",
+        "-- migrate:allow destructive/drop-column email moved to accounts\nALTER TABLE users DROP COLUMN email;\nCREATE TABLE t (id int);\nCREATE INDEX t_id ON t (id);\nCREATE INDEX users_id ON users (id);\nDELETE FROM users;\nALTER TABLE users RENAME COLUMN id TO user_id;\nCREATE INDEX CONCURRENTLY x ON users (id);\n",
+    )
+    .write("migrations/0003_safe.sql", "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY y ON users (id);\n");
+    repo.commit("two");
+    let out = env.run(&repo.dir, &["plan", "--base", &first.to_string(), "--format", "markdown"]);
+    // A blue-green hazard made an error by migrate.yaml, and a transaction hazard, fail the plan.
+    assert!(out.ends_with("[exit status: 1]\n"), "{out}");
+    insta::assert_snapshot!("hazards_markdown", out);
+}
