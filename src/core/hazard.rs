@@ -617,6 +617,14 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_rule() {
+        let readme = include_str!("../../README.md");
+        for rule in RULES {
+            assert!(readme.contains(&format!("| `{}` |", rule.id)), "README lacks {}", rule.id);
+        }
+    }
+
+    #[test]
     fn findings_point_at_the_statement() {
         let hazards = hazards_of(Postgres, "SELECT 1;\n\n  DROP TABLE t;", false, &[]);
         assert_eq!((hazards[0].line, hazards[0].column), (3, 3));
