@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::core::hash::ContentHash;
+use crate::core::hazard;
 use crate::core::manifest::{
-    Action, BUNDLE_FORMAT_VERSION, BundleKind, BundleSource, HistoryRow, Item, ItemType, Manifest, MigrationInfo,
-    Release, ReleaseKind, Requires, SourceRef, StatementInfo,
+    Action, BUNDLE_FORMAT_VERSION, BundleKind, BundleSource, HistoryRow, Item, ItemType, Manifest, ManifestHazard,
+    MigrationInfo, Release, ReleaseKind, Requires, SourceRef, StatementInfo,
 };
 use crate::core::model::{Dialect, ItemId, Version};
 use crate::core::project::{HAZARD_CATEGORIES, Project, RuleSeverity};
@@ -68,7 +69,19 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
     let mut members: BTreeMap<String, Arc<str>> = BTreeMap::new();
     let downgrade = request.base.as_ref().is_some_and(|b| b.downgrade);
 
+    let severities = hazard::Severities(project.config.hazards.clone());
     for &dialect in &project.config.dialects {
+        // Tables the release creates, in the order it runs: as in `plan`.
+        let mut created_tables = BTreeSet::new();
+        let mut hazards = |section: &str, no_transaction: bool| {
+            let mut context = hazard::Context {
+                dialect,
+                no_transaction,
+                severities: &severities,
+                created_tables: &mut created_tables,
+            };
+            hazard::analyse(section, &sql_split::split(section, dialect), &mut context)
+        };
         let empty = BTreeMap::new();
         let head_versions = head.migrations.get(&dialect).unwrap_or(&empty);
         let base_versions = request.base.as_ref().and_then(|b| b.snapshot.migrations.get(&dialect));
@@ -89,7 +102,8 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
                     });
                 };
                 let line = migration.parsed.down_line.unwrap_or(1);
-                items.push(migration_item(dialect, migration, Action::Revert, down, line, &mut members));
+                let found = hazards(down, migration.parsed.no_transaction);
+                items.push(migration_item(dialect, migration, Action::Revert, down, line, found, &mut members));
             }
             continue;
         }
@@ -97,7 +111,9 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
             if base_versions.is_some_and(|b| b.contains_key(version)) {
                 continue; // shipped at the base; `plan` refused edits before we got here
             }
-            items.push(migration_item(dialect, migration, Action::Apply, &migration.parsed.up, 1, &mut members));
+            let found = hazards(&migration.parsed.up, migration.parsed.no_transaction);
+            let up = &migration.parsed.up;
+            items.push(migration_item(dialect, migration, Action::Apply, up, 1, found, &mut members));
         }
     }
 
@@ -231,6 +247,7 @@ fn migration_item(
     action: Action,
     section: &str,
     section_line: usize,
+    hazards: Vec<hazard::Hazard>,
     members: &mut BTreeMap<String, Arc<str>>,
 ) -> Item {
     let file_name = migration.file.path.rsplit('/').next().unwrap_or(&migration.file.path);
@@ -255,7 +272,16 @@ fn migration_item(
             file_sha256: migration.sha256.clone(),
             transactional: !migration.parsed.no_transaction,
             statements,
-            hazards: Vec::new(),
+            hazards: hazards
+                .into_iter()
+                .map(|h| ManifestHazard {
+                    rule: h.rule.to_string(),
+                    severity: h.severity,
+                    line: h.line + line_offset,
+                    message: h.message,
+                    allowed: h.allowed,
+                })
+                .collect(),
         }),
     }
 }

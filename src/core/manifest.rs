@@ -179,8 +179,24 @@ pub struct MigrationInfo {
     pub transactional: bool,
     /// The statements that run (the up section, or the down section for a revert), in order.
     pub statements: Vec<StatementInfo>,
-    /// Hazards found in the statements.
-    pub hazards: Vec<serde_json::Value>,
+    /// The SQL hazards of these statements, as `plan` reports them (severities after the
+    /// project's overrides; rules turned `off` are left out).
+    pub hazards: Vec<ManifestHazard>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestHazard {
+    /// The rule id, `<category>/<rule>`.
+    pub rule: String,
+    pub severity: RuleSeverity,
+    /// 1-based line of the statement in the member.
+    pub line: usize,
+    /// What the statement does, e.g. `DROP TABLE users`.
+    pub message: String,
+    /// The reason given by `-- migrate:allow`, when the hazard was allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

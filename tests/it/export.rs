@@ -346,3 +346,38 @@ fn offline_script_with_psql() {
 fn offline_script_with_mariadb() {
     offline_script_with_server(Server::Mariadb, "mysql");
 }
+
+#[test]
+fn the_manifest_carries_each_migrations_hazards() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("repo.git"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [postgres]\nhazards: { locking: off }\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id int);\n");
+    repo.commit("one");
+    repo.write(
+        "migrations/0002_b.sql",
+        "-- migrate:allow destructive/delete-without-where reset on purpose\nDELETE FROM a;\nCREATE INDEX a_id ON a (id);\n\n-- migrate:down\nSELECT 1;\nDROP TABLE a;\n",
+    );
+    repo.commit("two");
+    let (up, down) = (env.path("up.tar"), env.path("down.tar"));
+    let out = env.run(&repo.dir, &["export", "--base", "HEAD~1", "-o", up.to_str().unwrap()]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    let out = env.run(&repo.dir, &["export", "--base", "HEAD", "--head", "HEAD~1", "-o", down.to_str().unwrap()]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    let hazards = |bundle: &Path| {
+        let manifest = manifest_of(bundle);
+        let item = manifest["items"].as_array().unwrap().iter().find(|i| i["identity"] == "2").cloned().unwrap();
+        item["migration"]["hazards"].clone()
+    };
+    // `locking: off` leaves the index out; the allowed DELETE keeps its reason.
+    assert_eq!(
+        hazards(&up),
+        serde_json::json!([{"rule": "destructive/delete-without-where", "severity": "warning", "line": 2,
+            "message": "DELETE without WHERE", "allowed": "reset on purpose"}])
+    );
+    // A downgrade's hazards are its down section's, at their lines in the file.
+    assert_eq!(
+        hazards(&down),
+        serde_json::json!([{"rule": "destructive/drop-table", "severity": "warning", "line": 7, "message": "DROP TABLE a"}])
+    );
+}
