@@ -157,6 +157,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         environment: environment.map(|e| e.name).or_else(|| args.env.clone()),
         skipped,
         release_version: args.release_version.clone(),
+        threads: settings.threads,
     };
     let built = bundle::build(&request).map_err(Failure::refused)?;
     phase("built the bundle");

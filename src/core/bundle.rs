@@ -37,6 +37,8 @@ pub struct BundleRequest<'a> {
     /// Assets left as the target has them.
     pub skipped: BTreeSet<ItemId>,
     pub release_version: Option<String>,
+    /// Threads for parsing the migrations' SQL.
+    pub threads: usize,
 }
 
 /// A bundle before it is written: the manifest and every other member, sorted by path.
@@ -59,6 +61,9 @@ pub enum BundleError {
     #[error("`{version}` ({dialect}) exists at the head but not at the base: the history has diverged, not gone back")]
     #[diagnostic(code(migrate::diverged), help("a downgrade bundle goes from a base to one of its ancestors"))]
     Diverged { dialect: Dialect, version: Version },
+    #[error("{0}")]
+    #[diagnostic(code(migrate::internal))]
+    Internal(String),
 }
 
 /// Builds the manifest and members.
@@ -71,20 +76,12 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
 
     let severities = hazard::Severities(project.config.hazards.clone());
     for &dialect in &project.config.dialects {
-        // Tables the release creates, in the order it runs: as in `plan`.
-        let mut created_tables = BTreeSet::new();
-        let mut hazards = |section: &str, no_transaction: bool| {
-            let mut context = hazard::Context {
-                dialect,
-                no_transaction,
-                severities: &severities,
-                created_tables: &mut created_tables,
-            };
-            hazard::analyse(section, &sql_split::split(section, dialect), &mut context)
-        };
         let empty = BTreeMap::new();
         let head_versions = head.migrations.get(&dialect).unwrap_or(&empty);
         let base_versions = request.base.as_ref().and_then(|b| b.snapshot.migrations.get(&dialect));
+        // The migrations this bundle runs, in the order it runs them: (migration, action,
+        // section, the section's first line in the file).
+        let mut runs: Vec<(&SnapshotMigration, Action, &str, usize)> = Vec::new();
         if downgrade {
             let base_versions = base_versions.unwrap_or(&empty);
             if let Some(version) = head_versions.keys().find(|v| !base_versions.contains_key(*v)) {
@@ -101,19 +98,34 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
                         path: project.repo_path(&migration.file.path),
                     });
                 };
-                let line = migration.parsed.down_line.unwrap_or(1);
-                let found = hazards(down, migration.parsed.no_transaction);
-                items.push(migration_item(dialect, migration, Action::Revert, down, line, found, &mut members));
+                runs.push((migration, Action::Revert, down, migration.parsed.down_line.unwrap_or(1)));
             }
-            continue;
+        } else {
+            for (version, migration) in head_versions {
+                if base_versions.is_some_and(|b| b.contains_key(version)) {
+                    continue; // shipped at the base; `plan` refused edits before we got here
+                }
+                runs.push((migration, Action::Apply, &migration.parsed.up, 1));
+            }
         }
-        for (version, migration) in head_versions {
-            if base_versions.is_some_and(|b| b.contains_key(version)) {
-                continue; // shipped at the base; `plan` refused edits before we got here
-            }
-            let found = hazards(&migration.parsed.up, migration.parsed.no_transaction);
-            let up = &migration.parsed.up;
-            items.push(migration_item(dialect, migration, Action::Apply, up, 1, found, &mut members));
+        // Splitting and parsing are most of the cost, and independent per migration.
+        let read = crate::core::parallel::map(runs, request.threads, |(migration, action, section, line)| {
+            let statements = sql_split::split(section, dialect);
+            let parsed: Vec<hazard::Parsed> = statements.iter().map(|s| hazard::parse(dialect, s)).collect();
+            Ok((migration, action, section, line, statements, parsed))
+        })
+        .map_err(|e| BundleError::Internal(e.to_string()))?;
+        // Tables the release creates, in the order it runs: as in `plan`.
+        let mut created_tables = BTreeSet::new();
+        for (migration, action, section, line, statements, parsed) in read {
+            let mut context = hazard::Context {
+                dialect,
+                no_transaction: migration.parsed.no_transaction,
+                severities: &severities,
+                created_tables: &mut created_tables,
+            };
+            let found = hazard::analyse_parsed(section, &statements, &parsed, &mut context);
+            items.push(migration_item(dialect, migration, action, &statements, line, found, &mut members));
         }
     }
 
@@ -245,7 +257,7 @@ fn migration_item(
     dialect: Dialect,
     migration: &SnapshotMigration,
     action: Action,
-    section: &str,
+    statements: &[sql_split::Statement],
     section_line: usize,
     hazards: Vec<hazard::Hazard>,
     members: &mut BTreeMap<String, Arc<str>>,
@@ -255,8 +267,8 @@ fn migration_item(
     members.insert(path.clone(), Arc::clone(&migration.text));
     // Statement lines count in the whole file: the down section starts after the up section.
     let line_offset = section_line - 1;
-    let statements = sql_split::split(section, dialect)
-        .into_iter()
+    let statements = statements
+        .iter()
         .map(|s| StatementInfo { sha256: ContentHash::of(s.text.as_bytes()), line: s.line + line_offset })
         .collect();
     Item {

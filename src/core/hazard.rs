@@ -206,51 +206,72 @@ pub struct Context<'a> {
     pub created_tables: &'a mut BTreeSet<String>,
 }
 
+/// A statement as read: a rule its first words decide (what the parser may not read), its
+/// syntax tree, or why the parser could not read it. Parsing is the costly part and needs no
+/// context, so callers with many migrations may parse them in parallel.
+#[derive(Debug)]
+pub enum Parsed {
+    Keyword { rule: &'static str, message: &'static str },
+    Ast(Box<Ast>),
+    Unparsed(String),
+}
+
+/// Reads one statement.
+pub fn parse(dialect: Dialect, statement: &Statement) -> Parsed {
+    let words = leading_words(&statement.text, 4);
+    let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    match (word(0), word(1), word(2)) {
+        ("VACUUM", ..) => return Parsed::Keyword { rule: "transaction/vacuum", message: "VACUUM" },
+        ("REINDEX", ..) if words.iter().any(|w| w == "CONCURRENTLY") => {
+            return Parsed::Keyword { rule: "transaction/concurrently", message: "REINDEX CONCURRENTLY" };
+        }
+        ("DROP", "INDEX", "CONCURRENTLY") => {
+            return Parsed::Keyword { rule: "transaction/concurrently", message: "DROP INDEX CONCURRENTLY" };
+        }
+        _ => {}
+    }
+    match Parser::parse_sql(parser_dialect(dialect).as_ref(), &statement.text) {
+        Ok(mut asts) if asts.len() == 1 => Parsed::Ast(Box::new(asts.remove(0))),
+        Ok(_) => Parsed::Unparsed("the parser read this as more or less than one statement".into()),
+        Err(e) => Parsed::Unparsed(format!("the parser could not read it: {e}")),
+    }
+}
+
 /// Analyses the statements of one migration section (`text` is what they were split from).
 pub fn analyse(text: &str, statements: &[Statement], context: &mut Context<'_>) -> Vec<Hazard> {
+    let parsed: Vec<Parsed> = statements.iter().map(|s| parse(context.dialect, s)).collect();
+    analyse_parsed(text, statements, &parsed, context)
+}
+
+/// `analyse`, with the statements already parsed (`parsed[i]` is `statements[i]`).
+pub fn analyse_parsed(
+    text: &str,
+    statements: &[Statement],
+    parsed: &[Parsed],
+    context: &mut Context<'_>,
+) -> Vec<Hazard> {
     let allows = allow_directives(text);
     let mut found: Vec<(usize, &'static str, String)> = Vec::new();
     let mut ddl = None;
     let mut data = false;
-    for (index, statement) in statements.iter().enumerate() {
+    for (index, read) in parsed.iter().enumerate() {
         let mut add = |rule: &'static str, message: String| found.push((index, rule, message));
-        let words = leading_words(&statement.text, 4);
-        let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
-        // What the parser may not read, by its first words.
-        let keyword_rule = match (word(0), word(1), word(2)) {
-            ("VACUUM", ..) => Some(("transaction/vacuum", "VACUUM".to_string())),
-            ("REINDEX", ..) if words.iter().any(|w| w == "CONCURRENTLY") => {
-                Some(("transaction/concurrently", "REINDEX CONCURRENTLY".to_string()))
+        match read {
+            Parsed::Keyword { rule, message } => {
+                if context.dialect == Dialect::Postgres && !context.no_transaction {
+                    add(rule, message.to_string());
+                }
             }
-            ("DROP", "INDEX", "CONCURRENTLY") => {
-                Some(("transaction/concurrently", "DROP INDEX CONCURRENTLY".to_string()))
+            Parsed::Unparsed(why) => add("unparsed/statement", why.clone()),
+            Parsed::Ast(ast) => {
+                statement_hazards(ast, context, &mut add);
+                let (is_ddl, is_data) = kind(ast);
+                if is_ddl && ddl.is_none() {
+                    ddl = Some(index);
+                }
+                data |= is_data;
             }
-            _ => None,
-        };
-        if let Some((rule, message)) = keyword_rule {
-            if context.dialect == Dialect::Postgres && !context.no_transaction {
-                add(rule, message);
-            }
-            continue;
         }
-        let parsed = Parser::parse_sql(parser_dialect(context.dialect).as_ref(), &statement.text);
-        let ast = match parsed {
-            Ok(mut asts) if asts.len() == 1 => asts.remove(0),
-            Ok(_) => {
-                add("unparsed/statement", "the parser read this as more or less than one statement".into());
-                continue;
-            }
-            Err(e) => {
-                add("unparsed/statement", format!("the parser could not read it: {e}"));
-                continue;
-            }
-        };
-        statement_hazards(&ast, context, &mut add);
-        let (is_ddl, is_data) = kind(&ast);
-        if is_ddl && ddl.is_none() {
-            ddl = Some(index);
-        }
-        data |= is_data;
     }
     if context.dialect == Dialect::Mysql
         && let Some(first_ddl) = ddl
