@@ -108,24 +108,27 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
                 runs.push((migration, Action::Apply, &migration.parsed.up, 1));
             }
         }
-        // Splitting and parsing are most of the cost, and independent per migration.
-        let read = crate::core::parallel::map(runs, request.threads, |(migration, action, section, line)| {
-            let statements = sql_split::split(section, dialect);
-            let parsed: Vec<hazard::Parsed> = statements.iter().map(|s| hazard::parse(dialect, s)).collect();
-            Ok((migration, action, section, line, statements, parsed))
-        })
-        .map_err(|e| BundleError::Internal(e.to_string()))?;
-        // Tables the release creates, in the order it runs: as in `plan`.
-        let mut created_tables = BTreeSet::new();
-        for (migration, action, section, line, statements, parsed) in read {
-            let mut context = hazard::Context {
-                dialect,
-                no_transaction: migration.parsed.no_transaction,
-                severities: &severities,
-                created_tables: &mut created_tables,
-            };
-            let found = hazard::analyse_parsed(section, &statements, &parsed, &mut context);
-            items.push(migration_item(dialect, migration, action, &statements, line, found, &mut members));
+        // Splitting and parsing are most of the cost, and independent per migration: done on
+        // every thread, a chunk at a time so that only one chunk's syntax trees are alive.
+        let mut created_tables = BTreeSet::new(); // tables the release creates, in order, as in `plan`
+        for chunk in runs.chunks(512) {
+            let read =
+                crate::core::parallel::map(chunk.to_vec(), request.threads, |(migration, action, section, line)| {
+                    let statements = sql_split::split(section, dialect);
+                    let parsed: Vec<hazard::Parsed> = statements.iter().map(|s| hazard::parse(dialect, s)).collect();
+                    Ok((migration, action, section, line, statements, parsed))
+                })
+                .map_err(|e| BundleError::Internal(e.to_string()))?;
+            for (migration, action, section, line, statements, parsed) in read {
+                let mut context = hazard::Context {
+                    dialect,
+                    no_transaction: migration.parsed.no_transaction,
+                    severities: &severities,
+                    created_tables: &mut created_tables,
+                };
+                let found = hazard::analyse_parsed(section, &statements, &parsed, &mut context);
+                items.push(migration_item(dialect, migration, action, &statements, line, found, &mut members));
+            }
         }
     }
 
