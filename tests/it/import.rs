@@ -911,3 +911,28 @@ fn assets_are_deleted_last_and_only_when_an_import_put_them_there() {
         );
     }
 }
+
+#[test]
+fn dry_run_shows_each_migrations_hazards() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("repo.git"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\n").write(
+        "migrations/0001_a.sql",
+        "CREATE TABLE a (id INTEGER);\nCREATE TABLE b (id INTEGER);\n-- migrate:allow destructive/delete-without-where a fresh start\nDELETE FROM a;\nDROP TABLE b;\n",
+    );
+    repo.commit("one");
+    let bundle = env.path("b.tar");
+    export(&env, &repo.dir, &bundle, &[]);
+    let target = env.path("site");
+    let out = import(&env, &bundle, &target, &["--dry-run"]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    assert!(
+        out.contains("-- migration 1 0001_a (4 statements)\n-- warning destructive/delete-without-where at line 4: DELETE without WHERE (allowed: a fresh start)\n-- warning destructive/drop-table at line 5: DROP TABLE b\nCREATE TABLE a"),
+        "{out}"
+    );
+    let out = import(&env, &bundle, &target, &["--dry-run", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(out.split("----- stderr").next().unwrap()).unwrap();
+    let rules: Vec<&str> =
+        json["migrations"][0]["hazards"].as_array().unwrap().iter().map(|h| h["rule"].as_str().unwrap()).collect();
+    assert_eq!(rules, ["destructive/delete-without-where", "destructive/drop-table"]);
+}
