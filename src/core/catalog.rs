@@ -201,7 +201,25 @@ pub fn parse_migration_text(repo_path: &str, text: &Arc<str>) -> (MigrationText,
         let Some(directive) = directive else { continue };
         let word = directive.split_whitespace().next().unwrap_or("");
         match word {
-            "up" | "allow" => {}
+            "up" => {}
+            "allow" => {
+                let mut words = directive.split_whitespace().skip(1);
+                let rule = words.next().unwrap_or("");
+                let problem = if crate::core::hazard::rule(rule).is_none() {
+                    Some(format!("`-- migrate:allow` names `{rule}`, which is not a hazard rule"))
+                } else if words.next().is_none() {
+                    Some(format!("`-- migrate:allow {rule}` gives no reason"))
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    findings.push(
+                        Finding::error("bad_allow", problem)
+                            .at(Location::line(repo_path, text, index + 1))
+                            .help("write `-- migrate:allow <rule-id> <reason>`; the rule ids are in the README"),
+                    );
+                }
+            }
             "down" if down_at.is_none() => down_at = Some((line_start, index + 1)),
             "down" => findings.push(
                 Finding::error("duplicate_directive", "`-- migrate:down` appears twice")
@@ -497,6 +515,20 @@ mod tests {
         let (_, findings) = parse_migration_text("m.sql", &text);
         assert_eq!(findings[0].code, "migrate::unknown_directive");
         assert_eq!(findings[0].location.as_ref().unwrap().line, Some(1));
+    }
+
+    #[test]
+    fn an_allow_needs_a_known_rule_and_a_reason() {
+        let text: Arc<str> = Arc::from(
+            "-- migrate:allow destructive/drop-table moved to the archive\nDROP TABLE a;\n-- migrate:allow destructive/drop-table\n-- migrate:allow destructive/drop-tabel typo here\nDROP TABLE b;\n",
+        );
+        let (_, findings) = parse_migration_text("m.sql", &text);
+        let found: Vec<(&str, Option<usize>)> =
+            findings.iter().map(|f| (f.code.as_str(), f.location.as_ref().and_then(|l| l.line))).collect();
+        assert_eq!(found, [("migrate::bad_allow", Some(3)), ("migrate::bad_allow", Some(4))]);
+        assert!(
+            findings[0].message.contains("gives no reason") && findings[1].message.contains("`destructive/drop-tabel`")
+        );
     }
 
     #[test]

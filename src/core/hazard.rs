@@ -553,6 +553,17 @@ mod tests {
         ),
         (Mysql, "INSERT INTO t VALUES (1);", &[]),
         (Postgres, "CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);", &[]),
+        // negatives for the rest: what looks alike but is safe
+        (Postgres, "DROP INDEX users_a;", &[]),
+        (Postgres, "CREATE SCHEMA app;", &[]),
+        (Sqlite, "DELETE FROM users WHERE 1 = 0;", &[]),
+        (Postgres, "ALTER TABLE users ADD COLUMN nickname text;", &[]),
+        (Postgres, "ALTER TABLE users ALTER COLUMN a DROP NOT NULL;", &[]),
+        (Postgres, "ALTER TABLE users ALTER COLUMN a SET DEFAULT 0;", &[]),
+        (Postgres, "ALTER TYPE mood RENAME VALUE 'meh' TO 'fine';", &[]),
+        (Postgres, "ALTER TABLE a ADD CONSTRAINT u UNIQUE (b);", &[]),
+        (Sqlite, "CREATE TABLE t (id INTEGER);\nALTER TABLE t RENAME TO u;", &["blue-green/rename-table"]),
+        (Sqlite, "SELECT 1;", &[]),
         // unparsed
         (Postgres, "FROBNICATE THE DATABASE;", &["unparsed/statement"]),
     ];
