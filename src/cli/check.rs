@@ -59,6 +59,7 @@ pub fn run_check(settings: &Settings, args: &CheckArgs) -> Result<Outcome, Failu
                 records: &records,
                 environment,
                 release_version: None,
+                previous_version: None,
                 threads: settings.threads,
             })
             .map_err(failure)?,

@@ -233,6 +233,7 @@ fn plan_input<'a>(
         records,
         environment: None,
         release_version: None,
+        previous_version: None,
         threads: settings.threads,
     }
 }

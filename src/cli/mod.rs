@@ -107,6 +107,7 @@ pub fn resolve_base(
             release_id: receipt.release.id.clone(),
             targets: record.targets.len(),
             targets_disagree: disagree,
+            release_version: receipt.release.version.clone(),
         };
         return Ok((Some(Point::Commit(commit)), Some(environment)));
     }

@@ -48,6 +48,11 @@ pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure
         }
         _ => None,
     };
+    let previous_version = match &environment {
+        Some(environment) => environment.release_version.clone(),
+        // `--base v1.3.0`: the base names the version it shipped as.
+        None => args.base.clone().filter(|base| crate::core::plan::parse_version(base).is_some()),
+    };
     let plan = plan(&PlanInput {
         project: &head.project,
         head: head.source(),
@@ -58,6 +63,7 @@ pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure
         records: &records,
         environment,
         release_version: args.release_version.clone(),
+        previous_version,
         threads: settings.threads,
     })
     .map_err(|e| read_failure(&head.revision.spec, e))?;

@@ -45,6 +45,9 @@ pub struct EnvironmentBase {
     pub targets: usize,
     /// Whether the targets hold different releases.
     pub targets_disagree: bool,
+    /// The human version of the release the least advanced target holds, if it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_version: Option<String>,
 }
 
 /// What a release is, by what it carries.
@@ -62,8 +65,47 @@ pub enum ReleaseKind {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ReleaseSummary {
     pub kind: ReleaseKind,
+    /// The semantic-version bump the release needs: `patch` for assets only, `minor` for
+    /// additive SQL, `major` for destructive or blue/green-unsafe SQL (allowed or not).
+    pub bump: Bump,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The version shipped before, from the environment record or a `--base` that is a version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Bump {
+    None,
+    Patch,
+    Minor,
+    Major,
+}
+
+/// `1.2.3` or `v1.2.3` (a pre-release or build suffix is ignored) as numbers.
+pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
+    let core = text.strip_prefix('v').unwrap_or(text);
+    let core = core.split(['-', '+']).next().unwrap_or(core);
+    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(Some(a)), Some(Some(b)), Some(Some(c)), None) => Some((a, b, c)),
+        _ => None,
+    }
+}
+
+/// The bump from `previous` to `next`, or `None` when `next` is not newer.
+pub fn bump_between(previous: (u64, u64, u64), next: (u64, u64, u64)) -> Option<Bump> {
+    if next <= previous {
+        None
+    } else if next.0 > previous.0 {
+        Some(Bump::Major)
+    } else if next.1 > previous.1 {
+        Some(Bump::Minor)
+    } else {
+        Some(Bump::Patch)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
@@ -184,6 +226,8 @@ pub struct PlanInput<'a> {
     pub records: &'a [EnvironmentRecord],
     pub environment: Option<EnvironmentBase>,
     pub release_version: Option<String>,
+    /// The version shipped before (see `ReleaseSummary::previous_version`).
+    pub previous_version: Option<String>,
     /// Threads for reading and parsing changed assets.
     pub threads: usize,
 }
@@ -221,6 +265,19 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
             MigrationChangeKind::Removed => &mut summary.migrations_removed,
         } += 1;
     }
+    let breaking = findings
+        .iter()
+        .any(|f| f.code.starts_with("migrate::destructive/") || f.code.starts_with("migrate::blue-green/"));
+    let bump = match (migrations.is_empty(), assets.is_empty()) {
+        (false, _) if breaking => Bump::Major,
+        (false, _) => Bump::Minor,
+        (true, false) => Bump::Patch,
+        (true, true) => Bump::None,
+    };
+    if let Some(finding) = version_finding(input, bump) {
+        findings.push(finding);
+        sort_findings(&mut findings);
+    }
     summary.errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
     summary.warnings = findings.iter().filter(|f| f.severity == Severity::Warning).count();
     let kind = if !migrations.is_empty() {
@@ -236,7 +293,12 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
         base: input.base_revision.clone(),
         head: input.head_revision.clone(),
         environment: input.environment.clone(),
-        release: ReleaseSummary { kind, version: input.release_version.clone() },
+        release: ReleaseSummary {
+            kind,
+            bump,
+            version: input.release_version.clone(),
+            previous_version: input.previous_version.clone(),
+        },
         summary,
         findings,
         assets,
@@ -657,6 +719,41 @@ fn plan_migrations(
     }
     changes.sort_by(|a, b| a.version.cmp(&b.version).then(a.dialect.cmp(&b.dialect)));
     Ok(changes)
+}
+
+/// A warning when `--release-version` is not a large enough step from the version shipped before.
+fn version_finding(input: &PlanInput<'_>, needed: Bump) -> Option<Finding> {
+    let (next, previous) = (input.release_version.as_deref()?, input.previous_version.as_deref()?);
+    let (Some(next_number), Some(previous_number)) = (parse_version(next), parse_version(previous)) else {
+        return None;
+    };
+    let name = |bump: Bump| match bump {
+        Bump::None => "no",
+        Bump::Patch => "a patch",
+        Bump::Minor => "a minor",
+        Bump::Major => "a major",
+    };
+    let (message, help) = match bump_between(previous_number, next_number) {
+        None => (format!("release version {next} is not newer than {previous}, shipped before"), None),
+        Some(bump) if bump < needed => (
+            format!(
+                "release version {next} is {} bump from {previous}; this release needs {} bump",
+                name(bump),
+                name(needed)
+            ),
+            Some(match needed {
+                Bump::Major => "the SQL is destructive or unsafe for a blue/green deploy: bump the major version",
+                Bump::Minor => "new SQL runs: bump at least the minor version",
+                _ => "bump at least the patch version",
+            }),
+        ),
+        Some(_) => return None,
+    };
+    let finding = Finding::warning("release_version_bump", message);
+    Some(match help {
+        Some(help) => finding.help(help),
+        None => finding.help("give the release a version newer than the one shipped"),
+    })
 }
 
 /// The SQL hazards of a new migration's up section, as findings. An allowed hazard stays in

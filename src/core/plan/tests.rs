@@ -14,6 +14,17 @@ fn source(files: &[(&str, &str)]) -> MemorySource {
 }
 
 fn run_with(base: &[(&str, &str)], head: &[(&str, &str)], config: &str, records: &[EnvironmentRecord]) -> Plan {
+    run_versions(base, head, config, records, None, None)
+}
+
+fn run_versions(
+    base: &[(&str, &str)],
+    head: &[(&str, &str)],
+    config: &str,
+    records: &[EnvironmentRecord],
+    release_version: Option<&str>,
+    previous_version: Option<&str>,
+) -> Plan {
     let base = source(base);
     let head = source(head);
     let project = Project::parse("migrate.yaml", "", config.as_bytes()).unwrap();
@@ -27,7 +38,8 @@ fn run_with(base: &[(&str, &str)], head: &[(&str, &str)], config: &str, records:
         asset_changes: &changes,
         records,
         environment: None,
-        release_version: None,
+        release_version: release_version.map(str::to_string),
+        previous_version: previous_version.map(str::to_string),
         threads: 2,
     })
     .unwrap()
@@ -283,4 +295,43 @@ fn markdown_stays_under_the_limit() {
     let tiny = crate::core::report::markdown::plan_with_limit(&plan, 20_000);
     assert!(tiny.chars().count() <= 20_000, "{}", tiny.chars().count());
     assert!(tiny.contains("not shown"));
+}
+
+#[test]
+fn the_bump_a_release_needs() {
+    let config = "version: 1\nproject: p\ndialects: [postgres]\n";
+    let base = [("migrations/0001_a.sql", "CREATE TABLE a (id int);\n"), ("assets/query/q.yaml", "spec: 1\n")];
+    let bump = |head: &[(&str, &str)]| run_with(&base, head, config, &[]).release.bump;
+    assert_eq!(bump(&base), Bump::None);
+    let assets_only = [base[0], ("assets/query/q.yaml", "spec: 2\n")];
+    assert_eq!(bump(&assets_only), Bump::Patch);
+    let additive = [base[0], base[1], ("migrations/0002_b.sql", "ALTER TABLE a ADD COLUMN b int;\n")];
+    assert_eq!(bump(&additive), Bump::Minor);
+    let allowed = "-- migrate:allow destructive/drop-table archived\nDROP TABLE a;\n";
+    let destructive = [base[0], base[1], ("migrations/0002_b.sql", allowed)];
+    assert_eq!(bump(&destructive), Bump::Major, "an allowed hazard still breaks the running version");
+    let renaming = [base[0], base[1], ("migrations/0002_b.sql", "ALTER TABLE a RENAME TO b;\n")];
+    assert_eq!(bump(&renaming), Bump::Major);
+}
+
+#[test]
+fn a_release_version_too_small_for_its_changes_is_a_warning() {
+    let config = "version: 1\nproject: p\ndialects: [postgres]\n";
+    let base = [("migrations/0001_a.sql", "CREATE TABLE a (id int);\n")];
+    let head = [base[0], ("migrations/0002_b.sql", "DROP TABLE a;\n")];
+    let codes = |release: &str, previous: &str| -> Vec<String> {
+        let plan = run_versions(&base, &head, config, &[], Some(release), Some(previous));
+        plan.findings.iter().filter(|f| f.code == "migrate::release_version_bump").map(|f| f.message.clone()).collect()
+    };
+    assert_eq!(
+        codes("1.3.1", "v1.3.0"),
+        ["release version 1.3.1 is a patch bump from v1.3.0; this release needs a major bump"]
+    );
+    assert_eq!(codes("1.4.0", "1.3.0").len(), 1);
+    assert!(codes("2.0.0", "1.3.0").is_empty());
+    assert_eq!(codes("1.3.0", "1.3.0"), ["release version 1.3.0 is not newer than 1.3.0, shipped before"]);
+    // Without a version before, or with words that are not versions, nothing is said.
+    assert!(codes("next", "1.3.0").is_empty());
+    assert_eq!(parse_version("v1.2.3-rc.1"), Some((1, 2, 3)));
+    assert_eq!(parse_version("1.2"), None);
 }

@@ -30,7 +30,8 @@ pub fn plan_with_limit(plan: &Plan, limit: usize) -> String {
         ReleaseKind::Migration => "**migration** (SQL runs)",
     };
     let version = plan.release.version.as_ref().map(|v| format!(" `{v}`")).unwrap_or_default();
-    let _ = writeln!(head, "Release{version}: {kind} · `{base}` → `{}`", describe_revision(&plan.head));
+    let bump = super::bump_words(plan.release.bump).map(|b| format!(", needs {b}")).unwrap_or_default();
+    let _ = writeln!(head, "Release{version}: {kind}{bump} · `{base}` → `{}`", describe_revision(&plan.head));
     if let Some(env) = &plan.environment {
         let _ = writeln!(
             head,

@@ -137,3 +137,14 @@ pub fn describe_revision(revision: &Revision) -> String {
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
+
+/// "a minor version bump", for a plan's release line; nothing when nothing ships.
+pub fn bump_words(bump: crate::core::plan::Bump) -> Option<&'static str> {
+    use crate::core::plan::Bump;
+    match bump {
+        Bump::None => None,
+        Bump::Patch => Some("a patch version bump"),
+        Bump::Minor => Some("a minor version bump"),
+        Bump::Major => Some("a major version bump"),
+    }
+}

@@ -34,7 +34,8 @@ pub fn plan(plan: &Plan, style: Style) -> String {
         ReleaseKind::Migration => "migration (SQL runs)",
     };
     let version = plan.release.version.as_ref().map(|v| format!(" {v}")).unwrap_or_default();
-    let _ = writeln!(out, "release{version}: {kind}");
+    let bump = super::bump_words(plan.release.bump).map(|b| format!(", needs {b}")).unwrap_or_default();
+    let _ = writeln!(out, "release{version}: {kind}{bump}");
 
     if !plan.assets.is_empty() {
         let _ = writeln!(out, "\nassets:");
