@@ -85,6 +85,21 @@ impl GitRepo {
         })
     }
 
+    /// The names of the tags that point at `commit` (annotated tags peeled), sorted.
+    pub fn tags_at(&self, commit: &Commit) -> Vec<String> {
+        let Ok(references) = self.repo.references() else { return Vec::new() };
+        let Ok(tags) = references.tags() else { return Vec::new() };
+        let mut names: Vec<String> = tags
+            .filter_map(Result::ok)
+            .filter_map(|mut reference| {
+                let id = reference.peel_to_id().ok()?.detach();
+                (id == commit.id).then(|| reference.name().shorten().to_string())
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Refuses a shallow clone: the head's depth, in every manifest, needs the whole history.
     pub fn require_full_history(&self) -> Result<(), Failure> {
         if self.is_shallow() {

@@ -48,10 +48,21 @@ pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure
         }
         _ => None,
     };
-    let previous_version = match &environment {
-        Some(environment) => environment.release_version.clone(),
-        // `--base v1.3.0`: the base names the version it shipped as.
-        None => args.base.clone().filter(|base| crate::core::plan::parse_version(base).is_some()),
+    // The version shipped before: the environment's, else the version the base is tagged with
+    // (`--base v1.3.0`, or the newest version tag on the base commit).
+    let previous_version = match (&environment, &base_point) {
+        (Some(environment), _) => environment.release_version.clone(),
+        (None, Some(crate::settings::Point::Commit(commit))) => {
+            let named = args.base.clone().filter(|base| crate::core::plan::parse_version(base).is_some());
+            named.or_else(|| {
+                let tags = settings.repo.tags_at(commit);
+                tags.into_iter()
+                    .filter_map(|tag| crate::core::plan::parse_version(&tag).map(|number| (number, tag)))
+                    .max()
+                    .map(|(_, tag)| tag)
+            })
+        }
+        (None, _) => None,
     };
     let plan = plan(&PlanInput {
         project: &head.project,

@@ -287,3 +287,27 @@ fn sql_hazards_in_the_markdown_plan() {
     assert!(out.ends_with("[exit status: 1]\n"), "{out}");
     insta::assert_snapshot!("hazards_markdown", out);
 }
+
+#[test]
+fn release_version_checked_against_the_version_tag_on_the_base() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("repo.git"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n");
+    let first = repo.commit("one");
+    repo.tag("v1.3.0", first);
+    repo.write("migrations/0002_b.sql", "DROP TABLE a;\n");
+    repo.commit("two");
+    let first = first.to_string();
+    for base in ["v1.3.0", first.as_str()] {
+        let out = env.run(&repo.dir, &["plan", "--base", base, "--release-version", "1.4.0"]);
+        assert!(out.contains("needs a major version bump"), "{out}");
+        assert!(
+            out.contains("release version 1.4.0 is a minor bump from v1.3.0; this release needs a major bump"),
+            "{base}: {out}"
+        );
+        let out = env.run(&repo.dir, &["plan", "--base", base, "--release-version", "2.0.0", "--format", "json"]);
+        assert!(!out.contains("release_version_bump"), "{out}");
+        assert!(out.contains("\"previous_version\": \"v1.3.0\""), "{out}");
+    }
+}
