@@ -1,6 +1,7 @@
 //! The clap command tree and the one dispatch `match`.
 
 pub mod check;
+pub mod completions;
 pub mod env;
 pub mod export;
 pub mod import;
@@ -41,6 +42,8 @@ pub enum Command {
     Status(status::StatusArgs),
     #[command(subcommand)]
     Env(env::EnvCommand),
+    Completions(completions::CompletionsArgs),
+    Man(completions::ManArgs),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -53,14 +56,20 @@ pub fn run(cli: Cli, no_color: bool) -> ExitCode {
         Command::Keygen(args) => keygen::run_keygen(args, &printer),
         Command::Import(args) => import::run_import(args, cli.global.format, &printer),
         Command::Status(args) => status::run_status(args, cli.global.format, &printer),
+        Command::Completions(args) => completions::run_completions(args, &printer),
+        Command::Man(_) => completions::run_man(&printer),
         command => Settings::resolve(&cli.global, no_color).and_then(|settings| match command {
             Command::Check(args) => check::run_check(&settings, args),
             Command::Plan(args) => plan::run_plan(&settings, args),
             Command::Export(args) => export::run_export(&settings, args),
             Command::Env(command) => env::run_env(&settings, command),
-            Command::Inspect(_) | Command::Verify(_) | Command::Keygen(_) | Command::Import(_) | Command::Status(_) => {
-                Ok(crate::exit::Outcome::Success)
-            }
+            Command::Inspect(_)
+            | Command::Verify(_)
+            | Command::Keygen(_)
+            | Command::Import(_)
+            | Command::Status(_)
+            | Command::Completions(_)
+            | Command::Man(_) => Ok(crate::exit::Outcome::Success),
         }),
     };
     if let Err(failure) = &result {

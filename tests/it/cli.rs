@@ -26,3 +26,18 @@ fn outside_a_repository_exits_2() {
     assert!(out.contains("migrate::not_a_repository"), "{out}");
     assert!(out.ends_with("[exit status: 2]\n"), "{out}");
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_parser() {
+    let env = TestEnv::new();
+    let dir = env.root.path();
+    let bash = env.stdout(dir, &["completions", "bash"], 0);
+    assert!(bash.contains("complete -F _migrate") && bash.contains("--allow-downgrade"), "{bash}");
+    let zsh = env.stdout(dir, &["completions", "zsh"], 0);
+    assert!(zsh.starts_with("#compdef migrate"), "{zsh}");
+    let fish = env.stdout(dir, &["completions", "fish"], 0);
+    assert!(fish.contains("complete -c migrate"), "{fish}");
+    let man = env.stdout(dir, &["man"], 0);
+    assert!(man.contains(".TH migrate 1") && man.contains(".SH NAME") && man.contains("import"), "{man}");
+    assert!(env.run(dir, &["completions", "cmd"]).ends_with("[exit status: 2]\n"));
+}
