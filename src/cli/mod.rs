@@ -5,6 +5,7 @@ pub mod completions;
 pub mod env;
 pub mod export;
 pub mod import;
+pub mod init;
 pub mod inspect;
 pub mod keygen;
 pub mod plan;
@@ -42,6 +43,7 @@ pub enum Command {
     Status(status::StatusArgs),
     #[command(subcommand)]
     Env(env::EnvCommand),
+    Init(init::InitArgs),
     Completions(completions::CompletionsArgs),
     Man(completions::ManArgs),
 }
@@ -57,6 +59,7 @@ pub fn run(cli: Cli, no_color: bool) -> ExitCode {
         Command::Import(args) => import::run_import(args, cli.global.format, &printer),
         Command::Status(args) => status::run_status(args, cli.global.format, &printer),
         Command::Completions(args) => completions::run_completions(args, &printer),
+        Command::Init(args) => init::run_init(args, &printer),
         Command::Man(_) => completions::run_man(&printer),
         command => Settings::resolve(&cli.global, no_color).and_then(|settings| match command {
             Command::Check(args) => check::run_check(&settings, args),
@@ -69,6 +72,7 @@ pub fn run(cli: Cli, no_color: bool) -> ExitCode {
             | Command::Import(_)
             | Command::Status(_)
             | Command::Completions(_)
+            | Command::Init(_)
             | Command::Man(_) => Ok(crate::exit::Outcome::Success),
         }),
     };

@@ -41,3 +41,33 @@ fn completions_and_man_page_come_from_the_parser() {
     assert!(man.contains(".TH migrate 1") && man.contains(".SH NAME") && man.contains("import"), "{man}");
     assert!(env.run(dir, &["completions", "cmd"]).ends_with("[exit status: 2]\n"));
 }
+
+#[test]
+fn init_starts_a_project_that_checks_clean_and_never_overwrites() {
+    let env = TestEnv::new();
+    let dir = env.path("demo");
+    let out = env.run(env.root.path(), &["init", dir.to_str().unwrap()]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    let yaml = std::fs::read_to_string(dir.join("migrate.yaml")).unwrap();
+    assert!(
+        yaml.starts_with("# yaml-language-server: $schema=./migrate.schema.json\n") && yaml.contains("project: demo")
+    );
+    for path in ["migrations/0001_create_example.sql", "assets/query/example.yaml", "environments", ".github/workflows"]
+    {
+        assert!(dir.join(path).exists(), "{path}");
+    }
+    // The example project is valid as written.
+    let mut repo = crate::common::RepoBuilder::init(&env.path("repo"), false);
+    for path in ["migrate.yaml", "migrations/0001_create_example.sql", "assets/query/example.yaml"] {
+        repo.write(path, std::fs::read(dir.join(path)).unwrap());
+    }
+    repo.commit("init");
+    repo.checkout();
+    let out = env.run(&repo.dir, &["check"]);
+    assert!(out.contains("0 errors, 0 warnings") && out.ends_with("[exit status: 0]\n"), "{out}");
+    // A second init refuses and changes nothing.
+    std::fs::write(dir.join("migrate.yaml"), "mine\n").unwrap();
+    let out = env.run(env.root.path(), &["init", dir.to_str().unwrap()]);
+    assert!(out.contains("migrate::init_exists") && out.ends_with("[exit status: 1]\n"), "{out}");
+    assert_eq!(std::fs::read_to_string(dir.join("migrate.yaml")).unwrap(), "mine\n");
+}
