@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use migrate::core::hazard::{Context, Severities, analyse};
+use migrate::core::hazard::{Context, analyse};
 use migrate::core::model::Dialect;
 use migrate::core::sql_split::split;
 
@@ -41,7 +41,7 @@ fn main() {
     println!("| dialect | median ms (of {RUNS}) | µs per migration | hazards found |");
     println!("|---|---:|---:|---:|");
     for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
-        let severities = Severities(BTreeMap::new());
+        let overrides = BTreeMap::new();
         let mut times = Vec::new();
         let mut found = 0;
         for _ in 0..RUNS {
@@ -51,7 +51,7 @@ fn main() {
             for text in &texts {
                 let statements = split(text, dialect);
                 let mut context =
-                    Context { dialect, no_transaction: false, severities: &severities, created_tables: &mut created };
+                    Context { dialect, no_transaction: false, overrides: &overrides, created_tables: &mut created };
                 found += analyse(text, &statements, &mut context).len();
             }
             times.push(started.elapsed().as_secs_f64() * 1000.0);

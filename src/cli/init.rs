@@ -65,10 +65,10 @@ pub fn run_init(args: &InitArgs, printer: &Printer) -> Result<Outcome, Failure> 
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()));
     let name = args.name.clone().or(folder_name).unwrap_or_else(|| "project".to_string());
-    if !crate::core::project::is_identifier(&name.replace('-', "_")) {
+    if !crate::core::project::is_project_name(&name) {
         return Err(Failure::usage(miette::miette!(
             code = "migrate::bad_project_name",
-            help = "pass `--name` with letters, digits, `_` and `-`",
+            help = "pass `--name` with letters, digits, `.`, `_` and `-`",
             "`{name}` cannot be a project name"
         )));
     }

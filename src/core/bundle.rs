@@ -74,7 +74,6 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
     let mut members: BTreeMap<String, Arc<str>> = BTreeMap::new();
     let downgrade = request.base.as_ref().is_some_and(|b| b.downgrade);
 
-    let severities = hazard::Severities(project.config.hazards.clone());
     for &dialect in &project.config.dialects {
         let empty = BTreeMap::new();
         let head_versions = head.migrations.get(&dialect).unwrap_or(&empty);
@@ -123,7 +122,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
                 let mut context = hazard::Context {
                     dialect,
                     no_transaction: migration.parsed.no_transaction,
-                    severities: &severities,
+                    overrides: &project.config.hazards,
                     created_tables: &mut created_tables,
                 };
                 let found = hazard::analyse_parsed(section, &statements, &parsed, &mut context);

@@ -2,7 +2,7 @@
 //! against SPEC's hazard rules. Pure: text in, findings out.
 //!
 //! Each rule has a stable id `<category>/<rule>` and a default severity; `hazards:` in
-//! `migrate.yaml` overrides by category or id (see `Severities`). `-- migrate:allow <rule-id>
+//! `migrate.yaml` overrides by category or id (see `severity`). `-- migrate:allow <rule-id>
 //! <reason>` on a statement's lines or in the comments right above it suppresses one finding of
 //! that rule there; the reason is kept so that the plan can show it.
 
@@ -173,14 +173,9 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
 }
 
-/// Severities in force: `hazards:` overrides by rule id, else by category, else the default.
-#[derive(Debug, Clone, Default)]
-pub struct Severities(pub BTreeMap<String, Severity>);
-
-impl Severities {
-    pub fn of(&self, rule: &Rule) -> Severity {
-        self.0.get(rule.id).or_else(|| self.0.get(rule.category())).copied().unwrap_or(rule.default)
-    }
+/// The severity in force: `hazards:` overrides by rule id, else by category, else the default.
+pub fn severity(rule: &Rule, overrides: &BTreeMap<String, Severity>) -> Severity {
+    overrides.get(rule.id).or_else(|| overrides.get(rule.category())).copied().unwrap_or(rule.default)
 }
 
 /// A hazard found in one statement (or, for the per-migration rules, at the migration's first).
@@ -201,7 +196,8 @@ pub struct Hazard {
 pub struct Context<'a> {
     pub dialect: Dialect,
     pub no_transaction: bool,
-    pub severities: &'a Severities,
+    /// `hazards:` of `migrate.yaml`.
+    pub overrides: &'a BTreeMap<String, Severity>,
     /// Tables created earlier in the same release (lower-cased, unqualified); statements add to it.
     pub created_tables: &'a mut BTreeSet<String>,
 }
@@ -284,7 +280,7 @@ pub fn analyse_parsed(
     let mut hazards = Vec::new();
     for (index, rule_id, message) in found {
         let Some(rule) = rule(rule_id) else { continue };
-        let severity = context.severities.of(rule);
+        let severity = severity(rule, context.overrides);
         if severity == Severity::Off {
             continue;
         }
@@ -491,9 +487,9 @@ mod tests {
 
     fn hazards_of(dialect: Dialect, sql: &str, no_transaction: bool, created: &[&str]) -> Vec<Hazard> {
         let mut created_tables: BTreeSet<String> = created.iter().map(|t| t.to_string()).collect();
-        let severities = Severities::default();
+        let overrides = BTreeMap::new();
         let mut context =
-            Context { dialect, no_transaction, severities: &severities, created_tables: &mut created_tables };
+            Context { dialect, no_transaction, overrides: &overrides, created_tables: &mut created_tables };
         analyse(sql, &split(sql, dialect), &mut context)
     }
 
@@ -623,11 +619,10 @@ mod tests {
         let mut overrides = BTreeMap::new();
         overrides.insert("destructive".to_string(), Severity::Error);
         overrides.insert("destructive/truncate".to_string(), Severity::Off);
-        let severities = Severities(overrides);
         let sql = "DROP TABLE a;\nTRUNCATE b;";
         let mut created = BTreeSet::new();
         let mut context =
-            Context { dialect: Postgres, no_transaction: false, severities: &severities, created_tables: &mut created };
+            Context { dialect: Postgres, no_transaction: false, overrides: &overrides, created_tables: &mut created };
         let hazards = analyse(sql, &split(sql, Postgres), &mut context);
         assert_eq!(hazards.len(), 1);
         assert_eq!((hazards[0].rule, hazards[0].severity), ("destructive/drop-table", Severity::Error));

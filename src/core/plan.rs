@@ -768,9 +768,12 @@ fn hazard_findings(
 ) -> Vec<Finding> {
     let (parsed, _) = catalog::parse_migration_text(path, text);
     let statements = crate::core::sql_split::split(&parsed.up, dialect);
-    let severities = hazard::Severities(project.config.hazards.clone());
-    let mut context =
-        hazard::Context { dialect, no_transaction: parsed.no_transaction, severities: &severities, created_tables };
+    let mut context = hazard::Context {
+        dialect,
+        no_transaction: parsed.no_transaction,
+        overrides: &project.config.hazards,
+        created_tables,
+    };
     let hazards = hazard::analyse(&parsed.up, &statements, &mut context);
     hazards
         .into_iter()

@@ -14,6 +14,11 @@ pub const PROJECT_FILE: &str = "migrate.yaml";
 /// The format version of `migrate.yaml` this build reads.
 pub const CONFIG_VERSION: u32 = 1;
 
+/// Whether `name` can name a project: letters, digits, `.`, `_` or `-`.
+pub fn is_project_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
 /// Hazard categories and their default severities (SPEC: hazard rules).
 pub const HAZARD_CATEGORIES: [(&str, RuleSeverity); 6] = [
     ("destructive", RuleSeverity::Warning),
@@ -155,8 +160,7 @@ impl Project {
                 "upgrade migrate, or write `version: 1`",
             ));
         }
-        if config.project.is_empty() || !config.project.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        {
+        if !is_project_name(&config.project) {
             return Err(fail(
                 "project",
                 "the project name must be letters, digits, `.`, `_` or `-`".into(),
