@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::apply::{ApplyFailure, apply};
-use crate::core::decide::{Decision, MigrationStep, Steps, TargetFacts, decide};
+use crate::core::decide::{Decision, Steps, TargetFacts, decide};
 use crate::core::hash::ContentHash;
-use crate::core::manifest::{Action, Manifest, ManifestHazard};
+use crate::core::manifest::Manifest;
 use crate::core::model::Version;
 use crate::core::record::{
     AppliedAsset, AppliedMigration, MigrationStatus, RECORD_FORMAT_VERSION, Receipt, ReceiptRelease, ReceiptSource,
@@ -428,21 +428,6 @@ fn write_receipt(
     crate::target::write_durably(path, &bytes).map_err(|e| usage("migrate::receipt_unwritten", e.to_string()))
 }
 
-/// The hazards the manifest records for a step's migration.
-fn step_hazards<'m>(manifest: &'m Manifest, step: &MigrationStep) -> &'m [ManifestHazard] {
-    let action = if step.revert { Action::Revert } else { Action::Apply };
-    manifest
-        .items
-        .iter()
-        .find(|i| {
-            i.action == action
-                && i.path.as_deref() == Some(step.path.as_str())
-                && i.identity == step.version.to_string()
-        })
-        .and_then(|i| i.migration.as_ref())
-        .map_or(&[], |m| m.hazards.as_slice())
-}
-
 fn render_dry_run(manifest: &Manifest, steps: &Steps, format: Format) -> String {
     if format == Format::Json {
         let value = serde_json::json!({
@@ -456,7 +441,7 @@ fn render_dry_run(manifest: &Manifest, steps: &Steps, format: Format) -> String 
                 "transactional": m.transactional,
                 "resume_after": m.start_at,
                 "statements": m.statements.iter().skip(m.start_at).map(|s| serde_json::json!({"line": s.line, "sha256": s.sha256, "sql": s.text})).collect::<Vec<_>>(),
-                "hazards": step_hazards(manifest, m),
+                "hazards": m.hazards,
             })).collect::<Vec<_>>(),
             "assets": steps.assets.iter().map(|a| serde_json::json!({
                 "id": a.id, "action": if a.member.is_some() { "upsert" } else { "delete" }, "sha256": a.sha256,
@@ -484,7 +469,7 @@ fn render_dry_run(manifest: &Manifest, steps: &Steps, format: Format) -> String 
             step.name,
             if n == 1 { "" } else { "s" }
         );
-        for hazard in step_hazards(manifest, step) {
+        for hazard in &step.hazards {
             let allowed = hazard.allowed.as_ref().map(|r| format!(" (allowed: {r})")).unwrap_or_default();
             let severity = serde_json::to_value(hazard.severity).ok();
             let severity = severity.as_ref().and_then(|v| v.as_str()).unwrap_or("hazard");

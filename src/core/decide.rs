@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::core::catalog::parse_migration_text;
 use crate::core::hash::ContentHash;
-use crate::core::manifest::{Action, BundleKind, ItemType, Manifest};
+use crate::core::manifest::{Action, BundleKind, ItemType, Manifest, ManifestHazard};
 use crate::core::model::{Dialect, ItemId, Version};
 use crate::core::sql_split;
 use crate::core::state::{HistoryRow, TargetState};
@@ -50,6 +50,8 @@ pub struct MigrationStep {
     pub statements: Vec<StatementStep>,
     /// Statements already run by an import that stopped part-way (resume after them).
     pub start_at: usize,
+    /// The SQL hazards the manifest records for this migration in this dialect.
+    pub hazards: Vec<ManifestHazard>,
 }
 
 /// One asset to write or remove.
@@ -467,5 +469,6 @@ fn migration_step(
         transactional: info.transactional,
         statements,
         start_at: 0,
+        hazards: info.hazards.clone(),
     })
 }

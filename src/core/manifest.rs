@@ -184,7 +184,7 @@ pub struct MigrationInfo {
     pub hazards: Vec<ManifestHazard>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestHazard {
     /// The rule id, `<category>/<rule>`.

@@ -936,3 +936,29 @@ fn dry_run_shows_each_migrations_hazards() {
         json["migrations"][0]["hazards"].as_array().unwrap().iter().map(|h| h["rule"].as_str().unwrap()).collect();
     assert_eq!(rules, ["destructive/delete-without-where", "destructive/drop-table"]);
 }
+
+#[test]
+fn dry_run_hazards_are_those_of_the_targets_dialect() {
+    use crate::common::db::{Server, TestDb};
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("repo.git"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite, postgres]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n");
+    let first = repo.commit("one");
+    // One file for both dialects; only PostgreSQL's CREATE INDEX without CONCURRENTLY locks.
+    repo.write("migrations/0002_b.sql", "CREATE INDEX a_id ON a (id);\n");
+    let second = repo.commit("two");
+    let (base, change) = (env.path("base.tar"), env.path("change.tar"));
+    export(&env, &repo.dir, &base, &["--head", &first.to_string()]);
+    export(&env, &repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
+    let lite = env.path("lite");
+    assert!(import(&env, &base, &lite, &[]).ends_with("[exit status: 0]\n"));
+    let out = import(&env, &change, &lite, &["--dry-run"]);
+    assert!(out.contains("CREATE INDEX a_id") && !out.contains("locking/create-index"), "{out}");
+    let Some(db) = TestDb::create(Server::Postgres) else { return };
+    let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.name);
+    let pg = env.path("pg");
+    assert!(import(&env, &base, &pg, &["--db", &url]).ends_with("[exit status: 0]\n"));
+    let out = import(&env, &change, &pg, &["--db", &url, "--dry-run"]);
+    assert!(out.contains("-- warning locking/create-index at line 1: CREATE INDEX on a"), "{out}");
+}
