@@ -79,6 +79,7 @@ run 0 import "$dir/release.tar" --target "$dir/site" --dry-run
 run 0 import "$dir/release.tar" --target "$dir/site" --receipt "$dir/receipt.json"
 run 0 import "$dir/release.tar" --target "$dir/site"
 echo "target history: $(sqlite3 "$dir/site/db.sqlite3" 'SELECT group_concat(version, " ") FROM migrate_history')"
+run 0 status --target "$dir/site"
 # An edit to a migration that shipped on main is refused (exit 1):
 printf 'CREATE TABLE hosts (id BIGINT PRIMARY KEY);\n' > "$repo/migrations/0001_create_hosts.sql"
 run 1 plan --head WORKTREE
