@@ -172,10 +172,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
     };
     let summary = format!(
         "{} bundle of release {}, {} items",
-        serde_json::to_value(built.manifest.release.bundle)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        built.manifest.release.bundle.name(),
         built.manifest.release.id,
         built.manifest.items.len()
     );

@@ -1,13 +1,12 @@
 //! `migrate import`: verify → lock → read → decide → (dry run: print and stop) → apply → state.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::apply::{ApplyFailure, apply};
-use crate::core::decide::{Decision, Steps, TargetFacts, decide};
+use crate::core::decide::{Decision, TargetFacts, decide};
 use crate::core::hash::ContentHash;
 use crate::core::manifest::Manifest;
 use crate::core::model::Version;
@@ -15,6 +14,7 @@ use crate::core::record::{
     AppliedAsset, AppliedMigration, MigrationStatus, RECORD_FORMAT_VERSION, Receipt, ReceiptRelease, ReceiptSource,
     StatementProgress,
 };
+use crate::core::report::import::{ImportReport, dry_run_text, import_report, nothing_to_do_text};
 use crate::core::state::{ImportEntry, STATE_FORMAT_VERSION, StateRelease, TargetState};
 use crate::db::Driver;
 use crate::exit::{Failure, FailureKind, Outcome};
@@ -72,6 +72,9 @@ fn usage(code: &'static str, message: String) -> Failure {
     Failure::usage(miette::miette!(code = code, "{message}"))
 }
 
+/// The embedded default: a SQLite file in the target folder (relative paths are the target's).
+pub const DEFAULT_DATABASE: &str = "sqlite:db.sqlite3";
+
 pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Result<Outcome, Failure> {
     let target = Target::new(&args.target);
     let mut trust = args.trust.clone();
@@ -114,7 +117,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         .db
         .clone()
         .or_else(|| state.as_ref().map(|s| s.database.clone()))
-        .unwrap_or_else(|| "sqlite:db.sqlite3".into());
+        .unwrap_or_else(|| DEFAULT_DATABASE.into());
     if let Some(state) = &state {
         if state.database != redact(&db_url) {
             return Err(Failure::refused(miette::miette!(
@@ -165,7 +168,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
     };
     let steps = match decide(manifest, &members, &facts) {
         Decision::NothingToDo => {
-            printer.product(&format!("nothing to do: the target holds release {}\n", manifest.release.id));
+            printer.product(&render_report(&import_report(manifest, None, args.dry_run), format));
             return Ok(Outcome::Success);
         }
         Decision::Refuse(refusal) => {
@@ -179,7 +182,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         Decision::Apply(steps) => steps,
     };
     if args.dry_run {
-        printer.product(&render_dry_run(manifest, &steps, format));
+        printer.product(&render_report(&import_report(manifest, Some(&steps), true), format));
         return Ok(Outcome::Success);
     }
     // Every asset path is checked before anything changes: none may leave the target.
@@ -276,7 +279,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
             if let Some(path) = &args.receipt {
                 write_receipt(path, &new_state, manifest, &history_after, &now)?;
             }
-            printer.product(&format!(
+            let applied_text = format!(
                 "{}: release {} applied ({} migration{}, {} asset change{})\n",
                 steps.kind.name(),
                 manifest.release.id,
@@ -284,7 +287,11 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
                 if applied.migrations == 1 { "" } else { "s" },
                 applied.assets,
                 if applied.assets == 1 { "" } else { "s" },
-            ));
+            );
+            printer.product(&match format {
+                Format::Json => render_report(&import_report(manifest, Some(&steps), false), format),
+                Format::Text | Format::Markdown => applied_text,
+            });
             Ok(Outcome::Success)
         }
         Err(ApplyFailure::RolledBack { at, message }) => Err(Failure {
@@ -428,63 +435,10 @@ fn write_receipt(
     crate::target::write_durably(path, &bytes).map_err(|e| usage("migrate::receipt_unwritten", e.to_string()))
 }
 
-fn render_dry_run(manifest: &Manifest, steps: &Steps, format: Format) -> String {
-    if format == Format::Json {
-        let value = serde_json::json!({
-            "format_version": 1,
-            "decision": steps.kind.name(),
-            "release_id": manifest.release.id,
-            "migrations": steps.migrations.iter().map(|m| serde_json::json!({
-                "version": m.version,
-                "name": m.name,
-                "action": if m.revert { "revert" } else { "apply" },
-                "transactional": m.transactional,
-                "resume_after": m.start_at,
-                "statements": m.statements.iter().skip(m.start_at).map(|s| serde_json::json!({"line": s.line, "sha256": s.sha256, "sql": s.text})).collect::<Vec<_>>(),
-                "hazards": m.hazards,
-            })).collect::<Vec<_>>(),
-            "assets": steps.assets.iter().map(|a| serde_json::json!({
-                "id": a.id, "action": if a.member.is_some() { "upsert" } else { "delete" }, "sha256": a.sha256,
-            })).collect::<Vec<_>>(),
-            "adopted": steps.adopted,
-        });
-        return format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_default());
+fn render_report(report: &ImportReport, format: Format) -> String {
+    match format {
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(report).unwrap_or_default()),
+        Format::Text | Format::Markdown if report.dry_run => dry_run_text(report),
+        Format::Text | Format::Markdown => nothing_to_do_text(report),
     }
-    let mut out = String::new();
-    let _ =
-        writeln!(out, "dry run: the import would {} the target to release {}", steps.kind.name(), manifest.release.id);
-    for version in &steps.adopted {
-        let _ = writeln!(out, "\n-- adopt migration {version}, already applied by the offline script");
-    }
-    for step in &steps.migrations {
-        let what = if step.revert { "revert" } else { "migration" };
-        let tx = if step.transactional { "" } else { ", no transaction" };
-        let n = step.statements.len();
-        let resumed =
-            if step.start_at > 0 { format!(", resuming after statement {}", step.start_at) } else { String::new() };
-        let _ = writeln!(
-            out,
-            "\n-- {what} {} {} ({n} statement{}{tx}{resumed})",
-            step.version,
-            step.name,
-            if n == 1 { "" } else { "s" }
-        );
-        for hazard in &step.hazards {
-            let allowed = hazard.allowed.as_ref().map(|r| format!(" (allowed: {r})")).unwrap_or_default();
-            let severity = serde_json::to_value(hazard.severity).ok();
-            let severity = severity.as_ref().and_then(|v| v.as_str()).unwrap_or("hazard");
-            let _ = writeln!(out, "-- {severity} {} at line {}: {}{allowed}", hazard.rule, hazard.line, hazard.message);
-        }
-        for statement in step.statements.iter().skip(step.start_at) {
-            let _ = writeln!(out, "{};", statement.text);
-        }
-    }
-    if !steps.assets.is_empty() {
-        out.push('\n');
-    }
-    for asset in &steps.assets {
-        let what = if asset.member.is_some() { "write " } else { "delete" };
-        let _ = writeln!(out, "{what} assets/{}.yaml", asset.id);
-    }
-    out
 }

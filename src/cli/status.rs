@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::core::hash::ContentHash;
 use crate::core::state::TargetState;
-use crate::core::status::{Drift, Status, status};
+use crate::core::status::{Drift, Status, not_a_target, status};
 use crate::exit::{Failure, Outcome};
 use crate::output::Printer;
 use crate::settings::Format;
@@ -33,7 +33,17 @@ pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Resul
     let target = Target::new(&args.target);
     let unreadable = |e: String| Failure::usage(miette::miette!(code = "migrate::state_unreadable", "{e}"));
     let Some(bytes) = target.read_state().map_err(|e| unreadable(e.to_string()))? else {
-        printer.product(&format!("`{}` is not a target yet: nothing was imported there\n", args.target.display()));
+        let text = match format {
+            Format::Json => {
+                let database =
+                    crate::cli::import::redact(&args.db.as_deref().unwrap_or(crate::cli::import::DEFAULT_DATABASE));
+                format!("{}\n", serde_json::to_string_pretty(&not_a_target(database)).unwrap_or_default())
+            }
+            Format::Text | Format::Markdown => {
+                format!("`{}` is not a target yet: nothing was imported there\n", args.target.display())
+            }
+        };
+        printer.product(&text);
         return Ok(Outcome::Success);
     };
     let state = TargetState::parse(&bytes).map_err(|e| unreadable(e.to_string()))?;
@@ -66,8 +76,12 @@ pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Resul
 fn render(status: &Status) -> String {
     let mut out = String::new();
     let env = status.environment.as_ref().map(|e| format!(" in `{e}`")).unwrap_or_default();
-    let _ =
-        writeln!(out, "target {}{env}, database `{}`", status.target_id, crate::cli::import::redact(&status.database));
+    let _ = writeln!(
+        out,
+        "target {}{env}, database `{}`",
+        status.target_id.as_deref().unwrap_or_default(),
+        crate::cli::import::redact(&status.database)
+    );
     match &status.release_id {
         Some(id) => {
             let version = status.release_version.as_ref().map(|v| format!(" ({v})")).unwrap_or_default();

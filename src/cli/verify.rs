@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::archive::{self, ArchiveError};
-use crate::core::verify::{VerifiedBundle, verify};
+use crate::core::verify::{SignatureCheck, VerifiedBundle, verify};
 use crate::exit::{Failure, Outcome};
 use crate::settings::Format;
 use crate::sign::TrustedKey;
@@ -25,33 +25,23 @@ pub struct VerifyArgs {
 
 pub fn run_verify(args: &VerifyArgs, format: Format, printer: &crate::output::Printer) -> Result<Outcome, Failure> {
     let bundle = open_bundle(&args.file, &args.trust)?;
-    let manifest = &bundle.manifest;
-    let signed = match (&bundle.signature, args.trust.is_empty()) {
-        (_, false) => "signed by a trusted key",
-        (Some(_), true) => "signed (no key given to check the signature)",
-        (None, true) => "unsigned",
-    };
+    let report = bundle.report(&args.file.display().to_string(), !args.trust.is_empty());
     let text = match format {
-        Format::Json => {
-            let value = serde_json::json!({
-                "format_version": 1,
-                "file": args.file.display().to_string(),
-                "valid": true,
-                "release_id": manifest.release.id,
-                "signature": signed,
-            });
-            format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_default())
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        Format::Text | Format::Markdown => {
+            let signed = match report.signature {
+                SignatureCheck::Trusted => "signed by a trusted key",
+                SignatureCheck::SignedUnchecked => "signed (no key given to check the signature)",
+                SignatureCheck::Unsigned => "unsigned",
+            };
+            format!(
+                "ok: `{}` is intact: {} members, release {} ({}), {signed}\n",
+                report.file,
+                report.members,
+                report.release_id,
+                report.bundle.name(),
+            )
         }
-        Format::Text | Format::Markdown => format!(
-            "ok: `{}` is intact: {} members, release {} ({}), {signed}\n",
-            args.file.display(),
-            bundle.members.len() + 1,
-            manifest.release.id,
-            serde_json::to_value(manifest.release.bundle)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-        ),
     };
     printer.product(&text);
     Ok(Outcome::Success)

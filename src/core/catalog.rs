@@ -241,6 +241,26 @@ pub fn parse_migration_text(repo_path: &str, text: &Arc<str>) -> (MigrationText,
     (MigrationText { up, down, down_line, no_transaction }, findings)
 }
 
+// This type exists for the published JSON Schema (`schemas/asset.schema.json`): `parse_asset`
+// reads the same fields from the parsed data, which is faster, and a test keeps the two agreeing.
+/// An asset: one YAML document at `assets/<kind>/<name>.yaml`. Any other top-level key is an error.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "migrate asset: assets/<kind>/<name>.yaml")]
+pub struct AssetDocument {
+    /// Must match the first folder of the path when present.
+    #[serde(default)]
+    pub kind: String,
+    /// Must match the rest of the path, without `.yaml`, when present.
+    #[serde(default)]
+    pub name: String,
+    /// Identities `<kind>/<name>` of assets an import writes first; cycles are an error.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// The asset's data, validated against `schemas/<kind>.schema.json` when the project has it.
+    pub spec: Option<serde_json::Value>,
+}
+
 /// The asset header fields besides `spec`. Any other top-level key is an error.
 #[derive(Debug, Default)]
 struct AssetHeader {

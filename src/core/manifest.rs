@@ -79,6 +79,16 @@ pub enum BundleKind {
     Downgrade,
 }
 
+impl BundleKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BundleKind::Full => "full",
+            BundleKind::Incremental => "incremental",
+            BundleKind::Downgrade => "downgrade",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BundleSource {

@@ -83,6 +83,18 @@ pub enum RuleSeverity {
     Off,
 }
 
+impl RuleSeverity {
+    /// The word `migrate.yaml` and the reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleSeverity::Error => "error",
+            RuleSeverity::Warning => "warning",
+            RuleSeverity::Info => "info",
+            RuleSeverity::Off => "off",
+        }
+    }
+}
+
 /// A parsed and validated project.
 #[derive(Debug, Clone)]
 pub struct Project {

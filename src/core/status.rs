@@ -34,7 +34,9 @@ pub enum Drift {
 #[schemars(title = "migrate status --format json")]
 pub struct Status {
     pub format_version: u32,
-    pub target_id: String,
+    /// Absent when nothing was imported into the folder yet: it is not a target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
     pub database: String,
@@ -55,6 +57,22 @@ pub struct StatusMigration {
     pub name: String,
     pub sha256: ContentHash,
     pub applied_by: String,
+}
+
+/// The status of a folder nothing was imported into.
+pub fn not_a_target(database: String) -> Status {
+    Status {
+        format_version: STATUS_FORMAT_VERSION,
+        target_id: None,
+        environment: None,
+        database,
+        release_id: None,
+        release_version: None,
+        migrations: Vec::new(),
+        assets: 0,
+        applied_by_script: Vec::new(),
+        drift: Vec::new(),
+    }
 }
 
 /// Compares what is on the target with what imports recorded. `files` holds the sha256 of each
@@ -98,7 +116,7 @@ pub fn status(state: &TargetState, files: &BTreeMap<ItemId, Option<ContentHash>>
     }
     Status {
         format_version: STATUS_FORMAT_VERSION,
-        target_id: state.target_id.clone(),
+        target_id: Some(state.target_id.clone()),
         environment: state.environment.clone(),
         database: state.database.clone(),
         release_id: state.release.as_ref().map(|r| r.id.clone()),

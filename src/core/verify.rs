@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::core::hash::ContentHash;
-use crate::core::manifest::{MANIFEST_PATH, Manifest, ManifestError, SIGNATURE_PATH};
+use crate::core::manifest::{BundleKind, MANIFEST_PATH, Manifest, ManifestError, SIGNATURE_PATH};
 
 /// A bundle whose members match its manifest.
 #[derive(Debug, Clone)]
@@ -14,6 +14,60 @@ pub struct VerifiedBundle {
     pub manifest_bytes: Vec<u8>,
     pub signature: Option<String>,
     pub members: BTreeMap<String, Vec<u8>>,
+}
+
+/// The format version of `verify --format json`.
+pub const VERIFY_FORMAT_VERSION: u32 = 1;
+
+/// What `verify --format json` prints about a bundle it accepts (a refused one is an error on
+/// stderr and exit 1).
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[schemars(title = "migrate verify --format json")]
+pub struct VerifyReport {
+    /// Format version of this document; `1`.
+    pub format_version: u32,
+    /// The bundle file as given.
+    pub file: String,
+    /// Always `true`: a bundle that fails verification prints no document.
+    pub valid: bool,
+    pub release_id: ContentHash,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_version: Option<String>,
+    pub bundle: BundleKind,
+    /// Members of the archive, the manifest included.
+    pub members: usize,
+    pub signature: SignatureCheck,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureCheck {
+    /// No `manifest.json.minisig`.
+    Unsigned,
+    /// Signed, but no key was given to check the signature against.
+    SignedUnchecked,
+    /// Signed by one of the keys given with `--trust`.
+    Trusted,
+}
+
+impl VerifiedBundle {
+    /// The report of this bundle; `trusted` when its signature was checked against given keys.
+    pub fn report(&self, file: &str, trusted: bool) -> VerifyReport {
+        VerifyReport {
+            format_version: VERIFY_FORMAT_VERSION,
+            file: file.to_string(),
+            valid: true,
+            release_id: self.manifest.release.id.clone(),
+            release_version: self.manifest.release.version.clone(),
+            bundle: self.manifest.release.bundle,
+            members: self.members.len() + 1 + usize::from(self.signature.is_some()),
+            signature: match (&self.signature, trusted) {
+                (_, true) => SignatureCheck::Trusted,
+                (Some(_), false) => SignatureCheck::SignedUnchecked,
+                (None, false) => SignatureCheck::Unsigned,
+            },
+        }
+    }
 }
 
 /// Why a bundle is refused.

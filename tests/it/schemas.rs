@@ -2,11 +2,16 @@
 //! generates (set `MIGRATE_UPDATE_SCHEMAS=1` to rewrite them), and every sample under
 //! `tests/samples/` must be judged the same by the schema and by the code.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
+use migrate::core::catalog::parse_asset;
+use migrate::core::model::ItemId;
 use migrate::core::project::Project;
 use migrate::core::record::EnvironmentRecord;
 use migrate::core::report::json::published_schemas;
+
+use crate::common::TestEnv;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -40,6 +45,7 @@ fn schema(name: &str) -> jsonschema::Validator {
 fn samples_are_judged_alike_by_schema_and_code() {
     let project_schema = schema("migrate.schema.json");
     let record_schema = schema("environment-record.schema.json");
+    let asset_schema = schema("asset.schema.json");
     let mut seen = 0;
     for (dir, expect_valid) in [("valid", true), ("invalid", false)] {
         let mut paths: Vec<_> =
@@ -54,6 +60,15 @@ fn samples_are_judged_alike_by_schema_and_code() {
             } else if name.ends_with(".record.json") {
                 let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
                 (record_schema.is_valid(&value), EnvironmentRecord::parse(&name, "prod", &bytes).is_ok())
+            } else if name.ends_with(".asset.yaml") {
+                // The path an asset has is outside the schema's reach, so each sample sits at the
+                // path its header names.
+                let value: serde_json::Value = serde_yaml::from_slice(&bytes).unwrap_or_default();
+                let field =
+                    |key: &str, default: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or(default).to_string();
+                let id = ItemId::parse(&format!("{}/{}", field("kind", "sample"), field("name", "x"))).unwrap();
+                let text: std::sync::Arc<str> = String::from_utf8(bytes).unwrap().into();
+                (asset_schema.is_valid(&value), parse_asset(&id, &name, &text).is_ok())
             } else {
                 panic!("unknown sample kind: {name}");
             };
@@ -62,5 +77,103 @@ fn samples_are_judged_alike_by_schema_and_code() {
             seen += 1;
         }
     }
-    assert!(seen >= 8, "only {seen} samples");
+    assert!(seen >= 14, "only {seen} samples");
+}
+
+/// Every published schema judges a real document: the example project's own files, and what
+/// every command that writes JSON writes, on a first install and an upgrade of a SQLite target.
+#[test]
+fn real_files_and_outputs_match_their_schemas() {
+    let env = TestEnv::new();
+    let repo = env.inventory("repo", false).dir.clone();
+    let mut judged = BTreeSet::new();
+    let mut judge = |name: &'static str, what: &str, document: &serde_json::Value| {
+        let validator = schema(name);
+        let errors: Vec<String> =
+            validator.iter_errors(document).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        assert!(errors.is_empty(), "{what} does not match `schemas/{name}`: {errors:#?}\n{document:#}");
+        judged.insert(name);
+    };
+    let json =
+        |text: &str| -> serde_json::Value { serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}")) };
+    let yaml = |path: &Path| -> serde_json::Value { serde_yaml::from_slice(&std::fs::read(path).unwrap()).unwrap() };
+
+    // The files a project keeps.
+    judge("migrate.schema.json", "migrate.yaml", &yaml(&repo.join("migrate.yaml")));
+    let mut assets = 0;
+    for step in ["1-initial", "2-feature"] {
+        for path in files_under(&root().join("fixtures/inventory").join(step).join("assets")) {
+            judge("asset.schema.json", &path.display().to_string(), &yaml(&path));
+            assets += 1;
+        }
+    }
+    assert!(assets >= 8, "only {assets} assets");
+
+    // What the development side writes.
+    let check = env.stdout(&repo, &["check", "--format", "json"], 0);
+    judge("check-output.schema.json", "check --format json", &json(&check));
+    let plan = env.stdout(&repo, &["plan", "--base", "v1", "--format", "json"], 0);
+    judge("plan-output.schema.json", "plan --format json", &json(&plan));
+    let base = env.path("base.tar");
+    let release = env.path("release.tar");
+    env.stdout(&repo, &["export", "--head", "v1", "-o", base.to_str().unwrap()], 0);
+    env.stdout(&repo, &["export", "--base", "v1", "--head", "feature", "-o", release.to_str().unwrap()], 0);
+    let manifest = env.stdout(&repo, &["inspect", release.to_str().unwrap(), "--format", "json"], 0);
+    judge("bundle-manifest.schema.json", "inspect --format json", &json(&manifest));
+    let verify = env.stdout(&repo, &["verify", release.to_str().unwrap(), "--format", "json"], 0);
+    judge("verify-output.schema.json", "verify --format json", &json(&verify));
+
+    // What the target side writes: a first install, a dry run and a real upgrade, nothing to do.
+    let site = env.path("site");
+    let site_arg = site.to_str().unwrap();
+    let status = env.stdout(&repo, &["status", "--target", site_arg, "--format", "json"], 0);
+    judge("status-output.schema.json", "status of a folder that is not a target", &json(&status));
+    let import = |bundle: &Path, extra: &[&str]| {
+        let mut args = vec!["import", bundle.to_str().unwrap(), "--target", site_arg, "--format", "json"];
+        args.extend_from_slice(extra);
+        json(&env.stdout(&repo, &args, 0))
+    };
+    let first = import(&base, &["--env", "prod"]);
+    assert_eq!(first["decision"], "initialise", "{first:#}");
+    judge("import-output.schema.json", "import --format json", &first);
+    let dry = import(&release, &["--dry-run"]);
+    assert_eq!((dry["decision"].as_str(), dry["dry_run"].as_bool()), (Some("upgrade"), Some(true)), "{dry:#}");
+    judge("import-output.schema.json", "import --dry-run --format json", &dry);
+    let receipt = env.path("receipt.json");
+    let upgrade = import(&release, &["--receipt", receipt.to_str().unwrap()]);
+    assert_eq!(upgrade["migrations"], dry["migrations"], "the dry run said what the import did");
+    judge("import-output.schema.json", "import --format json", &upgrade);
+    let again = import(&release, &[]);
+    assert_eq!(again["decision"], "nothing_to_do", "{again:#}");
+    judge("import-output.schema.json", "import --format json with nothing to do", &again);
+    judge(
+        "state.schema.json",
+        ".migrate/state.json",
+        &json(&std::fs::read_to_string(site.join(".migrate/state.json")).unwrap()),
+    );
+    judge("receipt.schema.json", "--receipt", &json(&std::fs::read_to_string(&receipt).unwrap()));
+    let status = env.stdout(&repo, &["status", "--target", site_arg, "--format", "json"], 0);
+    judge("status-output.schema.json", "status --format json", &json(&status));
+
+    // And back on the development side, the environment record the receipt goes into.
+    env.stdout(&repo, &["env", "record", receipt.to_str().unwrap()], 0);
+    let record = std::fs::read_to_string(repo.join("environments/prod.json")).unwrap();
+    judge("environment-record.schema.json", "environments/prod.json", &json(&record));
+
+    let published: BTreeSet<_> = published_schemas().into_iter().map(|(name, _)| name).collect();
+    assert_eq!(judged, published, "every published schema judges a real document");
+}
+
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
 }

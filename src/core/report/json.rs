@@ -1,5 +1,6 @@
-//! JSON for machines: the `Plan` and `CheckOutput` types are the documents; their JSON Schemas
-//! are generated from the same types and published in `schemas/`.
+//! JSON for machines: each `--format json` document is a type, and the JSON Schemas of those
+//! types and of the files users and targets keep are generated from them and published in
+//! `schemas/`.
 
 use super::CheckOutput;
 use crate::core::plan::Plan;
@@ -23,18 +24,27 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 
 /// Returns the JSON Schemas we publish, by file name under `schemas/`.
 pub fn published_schemas() -> Vec<(&'static str, serde_json::Value)> {
+    use crate::core::catalog::AssetDocument;
+    use crate::core::manifest::Manifest;
     use crate::core::project::ProjectConfig;
     use crate::core::record::{EnvironmentRecord, Receipt};
+    use crate::core::report::import::ImportReport;
+    use crate::core::state::TargetState;
+    use crate::core::status::Status;
+    use crate::core::verify::VerifyReport;
+    use schemars::schema_for;
     let schema = |s: schemars::Schema| s.to_value();
-    use crate::core::manifest::Manifest;
     vec![
-        ("bundle-manifest.schema.json", schema(schemars::schema_for!(Manifest))),
-        ("check-output.schema.json", schema(schemars::schema_for!(CheckOutput))),
-        ("environment-record.schema.json", schema(schemars::schema_for!(EnvironmentRecord))),
-        ("migrate.schema.json", schema(schemars::schema_for!(ProjectConfig))),
-        ("plan-output.schema.json", schema(schemars::schema_for!(Plan))),
-        ("receipt.schema.json", schema(schemars::schema_for!(Receipt))),
-        ("state.schema.json", schema(schemars::schema_for!(crate::core::state::TargetState))),
-        ("status-output.schema.json", schema(schemars::schema_for!(crate::core::status::Status))),
+        ("asset.schema.json", schema(schema_for!(AssetDocument))),
+        ("bundle-manifest.schema.json", schema(schema_for!(Manifest))),
+        ("check-output.schema.json", schema(schema_for!(CheckOutput))),
+        ("environment-record.schema.json", schema(schema_for!(EnvironmentRecord))),
+        ("import-output.schema.json", schema(schema_for!(ImportReport))),
+        ("migrate.schema.json", schema(schema_for!(ProjectConfig))),
+        ("plan-output.schema.json", schema(schema_for!(Plan))),
+        ("receipt.schema.json", schema(schema_for!(Receipt))),
+        ("state.schema.json", schema(schema_for!(TargetState))),
+        ("status-output.schema.json", schema(schema_for!(Status))),
+        ("verify-output.schema.json", schema(schema_for!(VerifyReport))),
     ]
 }

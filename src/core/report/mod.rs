@@ -1,6 +1,7 @@
 //! Renderers: plans, check reports and findings become text, markdown or JSON strings. They take a
 //! `Style` value and never ask whether stdout is a terminal.
 
+pub mod import;
 pub mod json;
 pub mod markdown;
 pub mod text;
