@@ -77,7 +77,7 @@ pub fn apply(
     start(driver).map_err(|e| failed(&committed, "the start of the transaction".into(), e))?;
     let mut in_transaction: Vec<String> = Vec::new();
     for (index, step) in steps.migrations.iter().enumerate() {
-        progress.migration(index, || format!("{} `{}`", step.version, step.name));
+        progress.item(index, || format!("{} `{}`", step.version, step.name));
         let started = Instant::now();
         let total = u32::try_from(step.statements.len()).unwrap_or(u32::MAX);
         let row = |done: u32, duration_ms: u64| NewRow {
@@ -169,7 +169,9 @@ pub fn apply(
     driver.commit().map_err(|e| failed(&committed, "COMMIT".into(), e))?;
     committed.append(&mut in_transaction);
 
-    for step in &steps.assets {
+    progress.task("writing assets", steps.assets.len());
+    for (index, step) in steps.assets.iter().enumerate() {
+        progress.item(index, || step.id.to_string());
         effect();
         let result = match &step.member {
             Some(member) => match members.get(member) {

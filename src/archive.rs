@@ -72,15 +72,16 @@ pub struct Members<'a> {
     pub rest: &'a [(&'a str, &'a [u8])],
 }
 
-/// Writes a bundle file atomically: a temporary file beside `path`, then renamed.
-pub fn write(path: &Path, members: Members<'_>, mtime: u64) -> std::io::Result<()> {
+/// Writes a bundle file atomically: a temporary file beside `path`, then renamed. `written` hears
+/// the index in `rest` of each member as it starts, for progress.
+pub fn write(path: &Path, members: Members<'_>, mtime: u64, written: &mut dyn FnMut(usize)) -> std::io::Result<()> {
     let compress = path.extension().is_some_and(|e| e == "gz" || e == "tgz");
     write_atomically(path, |file| {
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
         if !compress {
-            return write_tar(out, members, mtime)?.flush();
+            return write_tar(out, members, mtime, written)?.flush();
         }
-        write_tar_gz(out, members, mtime)
+        write_tar_gz(out, members, mtime, written)
     })
 }
 
@@ -92,7 +93,12 @@ const COMPRESSORS: usize = 2;
 /// are one valid gzip file (`gzip -d`, `tar -z` and every reader take them), and fixed chunk
 /// boundaries keep the bytes reproducible. Level 1: three times faster than gzip's default, for
 /// a slightly larger file; no file name and a zero mtime in each header.
-fn write_tar_gz<W: Write + Send>(mut out: W, members: Members<'_>, mtime: u64) -> std::io::Result<()> {
+fn write_tar_gz<W: Write + Send>(
+    mut out: W,
+    members: Members<'_>,
+    mtime: u64,
+    written: &mut dyn FnMut(usize),
+) -> std::io::Result<()> {
     use std::sync::mpsc::{Receiver, sync_channel};
     let mut inputs = Vec::new();
     let mut outputs: Vec<Receiver<std::io::Result<Vec<u8>>>> = Vec::new();
@@ -128,9 +134,9 @@ fn write_tar_gz<W: Write + Send>(mut out: W, members: Members<'_>, mtime: u64) -
             Ok(out)
         });
         let sender = ChunkSender { senders: inputs, next: 0, buffer: Vec::with_capacity(CHUNK) };
-        let written = write_tar(sender, members, mtime).and_then(|mut sender| sender.flush());
+        let tar = write_tar(sender, members, mtime, written).and_then(|mut sender| sender.flush());
         let finished = writer.join().unwrap_or_else(|_| Err(std::io::Error::other("the archive writer panicked")));
-        written.and(finished.map(|_| ()))
+        tar.and(finished.map(|_| ()))
     })
 }
 
@@ -163,13 +169,14 @@ impl Write for ChunkSender {
     }
 }
 
-fn write_tar<W: Write>(out: W, members: Members<'_>, mtime: u64) -> std::io::Result<W> {
+fn write_tar<W: Write>(out: W, members: Members<'_>, mtime: u64, written: &mut dyn FnMut(usize)) -> std::io::Result<W> {
     let mut builder = tar::Builder::new(out);
     builder.mode(tar::HeaderMode::Deterministic);
     for (path, bytes) in members.first {
         append(&mut builder, path, &bytes, mtime)?;
     }
-    for (path, bytes) in members.rest {
+    for (index, (path, bytes)) in members.rest.iter().enumerate() {
+        written(index);
         append(&mut builder, path, bytes, mtime)?;
     }
     builder.into_inner()
@@ -266,8 +273,8 @@ mod tests {
         for name in ["b.tar", "b.tar.gz"] {
             let one = dir.path().join(format!("1-{name}"));
             let two = dir.path().join(format!("2-{name}"));
-            write(&one, members(), 1_700_000_000).unwrap();
-            write(&two, members(), 1_700_000_000).unwrap();
+            write(&one, members(), 1_700_000_000, &mut |_| {}).unwrap();
+            write(&two, members(), 1_700_000_000, &mut |_| {}).unwrap();
             let bytes = std::fs::read(&one).unwrap();
             assert_eq!(bytes, std::fs::read(&two).unwrap());
             let read_back = read(&bytes).unwrap();
@@ -286,7 +293,7 @@ mod tests {
             (0..5 * 1024 * 1024u32).map(|i| b'a' + (i.wrapping_mul(2654435761) >> 27) as u8 % 26).collect();
         let rest: Vec<(&str, &[u8])> = vec![("big.txt", &big), ("small.txt", b"small")];
         let path = dir.path().join("big.tar.gz");
-        write(&path, Members { first: vec![("manifest.json", b"{}".to_vec())], rest: &rest }, 0).unwrap();
+        write(&path, Members { first: vec![("manifest.json", b"{}".to_vec())], rest: &rest }, 0, &mut |_| {}).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         let members_in_file = bytes.windows(4).filter(|w| *w == [0x1f, 0x8b, 0x08, 0x00]).count();
         assert!(members_in_file >= 3, "{members_in_file} gzip members");

@@ -52,6 +52,9 @@ pub struct ExportArgs {
     /// The dialect of --sql
     #[arg(long, value_name = "DIALECT", value_parser = parse_dialect)]
     pub dialect: Option<Dialect>,
+    /// When to show progress on stderr
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    pub progress: crate::progress::ProgressMode,
 }
 
 fn parse_dialect(text: &str) -> Result<Dialect, String> {
@@ -88,6 +91,8 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
     let failure = |e| read_failure(&head.revision.spec, e);
     let started = std::time::Instant::now();
     let phase = |name: &str| settings.printer.debug(|| format!("{name}: {} ms", started.elapsed().as_millis()));
+    let mut progress = crate::progress::Progress::new(args.progress, settings.printer.quiet);
+    progress.phase("reading and validating the head");
 
     // Validate what ships, and read the snapshots the bundle is made from.
     let mut findings: Vec<Finding>;
@@ -111,6 +116,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
     phase("validated and read the head");
     findings.retain(|f| f.is_error());
     if !findings.is_empty() {
+        progress.finish();
         sort_findings(&mut findings);
         for finding in &findings {
             settings.printer.diagnostic(&render_finding(finding, settings.printer.stderr_style()));
@@ -122,6 +128,9 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
             findings.len(),
             if findings.len() == 1 { "" } else { "s" }
         )));
+    }
+    if base.is_some() {
+        progress.phase("reading the base");
     }
     let base_snapshot = match &base {
         Some(b) => Some(read_snapshot(&b.project, b.source(), settings.threads).map_err(failure)?.0),
@@ -148,6 +157,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         }
         _ => None,
     };
+    progress.phase("building the bundle");
     let request = BundleRequest {
         project: &head.project,
         head: &head_snapshot,
@@ -186,10 +196,19 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         }
         let rest: Vec<(&str, &[u8])> = members.iter().map(|(p, b)| (p.as_str(), b.as_bytes())).collect();
         let mtime = settings.repo.commit_time(&head_commit)?;
-        crate::archive::write(path, crate::archive::Members { first, rest: &rest }, mtime).map_err(|e| {
-            Failure::usage(miette::miette!(code = "migrate::write_failed", "cannot write `{}`: {e}", path.display()))
-        })?;
+        progress.task("archiving", rest.len());
+        let mut written = |count: usize| progress.item(count, String::new);
+        crate::archive::write(path, crate::archive::Members { first, rest: &rest }, mtime, &mut written).map_err(
+            |e| {
+                Failure::usage(miette::miette!(
+                    code = "migrate::write_failed",
+                    "cannot write `{}`: {e}",
+                    path.display()
+                ))
+            },
+        )?;
         phase("wrote the archive");
+        progress.finish();
         settings.printer.status(&format!("wrote `{}`: {summary}", path.display()));
     }
     if let (Some(path), Some(dialect)) = (&args.sql, args.dialect) {

@@ -63,7 +63,7 @@ pub struct ImportArgs {
     /// Seconds to wait for another import's lock
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub lock_timeout: u64,
-    /// When to show the progress of the migrations on stderr
+    /// When to show progress on stderr
     #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
     pub progress: ProgressMode,
 }
@@ -79,6 +79,8 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
     let target = Target::new(&args.target);
     let mut trust = args.trust.clone();
     trust.extend(target.trusted_keys());
+    let mut progress = Progress::new(args.progress, printer.quiet);
+    progress.phase("verifying the bundle");
     let bundle = super::verify::open_bundle(&args.file, &trust)?;
     let manifest = &bundle.manifest;
     let members: BTreeMap<String, Arc<str>> = bundle
@@ -96,6 +98,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         std::process::id(),
         crate::clock::now_rfc3339()
     );
+    progress.phase("taking the target's lock");
     let _lock = target.lock(Duration::from_secs(args.lock_timeout), &holder).map_err(|e| match e {
         crate::target::TargetError::Busy { .. } => Failure::refused(miette::miette!(
             code = "migrate::target_busy",
@@ -145,6 +148,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
     // decision, under the target's lock. A server: one session, holding the database's lock from
     // before the history is read until the import ends.
     let open = |read_only: bool| open_driver(&db_url, &target, &manifest.history_table, read_only, timeout);
+    progress.phase("reading the database's history");
     let mut driver = open(args.dry_run || sqlite)?;
     let db_failure = |e: crate::db::DbError| {
         Failure::refused(miette::miette!(code = "migrate::database_unreachable", "cannot read `{shown_url}`: {e}"))
@@ -166,6 +170,8 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         baseline,
         partial: state.as_ref().and_then(|s| s.partial.as_ref()).or(journal.as_ref()),
     };
+    // What prints next goes to the same terminal: the spinner goes first.
+    progress.finish();
     let steps = match decide(manifest, &members, &facts) {
         Decision::NothingToDo => {
             printer.product(&render_report(&import_report(manifest, None, args.dry_run), format));
@@ -201,7 +207,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
 
     let now = crate::clock::now_rfc3339();
     let crash_after = std::env::var("MIGRATE_TEST_CRASH_AFTER").ok().and_then(|v| v.parse().ok());
-    let mut progress = Progress::new(args.progress, printer.quiet, steps.migrations.len());
+    progress.task("migrating", steps.migrations.len());
     let result = apply(
         driver.as_mut(),
         &target,

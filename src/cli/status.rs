@@ -36,7 +36,7 @@ pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Resul
         let text = match format {
             Format::Json => {
                 let database =
-                    crate::cli::import::redact(&args.db.as_deref().unwrap_or(crate::cli::import::DEFAULT_DATABASE));
+                    crate::cli::import::redact(args.db.as_deref().unwrap_or(crate::cli::import::DEFAULT_DATABASE));
                 format!("{}\n", serde_json::to_string_pretty(&not_a_target(database)).unwrap_or_default())
             }
             Format::Text | Format::Markdown => {

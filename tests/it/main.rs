@@ -6,5 +6,6 @@ mod common;
 mod export;
 mod import;
 mod plan;
+mod progress;
 mod schemas;
 mod verify;
