@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The README's five-minute tour, end to end: builds the example repository from
 # `fixtures/inventory/` (one commit per numbered folder, fixed dates), then runs `migrate check`
-# and `migrate plan` on it in each format, exports, verifies and inspects a bundle, and applies
-# its offline SQL with sqlite3, and imports it into a SQLite target.
+# and `migrate plan` on it in each format, exports, verifies and inspects a bundle, applies its
+# offline SQL with sqlite3 (when installed), imports the first commit into a SQLite target, shows
+# its status, ships the second commit as an upgrade, and records the receipt in the repository.
+# Needs git and the Rust toolchain; nothing else.
 #
 #   scripts/tour.sh            build migrate (release) and run the tour in a temp folder
 #   TOUR_DIR=/tmp/tour ...     keep the example repository there
@@ -69,17 +71,25 @@ run 0 verify "$dir/release.tar"
 # The offline script, applied by sqlite3 to a database at the base (the full bundle of main):
 run 0 export --head main -o "$dir/base.tar"
 rm -f "$dir/db.sqlite3"
-tar -xOf "$dir/base.tar" sql/sqlite.sql | sqlite3 "$dir/db.sqlite3"
-tar -xOf "$dir/release.tar" sql/sqlite.sql | sqlite3 "$dir/db.sqlite3"
-echo "history: $(sqlite3 "$dir/db.sqlite3" 'SELECT group_concat(version, " ") FROM migrate_history')"
+if command -v sqlite3 > /dev/null; then
+  tar -xOf "$dir/base.tar" sql/sqlite.sql | sqlite3 "$dir/db.sqlite3"
+  tar -xOf "$dir/release.tar" sql/sqlite.sql | sqlite3 "$dir/db.sqlite3"
+  echo "history: $(sqlite3 "$dir/db.sqlite3" 'SELECT group_concat(version, " ") FROM migrate_history')"
+else
+  echo "(no sqlite3 client here: the offline script is skipped; Debian's sqlite3 package has it)"
+fi
 # The air-gapped side: import the base into a fresh SQLite target, then the release as an upgrade.
 rm -rf "$dir/site"
 run 0 import "$dir/base.tar" --target "$dir/site" --env prod
+run 0 status --target "$dir/site"
+# The upgrade: the second commit, as the incremental bundle exported above.
 run 0 import "$dir/release.tar" --target "$dir/site" --dry-run
 run 0 import "$dir/release.tar" --target "$dir/site" --receipt "$dir/receipt.json"
 run 0 import "$dir/release.tar" --target "$dir/site"
-echo "target history: $(sqlite3 "$dir/site/db.sqlite3" 'SELECT group_concat(version, " ") FROM migrate_history')"
 run 0 status --target "$dir/site"
+# Back on the development side, the receipt says what prod holds; a plan against it is empty.
+run 0 env record "$dir/receipt.json"
+run 0 plan --env prod --head WORKTREE
 # An edit to a migration that shipped on main is refused (exit 1):
 printf 'CREATE TABLE hosts (id BIGINT PRIMARY KEY);\n' > "$repo/migrations/0001_create_hosts.sql"
 run 1 plan --head WORKTREE

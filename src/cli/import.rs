@@ -112,6 +112,12 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         Some(bytes) => Some(TargetState::parse(&bytes).map_err(|e| usage("migrate::state_unreadable", e.to_string()))?),
         None => None,
     };
+    if args.receipt.is_some() && args.env.is_none() && state.as_ref().and_then(|s| s.environment.as_ref()).is_none() {
+        return Err(usage(
+            "migrate::receipt_needs_env",
+            "a receipt names its environment, and this target has none: pass `--env NAME`".into(),
+        ));
+    }
     // A journal left by an import that died names the statements of the migration it was in.
     let journal = target.read_journal();
     // A relative SQLite path is relative to the target folder, so a target can be moved or restored
@@ -321,11 +327,18 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
             if target.write_state(&new_state).is_ok() {
                 let _ = target.clear_journal();
             }
+            // The receipt tells the source repository which migration is partial, so that a fix
+            // may change the statements not yet run.
+            if let Some(path) = &args.receipt
+                && let Err(e) = write_receipt(path, &new_state, manifest, &history_after, &now)
+            {
+                printer.status(&format!("warning: {}", e.report));
+            }
             Err(Failure {
                 kind: FailureKind::Partial,
                 report: miette::miette!(
                     code = "migrate::apply_partial",
-                    help = "what is committed is recorded in the history table and `state.json`; fix the cause and import again",
+                    help = "what is committed is recorded in the history table, `state.json` and the receipt; fix the cause and import again",
                     "{at} failed after changes were committed ({}): {message}",
                     committed.join(", ")
                 ),

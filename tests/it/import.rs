@@ -432,9 +432,15 @@ fn mariadb_records_progress_statement_by_statement() {
     let Some(db2) = TestDb::create(Server::Mariadb) else { return };
     let url2 = format!("mysql://root@127.0.0.1:3306/{}", db2.name);
     let target2 = env.path("site2");
-    assert!(import(&env, &base, &target2, &["--db", &url2]).ends_with("[exit status: 0]\n"));
-    let out = import(&env, &change, &target2, &["--db", &url2]);
+    assert!(import(&env, &base, &target2, &["--db", &url2, "--env", "prod"]).ends_with("[exit status: 0]\n"));
+    let receipt = env.path("partial-receipt.json");
+    let out = import(&env, &change, &target2, &["--db", &url2, "--receipt", receipt.to_str().unwrap()]);
     assert!(out.contains("migrate::apply_partial") && out.ends_with("[exit status: 4]\n"), "{out}");
+    // The receipt carries the partial migration back to the source repository.
+    let receipt: serde_json::Value = serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
+    let partial = &receipt["migrations"]["mysql"][1];
+    assert_eq!((&partial["version"], &partial["status"]), (&"2".into(), &"partial".into()), "{receipt:#}");
+    assert_eq!(partial["statements"], serde_json::json!({"done": 1, "total": 3}), "{receipt:#}");
     let rows = db2.query("SELECT version, statements_done, statements_total FROM migrate_history ORDER BY version");
     assert_eq!(rows.replace('\t', "|"), "1|1|1\n2|1|3\n", "statement 1 of 3 is committed and recorded");
     let status = env.run(env.root.path(), &["status", "--target", target2.to_str().unwrap(), "--db", &url2]);
@@ -797,6 +803,18 @@ fn mariadb_tls_when_the_url_asks_never_in_clear() {
     let plain = format!("mysql://root@127.0.0.1:3306/{}", db2.name);
     assert!(import(&env, &bundle, &env.path("site3"), &["--db", &plain]).ends_with("[exit status: 0]\n"));
     assert_eq!(db2.query("SELECT cipher FROM session_tls").trim(), "");
+}
+
+#[test]
+fn a_receipt_without_an_environment_is_refused_before_anything_changes() {
+    let env = TestEnv::new();
+    let b = bundles(&env);
+    let site = env.path("site");
+    let receipt = env.path("receipt.json");
+    let out = import(&env, &b.full_base, &site, &["--receipt", receipt.to_str().unwrap()]);
+    assert!(out.contains("migrate::receipt_needs_env") && out.ends_with("[exit status: 2]\n"), "{out}");
+    assert!(!site.join("db.sqlite3").exists() && !site.join(".migrate/state.json").exists(), "nothing applied");
+    assert!(!receipt.exists());
 }
 
 #[test]
