@@ -1,6 +1,6 @@
 //! Progress of long work on stderr: an indicatif bar on a terminal, a line per update elsewhere
-//! when asked (`--progress always` in a CI log), nothing when piped or with `--quiet`. stdout is
-//! never touched, so `--format json | jq` always works.
+//! when asked (`--progress always` in a CI log), nothing when piped or with `--quiet` or `-v`.
+//! stdout is never touched, so `--format json | jq` always works.
 //!
 //! Work is either a phase (`validating the head`: a spinner, since its length is unknown) or a
 //! counted task (`migrating 37/1000`). A counted task on a terminal first shows after a second,
@@ -44,6 +44,12 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Progress as `mode` asks, for a command run with `printer`'s `--quiet` and `-v`.
+    pub fn for_printer(mode: ProgressMode, printer: &crate::output::Printer) -> Progress {
+        // `-v`'s debug lines are the progress then; a bar between them would be torn.
+        Progress::new(mode, printer.quiet || printer.verbose)
+    }
+
     pub fn new(mode: ProgressMode, quiet: bool) -> Progress {
         let terminal = std::io::stderr().is_terminal();
         let draw = match mode {

@@ -91,7 +91,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
     let failure = |e| read_failure(&head.revision.spec, e);
     let started = std::time::Instant::now();
     let phase = |name: &str| settings.printer.debug(|| format!("{name}: {} ms", started.elapsed().as_millis()));
-    let mut progress = crate::progress::Progress::new(args.progress, settings.printer.quiet);
+    let mut progress = crate::progress::Progress::for_printer(args.progress, &settings.printer);
     progress.phase("reading and validating the head");
 
     // Validate what ships, and read the snapshots the bundle is made from.

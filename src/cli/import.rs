@@ -79,7 +79,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
     let target = Target::new(&args.target);
     let mut trust = args.trust.clone();
     trust.extend(target.trusted_keys());
-    let mut progress = Progress::new(args.progress, printer.quiet);
+    let mut progress = Progress::for_printer(args.progress, printer);
     progress.phase("verifying the bundle");
     let bundle = super::verify::open_bundle(&args.file, &trust)?;
     let manifest = &bundle.manifest;

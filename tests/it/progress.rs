@@ -10,15 +10,11 @@ use crate::common::TestEnv;
 /// Runs `migrate ARGS` in `dir` on a pseudo-terminal and returns what the terminal showed.
 fn on_terminal(env: &TestEnv, dir: &Path, args: &[&str]) -> String {
     let line = std::iter::once(env!("CARGO_BIN_EXE_migrate")).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
-    let output = Command::new("script")
+    let output = env
+        .isolated(Command::new("script"))
         .args(["-qec", &line, "/dev/null"])
         .current_dir(dir)
-        .env_clear()
-        .env("HOME", env.root.path())
-        .env("TMPDIR", env.root.path())
-        .env("TZ", "UTC")
         .env("TERM", "xterm")
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .output()
         .expect("`script` (util-linux) runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));

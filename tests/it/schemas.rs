@@ -11,7 +11,7 @@ use migrate::core::project::Project;
 use migrate::core::record::EnvironmentRecord;
 use migrate::core::report::json::published_schemas;
 
-use crate::common::TestEnv;
+use crate::common::{TestEnv, walk};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -102,7 +102,7 @@ fn real_files_and_outputs_match_their_schemas() {
     judge("migrate.schema.json", "migrate.yaml", &yaml(&repo.join("migrate.yaml")));
     let mut assets = 0;
     for step in ["1-initial", "2-feature"] {
-        for path in files_under(&root().join("fixtures/inventory").join(step).join("assets")) {
+        for path in walk(&root().join("fixtures/inventory").join(step).join("assets")) {
             judge("asset.schema.json", &path.display().to_string(), &yaml(&path));
             assets += 1;
         }
@@ -162,18 +162,4 @@ fn real_files_and_outputs_match_their_schemas() {
 
     let published: BTreeSet<_> = published_schemas().into_iter().map(|(name, _)| name).collect();
     assert_eq!(judged, published, "every published schema judges a real document");
-}
-
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(files_under(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found.sort();
-    found
 }

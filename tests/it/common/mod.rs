@@ -117,7 +117,8 @@ impl RepoBuilder {
     }
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
+/// Every file under `dir`, sorted.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -208,15 +209,18 @@ impl TestEnv {
 
     /// The `migrate` command in a clean environment (no user config, fixed time zone, no colour).
     pub fn command(&self, dir: &Path, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_migrate"));
+        let mut command = self.isolated(Command::new(env!("CARGO_BIN_EXE_migrate")));
+        command.current_dir(dir).args(args).env("NO_COLOR", "1").env("COLUMNS", "100");
         command
-            .current_dir(dir)
-            .args(args)
+    }
+
+    /// `command` with nothing of the user's environment: home and temporary files in the test's
+    /// folder, UTC, and only `PATH` kept.
+    pub fn isolated(&self, mut command: Command) -> Command {
+        command
             .env_clear()
             .env("HOME", self.root.path())
             .env("TMPDIR", self.root.path())
-            .env("NO_COLOR", "1")
-            .env("COLUMNS", "100")
             .env("TZ", "UTC")
             .env("PATH", std::env::var_os("PATH").unwrap_or_default());
         command
