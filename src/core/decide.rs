@@ -207,10 +207,21 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
     let mut adopted = Vec::new();
     match manifest.release.bundle {
         BundleKind::Incremental | BundleKind::Downgrade => {
-            let base_matches = match (held, &manifest.requires.release_id) {
-                (Some(held), Some(required)) => held.id == *required,
-                _ => false,
-            };
+            // A target that records its release must hold exactly the base: the same migrations
+            // with other assets would keep assets the bundle does not touch, under the head's id.
+            if let (Some(held), Some(required)) = (held, &manifest.requires.release_id)
+                && held.id != *required
+            {
+                return refuse(
+                    "migrate::unexpected_base",
+                    format!(
+                        "the target holds release {}, and this bundle is for a target at release {}",
+                        held.id.short(),
+                        required.short()
+                    ),
+                    "use a full bundle, or the bundle exported for this target's release (`migrate export --env ENV` reads it from the environment record)",
+                );
+            }
             let required: BTreeMap<&Version, &ContentHash> = manifest
                 .requires
                 .history
@@ -244,11 +255,7 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
             if !missing.is_empty() && !baselined {
                 return refuse(
                     "migrate::unexpected_base",
-                    format!(
-                        "the target does not hold the bundle's base: migration {} is missing{}",
-                        missing[0],
-                        if base_matches { "" } else { " (and the target's release is not the bundle's base)" }
-                    ),
+                    format!("the target does not hold the bundle's base: migration {} is missing", missing[0]),
                     "use a full bundle, or the bundle exported for this target's release",
                 );
             }

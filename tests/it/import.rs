@@ -981,3 +981,32 @@ fn dry_run_hazards_are_those_of_the_targets_dialect() {
     let out = import(&env, &change, &pg, &["--db", &url, "--dry-run"]);
     assert!(out.contains("-- warning locking/create-index at line 1: CREATE INDEX on a"), "{out}");
 }
+
+#[test]
+fn an_incremental_bundle_needs_exactly_its_base_release_not_just_its_migrations() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("repo.git"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n")
+        .write("assets/flag/a.yaml", "spec: {on: false}\n");
+    let c0 = repo.commit("c0");
+    repo.write("assets/flag/a.yaml", "spec: {on: true}\n");
+    let c1 = repo.commit("c1: same migrations, another asset");
+    repo.write("assets/flag/b.yaml", "spec: {on: true}\n");
+    let c2 = repo.commit("c2");
+    let (full_c1, from_c0, from_c1) = (env.path("c1.tar"), env.path("c0-c2.tar"), env.path("c1-c2.tar"));
+    export(&env, &repo.dir, &full_c1, &["--head", &c1.to_string()]);
+    export(&env, &repo.dir, &from_c0, &["--base", &c0.to_string(), "--head", &c2.to_string()]);
+    export(&env, &repo.dir, &from_c1, &["--base", &c1.to_string(), "--head", &c2.to_string()]);
+    let site = env.path("site");
+    assert!(import(&env, &full_c1, &site, &[]).starts_with("initialise:"));
+    let before = files(&site);
+    // The history fits c0→c2, but the target holds c1: `flag/a` would stay at c1's text under
+    // c2's release id.
+    let out = import(&env, &from_c0, &site, &[]);
+    assert!(out.contains("migrate::unexpected_base") && out.ends_with("[exit status: 1]\n"), "{out}");
+    assert_eq!(files(&site), before, "refused before any change");
+    let out = import(&env, &from_c1, &site, &[]);
+    assert!(out.starts_with("upgrade:") && out.ends_with("[exit status: 0]\n"), "{out}");
+    assert_eq!(std::fs::read_to_string(site.join("assets/flag/b.yaml")).unwrap(), "spec: {on: true}\n");
+}
