@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// When progress shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProgressMode {
-    /// On a terminal, not with --quiet
+    /// On a terminal, not with --quiet or -v
     Auto,
     /// Always: a bar on a terminal, a line per update elsewhere
     Always,
@@ -41,13 +41,26 @@ pub struct Progress {
     /// Lines: the percentage and time of the last line, so a task of 100,000 items writes
     /// about a hundred lines, and one of ten a line each.
     last_line: Option<(usize, Instant)>,
+    /// With `-v`, each phase and task is a debug line, timed from the start.
+    debug: Option<(crate::output::Printer, Instant)>,
 }
 
 impl Progress {
     /// Progress as `mode` asks, for a command run with `printer`'s `--quiet` and `-v`.
     pub fn for_printer(mode: ProgressMode, printer: &crate::output::Printer) -> Progress {
         // `-v`'s debug lines are the progress then; a bar between them would be torn.
-        Progress::new(mode, printer.quiet || printer.verbose)
+        let mut progress = Progress::new(mode, printer.quiet || printer.verbose);
+        if printer.verbose {
+            progress.debug = Some((*printer, Instant::now()));
+        }
+        progress
+    }
+
+    /// A debug line with `-v`, timed from the start; nothing otherwise.
+    pub fn log(&self, what: impl FnOnce() -> String) {
+        if let Some((printer, started)) = &self.debug {
+            printer.debug(|| format!("{} ms: {}", started.elapsed().as_millis(), what()));
+        }
     }
 
     pub fn new(mode: ProgressMode, quiet: bool) -> Progress {
@@ -59,7 +72,7 @@ impl Progress {
             ProgressMode::Auto | ProgressMode::Never => Draw::Nothing,
         };
         let delay = if mode == ProgressMode::Auto { Duration::from_secs(1) } else { Duration::ZERO };
-        Progress { draw, delay, task: "", total: 0, started: Instant::now(), bar: None, last_line: None }
+        Progress { draw, delay, task: "", total: 0, started: Instant::now(), bar: None, last_line: None, debug: None }
     }
 
     /// Whether anything will be drawn.
@@ -69,6 +82,7 @@ impl Progress {
 
     /// A step of unknown length begins, e.g. `validating the head`.
     pub fn phase(&mut self, what: &str) {
+        self.log(|| what.to_string());
         match self.draw {
             Draw::Nothing => {}
             Draw::Lines => line(what),
@@ -84,6 +98,7 @@ impl Progress {
 
     /// A task of `total` items begins, e.g. `migrating`; `item` reports each.
     pub fn task(&mut self, task: &'static str, total: usize) {
+        self.log(|| format!("{task}: {total} items"));
         self.task = task;
         self.total = total;
         self.started = Instant::now();

@@ -89,8 +89,6 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         _ => false,
     };
     let failure = |e| read_failure(&head.revision.spec, e);
-    let started = std::time::Instant::now();
-    let phase = |name: &str| settings.printer.debug(|| format!("{name}: {} ms", started.elapsed().as_millis()));
     let mut progress = crate::progress::Progress::for_printer(args.progress, &settings.printer);
     progress.phase("reading and validating the head");
 
@@ -113,7 +111,6 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         findings = planned.findings;
         head_snapshot = read_snapshot(&head.project, head.source(), settings.threads).map_err(failure)?.0;
     }
-    phase("validated and read the head");
     findings.retain(|f| f.is_error());
     if !findings.is_empty() {
         progress.finish();
@@ -170,7 +167,6 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         threads: settings.threads,
     };
     let built = bundle::build(&request).map_err(Failure::refused)?;
-    phase("built the bundle");
     let manifest_bytes = built.manifest.to_bytes();
     let signature = match &args.sign {
         Some(key) => {
@@ -207,7 +203,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
                 ))
             },
         )?;
-        phase("wrote the archive");
+        progress.log(|| format!("wrote {}", path.display()));
         progress.finish();
         settings.printer.status(&format!("wrote `{}`: {summary}", path.display()));
     }

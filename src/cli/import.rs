@@ -161,6 +161,11 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
     };
     let history = driver.read_history(&manifest.history_table).map_err(db_failure)?;
     let has_tables = driver.has_other_tables(&manifest.history_table).map_err(db_failure)?;
+    progress.log(|| {
+        let rows = history.as_ref().map_or("no history table".to_string(), |h| format!("{} history rows", h.len()));
+        let held = state.as_ref().and_then(|s| s.release.as_ref()).map_or("none".to_string(), |r| r.id.to_string());
+        format!("`{shown_url}`: {rows}, other tables: {has_tables}; release recorded in state.json: {held}")
+    });
     let baseline = match &args.baseline {
         Some(v) => {
             Some(Version::parse(v).ok_or_else(|| usage("migrate::bad_version", format!("`{v}` is not a version")))?)
@@ -178,7 +183,19 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
     };
     // What prints next goes to the same terminal: the spinner goes first.
     progress.finish();
-    let steps = match decide(manifest, &members, &facts) {
+    let decision = decide(manifest, &members, &facts);
+    progress.log(|| match &decision {
+        Decision::NothingToDo => "decision: nothing to do".into(),
+        Decision::Refuse(refusal) => format!("decision: refuse ({})", refusal.code),
+        Decision::Apply(steps) => format!(
+            "decision: {} ({} migrations, {} assets, {} adopted)",
+            steps.kind.name(),
+            steps.migrations.len(),
+            steps.assets.len(),
+            steps.adopted.len()
+        ),
+    });
+    let steps = match decision {
         Decision::NothingToDo => {
             printer.product(&render_report(&import_report(manifest, None, args.dry_run), format));
             return Ok(Outcome::Success);

@@ -83,3 +83,24 @@ fn import_progress_never_reaches_stdout() {
     assert!(stderr.contains("\nmigrating [1/"), "{stderr}");
     assert!(stderr.starts_with("verifying the bundle\n"), "{stderr}");
 }
+
+#[test]
+fn verbose_import_logs_each_step_and_its_decision_on_stderr() {
+    let env = TestEnv::new();
+    let repo = env.scripts("repo.git").dir.clone();
+    let bundle = env.path("b.tar");
+    env.stdout(&repo, &["export", "--head", "change", "-o", bundle.to_str().unwrap()], 0);
+    let import = |site: &str, extra: &[&str]| {
+        let site = env.path(site);
+        let args = ["import", bundle.to_str().unwrap(), "--target", site.to_str().unwrap()];
+        env.run(env.root.path(), &[extra, &args[..]].concat())
+    };
+    let plain = import("site", &[]);
+    assert!(plain.starts_with("initialise: release") && !plain.contains("debug:"), "{plain}");
+    let verbose = import("site2", &["-v"]);
+    let (stdout, stderr) = verbose.split_once("----- stderr -----\n").unwrap();
+    assert!(stdout.starts_with("initialise: release") && !stdout.contains("debug"), "{verbose}");
+    for step in ["verifying the bundle", "no history table", "decision: initialise", "migrating: "] {
+        assert!(stderr.lines().any(|l| l.starts_with("debug: ") && l.contains(step)), "{step}: {stderr}");
+    }
+}
