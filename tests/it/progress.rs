@@ -104,3 +104,18 @@ fn verbose_import_logs_each_step_and_its_decision_on_stderr() {
         assert!(stderr.lines().any(|l| l.starts_with("debug: ") && l.contains(step)), "{step}: {stderr}");
     }
 }
+
+#[test]
+fn import_draws_its_bar_on_a_terminal_and_clears_it() {
+    let env = TestEnv::new();
+    let repo = env.scripts("repo.git").dir.clone();
+    let bundle = env.path("b.tar");
+    env.stdout(&repo, &["export", "--head", "change", "-o", bundle.to_str().unwrap()], 0);
+    let site = env.path("site");
+    let args = ["import", bundle.to_str().unwrap(), "--target", site.to_str().unwrap(), "--progress", "always"];
+    let shown = on_terminal(&env, env.root.path(), &args);
+    assert!(shown.contains("migrating [") && shown.contains("\r\x1b[2K"), "{shown:?}");
+    // The product comes after the bar is gone, on a clean line.
+    let product = shown.rsplit("\x1b[2K").next().unwrap_or_default();
+    assert!(product.starts_with("initialise: release"), "{shown:?}");
+}
