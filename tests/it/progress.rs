@@ -21,6 +21,14 @@ fn on_terminal(env: &TestEnv, dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The full bundle of the `scripts` fixture's head.
+fn full_bundle(env: &TestEnv) -> std::path::PathBuf {
+    let repo = env.scripts("repo.git").dir.clone();
+    let bundle = env.path("b.tar");
+    env.stdout(&repo, &["export", "--head", "change", "-o", bundle.to_str().unwrap()], 0);
+    bundle
+}
+
 fn stderr_of(rendered: &str) -> &str {
     rendered.split("----- stderr -----\n").nth(1).unwrap_or_default()
 }
@@ -71,9 +79,7 @@ fn export_writes_progress_lines_to_a_log_only_when_asked() {
 #[test]
 fn import_progress_never_reaches_stdout() {
     let env = TestEnv::new();
-    let repo = env.scripts("repo.git").dir.clone();
-    let bundle = env.path("b.tar");
-    env.stdout(&repo, &["export", "--head", "change", "-o", bundle.to_str().unwrap()], 0);
+    let bundle = full_bundle(&env);
     let site = env.path("site");
     let args = ["import", bundle.to_str().unwrap(), "--target", site.to_str().unwrap(), "--format", "json"];
     let rendered = env.run(env.root.path(), &[&args[..], &["--progress", "always"]].concat());
@@ -87,9 +93,7 @@ fn import_progress_never_reaches_stdout() {
 #[test]
 fn verbose_import_logs_each_step_and_its_decision_on_stderr() {
     let env = TestEnv::new();
-    let repo = env.scripts("repo.git").dir.clone();
-    let bundle = env.path("b.tar");
-    env.stdout(&repo, &["export", "--head", "change", "-o", bundle.to_str().unwrap()], 0);
+    let bundle = full_bundle(&env);
     let import = |site: &str, extra: &[&str]| {
         let site = env.path(site);
         let args = ["import", bundle.to_str().unwrap(), "--target", site.to_str().unwrap()];
@@ -108,9 +112,7 @@ fn verbose_import_logs_each_step_and_its_decision_on_stderr() {
 #[test]
 fn import_draws_its_bar_on_a_terminal_and_clears_it() {
     let env = TestEnv::new();
-    let repo = env.scripts("repo.git").dir.clone();
-    let bundle = env.path("b.tar");
-    env.stdout(&repo, &["export", "--head", "change", "-o", bundle.to_str().unwrap()], 0);
+    let bundle = full_bundle(&env);
     let site = env.path("site");
     let args = ["import", bundle.to_str().unwrap(), "--target", site.to_str().unwrap(), "--progress", "always"];
     let shown = on_terminal(&env, env.root.path(), &args);
