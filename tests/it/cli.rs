@@ -75,3 +75,18 @@ fn init_starts_a_project_that_checks_clean_and_never_overwrites() {
     assert!(out.contains("migrate::init_exists") && out.ends_with("[exit status: 1]\n"), "{out}");
     assert_eq!(std::fs::read_to_string(dir.join("migrate.yaml")).unwrap(), "mine\n");
 }
+
+/// The README and the user guide give one exit-code table, with the codes 0 to 4 of `--help`.
+#[test]
+fn the_guide_and_the_readme_give_the_same_exit_codes() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let table = |file: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let start = text.find("| code | meaning |").unwrap_or_else(|| panic!("{file} has no exit-code table"));
+        text[start..].lines().take_while(|l| l.starts_with('|')).map(str::to_string).collect()
+    };
+    let readme = table("README.md");
+    assert_eq!(readme, table("docs/guide.md"));
+    let codes: Vec<&str> = readme[2..].iter().map(|l| l.split('|').nth(1).unwrap_or_default().trim()).collect();
+    assert_eq!(codes, ["0", "1", "2", "3", "4"]);
+}
