@@ -75,11 +75,6 @@ impl Progress {
         Progress { draw, delay, task: "", total: 0, started: Instant::now(), bar: None, last_line: None, debug: None }
     }
 
-    /// Whether anything will be drawn.
-    pub fn enabled(&self) -> bool {
-        self.draw != Draw::Nothing
-    }
-
     /// A step of unknown length begins, e.g. `validating the head`.
     pub fn phase(&mut self, what: &str) {
         self.log(|| what.to_string());
@@ -87,11 +82,11 @@ impl Progress {
             Draw::Nothing => {}
             Draw::Lines => line(what),
             Draw::Bar => {
-                let bar = self.bar.get_or_insert_with(spinner);
-                if bar.length().is_some() {
-                    *bar = spinner();
+                // A counted bar left by a task gives way to the spinner; it is cleared first.
+                if self.bar.as_ref().is_some_and(|b| b.length().is_some()) {
+                    self.finish();
                 }
-                bar.set_message(what.to_string());
+                self.bar.get_or_insert_with(spinner).set_message(what.to_string());
             }
         }
     }
@@ -130,10 +125,6 @@ impl Progress {
                 }
                 if let Some(bar) = &self.bar {
                     bar.set_position(index as u64);
-                    // The label costs a format per item; indicatif draws only now and then.
-                    if bar.is_hidden() {
-                        return;
-                    }
                     bar.set_message(label());
                 }
             }
@@ -211,8 +202,8 @@ mod tests {
 
     #[test]
     fn never_draws_nothing_and_always_ignores_quiet() {
-        assert!(!Progress::new(ProgressMode::Never, false).enabled());
-        assert!(Progress::new(ProgressMode::Always, true).enabled());
-        assert!(!Progress::new(ProgressMode::Auto, true).enabled(), "--quiet silences auto");
+        assert_eq!(Progress::new(ProgressMode::Never, false).draw, Draw::Nothing);
+        assert_ne!(Progress::new(ProgressMode::Always, true).draw, Draw::Nothing);
+        assert_eq!(Progress::new(ProgressMode::Auto, true).draw, Draw::Nothing, "--quiet silences auto");
     }
 }

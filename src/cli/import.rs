@@ -14,7 +14,7 @@ use crate::core::record::{
     AppliedAsset, AppliedMigration, MigrationStatus, RECORD_FORMAT_VERSION, Receipt, ReceiptRelease, ReceiptSource,
     StatementProgress,
 };
-use crate::core::report::import::{ImportReport, dry_run_text, import_report, nothing_to_do_text};
+use crate::core::report::import::{ImportReport, dry_run_text, import_report};
 use crate::core::state::{ImportEntry, STATE_FORMAT_VERSION, StateRelease, TargetState};
 use crate::db::Driver;
 use crate::exit::{Failure, FailureKind, Outcome};
@@ -308,18 +308,17 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
             if let Some(path) = &args.receipt {
                 write_receipt(path, &new_state, manifest, &history_after, &now)?;
             }
-            let applied_text = format!(
-                "{}: release {} applied ({} migration{}, {} asset change{})\n",
-                steps.kind.name(),
-                manifest.release.id,
-                applied.migrations,
-                if applied.migrations == 1 { "" } else { "s" },
-                applied.assets,
-                if applied.assets == 1 { "" } else { "s" },
-            );
             printer.product(&match format {
                 Format::Json => render_report(&import_report(manifest, Some(&steps), false), format),
-                Format::Text | Format::Markdown => applied_text,
+                Format::Text | Format::Markdown => format!(
+                    "{}: release {} applied ({} migration{}, {} asset change{})\n",
+                    steps.kind.name(),
+                    manifest.release.id,
+                    applied.migrations,
+                    if applied.migrations == 1 { "" } else { "s" },
+                    applied.assets,
+                    if applied.assets == 1 { "" } else { "s" },
+                ),
             });
             Ok(Outcome::Success)
         }
@@ -471,10 +470,10 @@ fn write_receipt(
     crate::target::write_durably(path, &bytes).map_err(|e| usage("migrate::receipt_unwritten", e.to_string()))
 }
 
+/// The report of a dry run or of nothing to do; a real import's text is its one summary line.
 fn render_report(report: &ImportReport, format: Format) -> String {
     match format {
         Format::Json => format!("{}\n", serde_json::to_string_pretty(report).unwrap_or_default()),
-        Format::Text | Format::Markdown if report.dry_run => dry_run_text(report),
-        Format::Text | Format::Markdown => nothing_to_do_text(report),
+        Format::Text | Format::Markdown => dry_run_text(report),
     }
 }

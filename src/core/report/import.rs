@@ -151,12 +151,13 @@ impl ImportDecision {
     }
 }
 
-/// A dry run for people: the decision, then each migration's hazards and SQL, then the assets.
+/// A dry run for people: the decision, then each migration's hazards and SQL, then the assets;
+/// or the one line of an import that has nothing to do.
 pub fn dry_run_text(report: &ImportReport) -> String {
-    let mut out = String::new();
     if report.decision == ImportDecision::NothingToDo {
-        return nothing_to_do_text(report);
+        return format!("nothing to do: the target holds release {}\n", report.release_id);
     }
+    let mut out = String::new();
     let _ = writeln!(
         out,
         "dry run: the import would {} the target to release {}",
@@ -211,9 +212,4 @@ pub fn dry_run_text(report: &ImportReport) -> String {
         let _ = writeln!(out, "{what} assets/{}.yaml", asset.id);
     }
     out
-}
-
-/// The one line of an import that had nothing to do, dry or not.
-pub fn nothing_to_do_text(report: &ImportReport) -> String {
-    format!("nothing to do: the target holds release {}\n", report.release_id)
 }
