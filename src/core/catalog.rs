@@ -207,6 +207,8 @@ pub fn parse_migration_text(repo_path: &str, text: &Arc<str>) -> (MigrationText,
                 let rule = words.next().unwrap_or("");
                 let problem = if crate::core::hazard::rule(rule).is_none() {
                     Some(format!("`-- migrate:allow` names `{rule}`, which is not a hazard rule"))
+                } else if rule == crate::core::hazard::CONTROL_STATEMENT {
+                    Some(format!("`{rule}` cannot be allowed: import refuses a migration that controls the transaction"))
                 } else if words.next().is_none() {
                     Some(format!("`-- migrate:allow {rule}` gives no reason"))
                 } else {
@@ -540,15 +542,19 @@ mod tests {
     #[test]
     fn an_allow_needs_a_known_rule_and_a_reason() {
         let text: Arc<str> = Arc::from(
-            "-- migrate:allow destructive/drop-table moved to the archive\nDROP TABLE a;\n-- migrate:allow destructive/drop-table\n-- migrate:allow destructive/drop-tabel typo here\nDROP TABLE b;\n",
+            "-- migrate:allow destructive/drop-table moved to the archive\nDROP TABLE a;\n-- migrate:allow destructive/drop-table\n-- migrate:allow destructive/drop-tabel typo here\nDROP TABLE b;\n-- migrate:allow transaction/control-statement we know\nCOMMIT;\n",
         );
         let (_, findings) = parse_migration_text("m.sql", &text);
         let found: Vec<(&str, Option<usize>)> =
             findings.iter().map(|f| (f.code.as_str(), f.location.as_ref().and_then(|l| l.line))).collect();
-        assert_eq!(found, [("migrate::bad_allow", Some(3)), ("migrate::bad_allow", Some(4))]);
+        assert_eq!(
+            found,
+            [("migrate::bad_allow", Some(3)), ("migrate::bad_allow", Some(4)), ("migrate::bad_allow", Some(6))]
+        );
         assert!(
             findings[0].message.contains("gives no reason") && findings[1].message.contains("`destructive/drop-tabel`")
         );
+        assert!(findings[2].message.contains("cannot be allowed"), "{}", findings[2].message);
     }
 
     #[test]

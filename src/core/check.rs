@@ -383,6 +383,7 @@ pub fn check_project(project: &Project, source: &dyn Source, threads: usize) -> 
     }
     checker.check_dependencies(snapshot.assets.keys())?;
     findings.append(&mut checker.findings);
+    findings.extend(transaction_control_findings(project, &snapshot));
     sort_findings(&mut findings);
     Ok(CheckReport {
         migrations: snapshot.migration_files,
@@ -391,6 +392,42 @@ pub fn check_project(project: &Project, source: &dyn Source, threads: usize) -> 
         findings,
         snapshot,
     })
+}
+
+/// Every statement of every migration (up and down sections, each dialect that runs it) that
+/// controls the transaction itself: `import` refuses to run one, so `check` says so first.
+fn transaction_control_findings(project: &Project, snapshot: &Snapshot) -> Vec<Finding> {
+    use crate::core::hazard::{CONTROL_STATEMENT, rule, transaction_control};
+    // A generic file serves several dialects: one finding per place, naming them all.
+    let mut found: BTreeMap<(String, usize), (&'static str, String, Arc<str>, Vec<String>)> = BTreeMap::new();
+    for (dialect, versions) in &snapshot.migrations {
+        for migration in versions.values() {
+            let parsed = &migration.parsed;
+            let sections = [(Some(&parsed.up), 1), (parsed.down.as_ref(), parsed.down_line.unwrap_or(1))];
+            for (section, first_line) in sections {
+                let Some(section) = section else { continue };
+                for statement in crate::core::sql_split::split(section, *dialect) {
+                    let Some(word) = transaction_control(*dialect, &statement.text) else { continue };
+                    let key = (project.repo_path(&migration.file.path), statement.line + first_line - 1);
+                    let entry = found.entry(key).or_insert_with(|| {
+                        (word, migration.file.name.clone(), Arc::clone(&migration.text), Vec::new())
+                    });
+                    entry.3.push(dialect.to_string());
+                }
+            }
+        }
+    }
+    let Some(rule) = rule(CONTROL_STATEMENT) else { return Vec::new() };
+    found
+        .into_iter()
+        .map(|((path, line), (word, name, text, dialects))| {
+            Finding::error(CONTROL_STATEMENT, format!("`{word}` in migration `{name}` ({})", dialects.join(", ")))
+                .at(Location::line(path, &text, line))
+                .item(name)
+                .label(rule.explanation)
+                .help(rule.help)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -448,6 +485,39 @@ mod tests {
         );
         let cycle = &report.findings[2];
         assert_eq!(cycle.message, "`depends_on` forms a cycle: a/x → a/y → a/x");
+    }
+
+    /// Issue 10: a migration that commits or rolls back by itself is found by `check`, in the
+    /// up and the down section, once per place whatever the dialects that run it.
+    #[test]
+    fn transaction_control_is_an_error_in_check() {
+        let config = "version: 1\nproject: p\ndialects: [sqlite, postgres]\n";
+        let source = MemorySource::from_files([
+            ("migrate.yaml", config),
+            (
+                "migrations/0001_a.sql",
+                "BEGIN;\nCREATE TABLE a (id INT);\nCOMMIT;\n-- migrate:down\nDROP TABLE a;\nEND;\n",
+            ),
+            ("migrations/0002_b.sql", "CREATE TABLE b (id INT);\n"),
+            ("migrations/0002_b.postgres.sql", "CREATE TABLE b (id INT);\nROLLBACK;\n"),
+        ]);
+        let project = Project::parse("migrate.yaml", "", config.as_bytes()).unwrap();
+        let report = check_project(&project, &source, 2).unwrap();
+        let found: Vec<(String, Option<usize>, &str)> = report
+            .findings
+            .iter()
+            .map(|f| (f.message.clone(), f.location.as_ref().and_then(|l| l.line), f.code.as_str()))
+            .collect();
+        let code = "migrate::transaction/control-statement";
+        assert_eq!(
+            found,
+            [
+                ("`BEGIN` in migration `0001_a` (sqlite, postgres)".to_string(), Some(1), code),
+                ("`COMMIT` in migration `0001_a` (sqlite, postgres)".to_string(), Some(3), code),
+                ("`END` in migration `0001_a` (sqlite, postgres)".to_string(), Some(6), code),
+                ("`ROLLBACK` in migration `0002_b` (postgres)".to_string(), Some(2), code),
+            ]
+        );
     }
 
     #[test]

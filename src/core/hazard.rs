@@ -138,6 +138,12 @@ pub const RULES: &[Rule] = &[
         help: "put the statement in its own migration with `-- migrate:no-transaction`",
     },
     Rule {
+        id: CONTROL_STATEMENT,
+        default: Error,
+        explanation: "a migration that begins, commits or rolls back a transaction itself breaks the one migrate runs it in: what is committed would no longer match the history",
+        help: "remove the statement: migrate runs each migration in a transaction and records it in the same one (a statement that cannot run in a transaction goes in a `-- migrate:no-transaction` migration); this rule cannot be allowed or turned off",
+    },
+    Rule {
         id: "transaction/vacuum",
         default: Error,
         explanation: "VACUUM cannot run inside a transaction",
@@ -169,12 +175,50 @@ pub const RULES: &[Rule] = &[
     },
 ];
 
+/// The rule for transaction control inside a migration: always an error, never allowed, because
+/// `import` refuses such a migration whatever `migrate.yaml` says.
+pub const CONTROL_STATEMENT: &str = "transaction/control-statement";
+
+/// Returns what a top-level statement does to the transaction, if it is transaction control:
+/// `BEGIN`, `START TRANSACTION`, `COMMIT`, `END`, `ROLLBACK`, `ABORT`, `SAVEPOINT`, `RELEASE`,
+/// PostgreSQL's `PREPARE TRANSACTION`, MySQL's `XA` and `SET autocommit`. A routine's body is
+/// part of its `CREATE` statement and never top-level here; MariaDB's `BEGIN NOT ATOMIC … END`
+/// is a block, not a transaction.
+pub fn transaction_control(dialect: Dialect, text: &str) -> Option<&'static str> {
+    let mut words = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_uppercase)
+        .filter(|w| !matches!(w.as_str(), "SESSION" | "LOCAL"));
+    let first = words.next()?;
+    let second = words.next().unwrap_or_default();
+    let mysql = dialect == Dialect::Mysql;
+    Some(match (first.as_str(), second.as_str()) {
+        ("BEGIN", "NOT") if mysql => return None,
+        ("BEGIN", _) => "BEGIN",
+        ("START", "TRANSACTION") => "START TRANSACTION",
+        ("COMMIT", _) => "COMMIT",
+        ("END", _) if !mysql => "END",
+        ("ROLLBACK", _) => "ROLLBACK",
+        ("ABORT", _) if dialect == Dialect::Postgres => "ABORT",
+        ("SAVEPOINT", _) => "SAVEPOINT",
+        ("RELEASE", _) => "RELEASE",
+        ("PREPARE", "TRANSACTION") if dialect == Dialect::Postgres => "PREPARE TRANSACTION",
+        ("XA", _) if mysql => "XA",
+        ("SET", "AUTOCOMMIT") if mysql => "SET autocommit",
+        _ => return None,
+    })
+}
+
 pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
 }
 
 /// The severity in force: `hazards:` overrides by rule id, else by category, else the default.
 pub fn severity(rule: &Rule, overrides: &BTreeMap<String, Severity>) -> Severity {
+    if rule.id == CONTROL_STATEMENT {
+        return Error;
+    }
     overrides.get(rule.id).or_else(|| overrides.get(rule.category())).copied().unwrap_or(rule.default)
 }
 
@@ -214,6 +258,9 @@ pub enum Parsed {
 
 /// Reads one statement.
 pub fn parse(dialect: Dialect, statement: &Statement) -> Parsed {
+    if let Some(message) = transaction_control(dialect, &statement.text) {
+        return Parsed::Keyword { rule: CONTROL_STATEMENT, message };
+    }
     let words = leading_words(&statement.text, 4);
     let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
     match (word(0), word(1), word(2)) {
@@ -254,7 +301,7 @@ pub fn analyse_parsed(
         let mut add = |rule: &'static str, message: String| found.push((index, rule, message));
         match read {
             Parsed::Keyword { rule, message } => {
-                if context.dialect == Dialect::Postgres && !context.no_transaction {
+                if *rule == CONTROL_STATEMENT || (context.dialect == Dialect::Postgres && !context.no_transaction) {
                     add(rule, message.to_string());
                 }
             }
@@ -289,6 +336,7 @@ pub fn analyse_parsed(
         let allowed = allows
             .iter()
             .find(|a| a.rule == rule_id && a.line > previous_end && a.line <= last_line(statement))
+            .filter(|_| rule_id != CONTROL_STATEMENT)
             .map(|a| a.reason.clone());
         hazards.push(Hazard {
             rule: rule.id,
@@ -541,6 +589,37 @@ mod tests {
         (Postgres, "REINDEX INDEX CONCURRENTLY users_a;", &["transaction/concurrently"]),
         (Postgres, "VACUUM users;", &["transaction/vacuum"]),
         (Postgres, "ALTER TYPE mood ADD VALUE 'meh';", &["transaction/alter-type-add-value"]),
+        (
+            Sqlite,
+            "INSERT INTO t VALUES (1);\nCOMMIT;\nBEGIN IMMEDIATE TRANSACTION;",
+            &[CONTROL_STATEMENT, CONTROL_STATEMENT],
+        ),
+        (
+            Sqlite,
+            "SAVEPOINT a;\nRELEASE a;\nEND TRANSACTION;",
+            &[CONTROL_STATEMENT, CONTROL_STATEMENT, CONTROL_STATEMENT],
+        ),
+        (Postgres, "BEGIN;\nCREATE TABLE t (id int);\nEND;", &[CONTROL_STATEMENT, CONTROL_STATEMENT]),
+        (Postgres, "START TRANSACTION ISOLATION LEVEL SERIALIZABLE;", &[CONTROL_STATEMENT]),
+        (
+            Postgres,
+            "ROLLBACK TO SAVEPOINT a;\nABORT;\nPREPARE TRANSACTION 'x';",
+            &[CONTROL_STATEMENT, CONTROL_STATEMENT, CONTROL_STATEMENT],
+        ),
+        (Mysql, "START TRANSACTION;\nINSERT INTO t VALUES (1);\nCOMMIT;", &[CONTROL_STATEMENT, CONTROL_STATEMENT]),
+        (
+            Mysql,
+            "SET autocommit = 0;\nSET SESSION autocommit=1;\nXA START 'x';",
+            &[CONTROL_STATEMENT, CONTROL_STATEMENT, CONTROL_STATEMENT],
+        ),
+        (Mysql, "BEGIN WORK;\nROLLBACK;", &[CONTROL_STATEMENT, CONTROL_STATEMENT]),
+        // ... but a routine body, MariaDB's anonymous block and look-alike names are not
+        (Mysql, "CREATE PROCEDURE p() BEGIN START TRANSACTION; COMMIT; END;", &["unparsed/statement"]),
+        (Mysql, "BEGIN NOT ATOMIC SELECT 1; END;", &["unparsed/statement"]),
+        (Postgres, "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;", &["unparsed/statement"]),
+        (Postgres, "DO $$ BEGIN COMMIT; END $$;", &["unparsed/statement"]),
+        (Mysql, "SET @autocommit_seen = 1;", &[]),
+        (Sqlite, "CREATE TABLE commits (id INTEGER);\nINSERT INTO commits VALUES (1);", &[]),
         // not-rollbackable
         (
             Mysql,
@@ -641,6 +720,29 @@ mod tests {
             }
         }
         assert!(rule("destructive/drop-table").is_some() && rule("destructive/drop-tabel").is_none());
+    }
+
+    #[test]
+    fn transaction_control_can_be_neither_allowed_nor_turned_off() {
+        let sql = "-- migrate:allow transaction/control-statement we commit early\nCOMMIT;\nDROP TABLE t;";
+        for overrides in [
+            BTreeMap::new(),
+            BTreeMap::from([("transaction".to_string(), Severity::Off)]),
+            BTreeMap::from([
+                (CONTROL_STATEMENT.to_string(), Severity::Info),
+                ("destructive".to_string(), Severity::Off),
+            ]),
+        ] {
+            for no_transaction in [false, true] {
+                let mut created = BTreeSet::new();
+                let mut context =
+                    Context { dialect: Sqlite, no_transaction, overrides: &overrides, created_tables: &mut created };
+                let found = analyse(sql, &split(sql, Sqlite), &mut context);
+                let control: Vec<_> = found.iter().filter(|h| h.rule == CONTROL_STATEMENT).collect();
+                assert_eq!(control.len(), 1, "{overrides:?}: {found:?}");
+                assert_eq!((control[0].severity, control[0].allowed.is_none(), control[0].line), (Error, true, 2));
+            }
+        }
     }
 
     #[test]

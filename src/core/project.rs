@@ -249,7 +249,14 @@ impl Project {
                 return Err(fail("ignore", e.to_string(), "write globs like `assets/legacy/**`"));
             }
         };
-        for key in config.hazards.keys() {
+        for (key, severity) in &config.hazards {
+            if key == crate::core::hazard::CONTROL_STATEMENT && *severity != RuleSeverity::Error {
+                return Err(fail(
+                    "hazards",
+                    format!("`{key}` is always an error: import refuses a migration that controls the transaction"),
+                    "remove the override",
+                ));
+            }
             let known = HAZARD_CATEGORIES.iter().any(|(c, _)| c == key) || crate::core::hazard::rule(key).is_some();
             if !known {
                 let categories: Vec<&str> = HAZARD_CATEGORIES.iter().map(|(c, _)| *c).collect();
@@ -339,6 +346,11 @@ mod tests {
             ("version: 1\nproject: p\ndialects: [sqlite]\nmigrations: ../x\n", 4, "not a folder"),
             ("version: 1\nproject: p\ndialects: [sqlite]\nhistory_table: \"a;b\"\n", 4, "identifier"),
             ("version: 1\nproject: p\ndialects: [sqlite]\nhazards: {destructiv: off}\n", 4, "neither"),
+            (
+                "version: 1\nproject: p\ndialects: [sqlite]\nhazards: {transaction/control-statement: off}\n",
+                4,
+                "always",
+            ),
             ("version: 1\nproject: p\ndialects: [sqlite]\nignore: [\"a/[\"]\n", 4, "not a glob"),
         ];
         for (text, line, reason) in cases {

@@ -34,7 +34,6 @@ pub struct Statement {
 /// Splits SQL text into statements. Comment-only or whitespace-only input gives an empty Vec.
 pub fn split(sql: &str, dialect: Dialect) -> Vec<Statement> {
     let toks = lex(sql, dialect);
-    let calls = call_groups(&toks);
     let mut out = Vec::new();
     let mut cursor = Cursor { pos: 0, line: 1, column: 1 };
     let mut cur: Option<Pending> = None;
@@ -43,13 +42,13 @@ pub fn split(sql: &str, dialect: Dialect) -> Vec<Statement> {
             (Kind::Space | Kind::Comment, _) => {}
             // A `;` with nothing before it is an empty statement; there is nothing to emit.
             (Kind::Semi, None) => {}
-            (Kind::Semi, Some(p)) if p.depth == 0 && p.parens == 0 => {
+            (Kind::Semi, Some(p)) if p.blocks.is_empty() && p.parens == 0 => {
                 if let Some(p) = cur.take() {
                     out.push(p.finish(sql, tok.start, &mut cursor));
                 }
             }
-            (_, Some(p)) => p.feed(sql, &toks, &calls, i, dialect),
-            (_, None) => cur.insert(Pending::new(tok.start)).feed(sql, &toks, &calls, i, dialect),
+            (_, Some(p)) => p.feed(sql, &toks, i, dialect),
+            (_, None) => cur.insert(Pending::new(tok.start)).feed(sql, &toks, i, dialect),
         }
     }
     if let Some(p) = cur {
@@ -234,30 +233,6 @@ fn dollar_quote_end(sql: &str, i: usize) -> Option<usize> {
     Some(sql.get(body..)?.find(delimiter).map_or(sql.len(), |p| body + p + delimiter.len()))
 }
 
-/// Marks every `(` whose group holds a top-level comma. `IF(c, a, b)` and `REPEAT('x', 3)` are
-/// function calls, while a block's condition (`IF (x > 0) THEN`) never has a top-level comma.
-fn call_groups(toks: &[Token]) -> Vec<bool> {
-    let mut calls = vec![false; toks.len()];
-    let mut open = Vec::new();
-    for (i, tok) in toks.iter().enumerate() {
-        match tok.kind {
-            Kind::Punct(b'(') => open.push(i),
-            Kind::Punct(b')') => {
-                open.pop();
-            }
-            Kind::Punct(b',') => {
-                if let Some(slot) = open.last().and_then(|&o| calls.get_mut(o)) {
-                    *slot = true;
-                }
-            }
-            // An argument list never spans statements; forget unbalanced parens.
-            Kind::Semi => open.clear(),
-            _ => {}
-        }
-    }
-    calls
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Statement assembly
 // ---------------------------------------------------------------------------------------------------
@@ -278,6 +253,21 @@ const END_KINDS: &[&str] = &["IF", "LOOP", "WHILE", "REPEAT", "CASE"];
 /// Words after BEGIN that make it a transaction start rather than a block.
 const TXN_WORDS: &[&str] = &["TRANSACTION", "WORK", "DEFERRED", "IMMEDIATE", "EXCLUSIVE"];
 
+/// An open block of a routine body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    /// `BEGIN … END` (also `BEGIN ATOMIC`, `BEGIN NOT ATOMIC`, a handler's body).
+    Begin,
+    /// `IF … END IF`, a statement.
+    If,
+    /// `CASE … END CASE`, a statement.
+    Case,
+    /// `CASE … END` inside an expression: its THEN and ELSE are followed by expressions.
+    CaseExpression,
+    /// `LOOP … END LOOP`, `WHILE … END WHILE`, `REPEAT … END REPEAT`.
+    Loop,
+}
+
 /// A statement whose first token has been seen but whose terminator has not.
 struct Pending {
     start: usize,
@@ -288,10 +278,20 @@ struct Pending {
     seen: usize,
     /// Inside a MySQL `DEFINER = user@host` clause, whose tokens are allowed before the keyword.
     definer: bool,
-    /// Open BEGIN/CASE/IF/LOOP/WHILE/REPEAT blocks of a routine body.
-    depth: usize,
-    /// The routine's body has started (its first BEGIN was seen).
+    /// Open blocks of a routine body; the statement ends at a `;` only when none is open.
+    blocks: Vec<Block>,
+    /// The routine's body has started.
     body: bool,
+    /// The next word begins a statement inside the body (after `;`, BEGIN, THEN, ELSE, DO, LOOP,
+    /// REPEAT or a label). Only there is `IF` a block (`IF x THEN`) rather than part of DDL
+    /// (`DROP TABLE IF EXISTS`) or a function (`SET a = IF(x, 1, 2)`), and `REPEAT` a loop
+    /// rather than `REPEAT('x', 3)`.
+    at_start: bool,
+    /// A MySQL trigger or event header just ended (`FOR EACH ROW`, `DO`): a body without BEGIN
+    /// (`IF … END IF`, `CASE … END CASE`, a loop) may start here.
+    header_end: bool,
+    /// The previous significant word, upper-cased (only the few words the walk looks back at).
+    prev_word: Option<&'static str>,
     /// Open parentheses; psql does not end a statement inside them (e.g. `CREATE RULE … DO (a; b)`).
     parens: usize,
     dollar: bool,
@@ -299,6 +299,9 @@ struct Pending {
     /// Index of a word already consumed as part of `END IF` / `END LOOP` / ….
     skip: Option<usize>,
 }
+
+/// Words the walk remembers as the previous word.
+const REMEMBERED: &[&str] = &["BEGIN", "NOT", "EACH", "ROW", "FOLLOWS", "PRECEDES", "EVENT"];
 
 impl Pending {
     fn new(start: usize) -> Self {
@@ -308,8 +311,11 @@ impl Pending {
             class: Class::Undecided,
             seen: 0,
             definer: false,
-            depth: 0,
+            blocks: Vec::new(),
             body: false,
+            at_start: false,
+            header_end: false,
+            prev_word: None,
             parens: 0,
             dollar: false,
             prev: Kind::Space,
@@ -318,7 +324,7 @@ impl Pending {
     }
 
     /// Takes in the significant token `toks[i]`, which belongs to this statement.
-    fn feed(&mut self, sql: &str, toks: &[Token], calls: &[bool], i: usize, dialect: Dialect) {
+    fn feed(&mut self, sql: &str, toks: &[Token], i: usize, dialect: Dialect) {
         let Some(tok) = toks.get(i) else { return };
         self.end = tok.end;
         let word = word_at(sql, toks, Some(i));
@@ -328,23 +334,26 @@ impl Pending {
             Kind::Punct(b')') if dialect == Dialect::Postgres => self.parens = self.parens.saturating_sub(1),
             _ => {}
         }
-        self.classify(tok.kind, word);
+        self.classify(sql, toks, i, tok.kind, word, dialect);
         // A word after `.` or `@` is a qualified name or variable (`t.end`, `@begin`), never a keyword.
         let qualified = matches!(self.prev, Kind::Punct(b'.' | b'@'));
-        if let Some(w) = word
-            && self.class == Class::Routine
-            && self.skip != Some(i)
-            && !qualified
-        {
-            self.track_block(sql, toks, calls, i, w);
+        if self.class == Class::Routine {
+            match (word, tok.kind) {
+                (Some(w), _) if self.skip != Some(i) && !qualified => self.track_block(sql, toks, i, w, dialect),
+                (Some(_), _) => self.at_start = false,
+                // A statement of the body ends; a label (`l1: LOOP`) precedes one.
+                (None, Kind::Semi | Kind::Punct(b':')) => self.at_start = self.body,
+                (None, _) => self.at_start = false,
+            }
         }
         self.prev = tok.kind;
     }
 
-    /// Decides from the leading tokens whether this is `CREATE [modifiers] TRIGGER|PROCEDURE|…`.
-    /// Only such statements get BEGIN … END tracking, so `CASE … END` in a SELECT or a plain
-    /// `BEGIN;` can never swallow the statements after it.
-    fn classify(&mut self, kind: Kind, word: Option<&str>) {
+    /// Decides from the leading tokens whether this is `CREATE [modifiers] TRIGGER|PROCEDURE|…`
+    /// (or MariaDB's anonymous `BEGIN NOT ATOMIC … END`). Only such statements get BEGIN … END
+    /// tracking, so `CASE … END` in a SELECT or a plain `BEGIN;` can never swallow the
+    /// statements after it.
+    fn classify(&mut self, sql: &str, toks: &[Token], i: usize, kind: Kind, word: Option<&str>, dialect: Dialect) {
         if self.class != Class::Undecided {
             return;
         }
@@ -352,8 +361,14 @@ impl Pending {
         let after_user_sep = matches!(self.prev, Kind::Punct(b'=' | b'@'));
         self.class = match (kind, word) {
             (_, Some(w)) if self.seen == 1 => {
+                let next = next_significant(toks, i);
+                let not_atomic = word_at(sql, toks, next).is_some_and(|n| n.eq_ignore_ascii_case("NOT"))
+                    && word_at(sql, toks, next.and_then(|j| next_significant(toks, j)))
+                        .is_some_and(|n| n.eq_ignore_ascii_case("ATOMIC"));
                 if w.eq_ignore_ascii_case("CREATE") {
                     Class::Undecided
+                } else if dialect == Dialect::Mysql && w.eq_ignore_ascii_case("BEGIN") && not_atomic {
+                    Class::Routine
                 } else {
                     Class::Plain
                 }
@@ -372,39 +387,84 @@ impl Pending {
         };
     }
 
-    /// Updates the block depth for keyword `w` at `toks[i]` inside a routine.
-    fn track_block(&mut self, sql: &str, toks: &[Token], calls: &[bool], i: usize, w: &str) {
+    /// Follows the blocks of a routine body at keyword `w` (`toks[i]`).
+    fn track_block(&mut self, sql: &str, toks: &[Token], i: usize, w: &str, dialect: Dialect) {
+        let at_start = std::mem::replace(&mut self.at_start, false);
+        let header_end = std::mem::replace(&mut self.header_end, false);
+        let prev_word = self.prev_word.take();
+        self.prev_word = REMEMBERED.iter().copied().find(|k| w.eq_ignore_ascii_case(k));
         let next = next_significant(toks, i);
         let next_is = |kws: &[&str]| word_at(sql, toks, next).is_some_and(|n| is_any(n, kws));
-        let is_call = next.is_some_and(|j| calls.get(j) == Some(&true));
-        if w.eq_ignore_ascii_case("BEGIN") {
+        let is = |k: &str| w.eq_ignore_ascii_case(k);
+        if is("BEGIN") {
             let ends_here = next.and_then(|j| toks.get(j)).is_none_or(|t| t.kind == Kind::Semi);
             if !ends_here && !next_is(TXN_WORDS) {
-                self.depth += 1;
-                self.body = true;
+                self.open(Block::Begin);
+                self.at_start = true;
             }
             return;
+        }
+        // `BEGIN ATOMIC` (PostgreSQL), `BEGIN NOT ATOMIC` (MariaDB): the body's first statement
+        // still follows.
+        if (is("ATOMIC") && matches!(prev_word, Some("BEGIN" | "NOT"))) || (is("NOT") && prev_word == Some("BEGIN")) {
+            self.at_start = at_start;
+            return;
+        }
+        if dialect == Dialect::Mysql && !self.body {
+            // A MySQL trigger's or event's body may be one compound statement without BEGIN.
+            let trigger_body = is("ROW") && prev_word == Some("EACH");
+            let event_body = is("DO");
+            if trigger_body || event_body {
+                self.header_end = true;
+                self.at_start = true;
+                return;
+            }
+            // `FOR EACH ROW FOLLOWS other_trigger`: the body comes after the trigger's name.
+            if matches!(prev_word, Some("FOLLOWS" | "PRECEDES")) {
+                self.header_end = true;
+                self.at_start = true;
+                return;
+            }
+            if (is("FOLLOWS") || is("PRECEDES")) && header_end {
+                return;
+            }
         }
         // Before the body (e.g. a SQLite `WHEN CASE … END` clause) nothing else can open a block.
-        if !self.body {
+        if !self.body && !header_end {
             return;
         }
-        if is_any(w, &["CASE", "LOOP", "WHILE"]) || (w.eq_ignore_ascii_case("REPEAT") && !is_call) {
-            self.depth += 1;
-        } else if w.eq_ignore_ascii_case("IF") {
-            // `IF EXISTS` / `IF NOT EXISTS` belong to DDL, and `IF(c, a, b)` is the function.
-            let not_exists = next_is(&["NOT"])
-                && word_at(sql, toks, next.and_then(|j| next_significant(toks, j)))
-                    .is_some_and(|n| n.eq_ignore_ascii_case("EXISTS"));
-            if !is_call && !not_exists && !next_is(&["EXISTS"]) {
-                self.depth += 1;
+        let top = self.blocks.last().copied();
+        if is("IF") {
+            if at_start {
+                self.open(Block::If);
             }
-        } else if w.eq_ignore_ascii_case("END") {
-            self.depth = self.depth.saturating_sub(1);
+        } else if is("CASE") {
+            self.open(if at_start { Block::Case } else { Block::CaseExpression });
+        } else if is("LOOP") {
+            self.open(Block::Loop);
+            self.at_start = true;
+        } else if is("WHILE") {
+            self.open(Block::Loop);
+        } else if is("REPEAT") {
+            if at_start {
+                self.open(Block::Loop);
+                self.at_start = true;
+            }
+        } else if is("THEN") || is("ELSE") {
+            self.at_start = top != Some(Block::CaseExpression);
+        } else if is("DO") {
+            self.at_start = true;
+        } else if is("END") {
+            self.blocks.pop();
             if next_is(END_KINDS) {
                 self.skip = next;
             }
         }
+    }
+
+    fn open(&mut self, block: Block) {
+        self.blocks.push(block);
+        self.body = true;
     }
 
     fn finish(self, sql: &str, end: usize, cursor: &mut Cursor) -> Statement {
@@ -647,6 +707,71 @@ mod tests {
         unterminated_routine_runs_to_end: [Sqlite, Mysql]
             "CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; SELECT 2;  " =>
             ["CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; SELECT 2;"];
+        // The shapes real MySQL/MariaDB histories use (issue 10): `IF EXISTS (SELECT …) THEN` is
+        // control flow at the start of a statement, DDL's `IF EXISTS` anywhere else.
+        mysql_if_exists_subquery_then: [Mysql]
+            "CREATE PROCEDURE m() BEGIN\n  IF EXISTS (SELECT 1 FROM t WHERE a = 1) THEN\n    DROP TABLE IF EXISTS u;\n  \
+             ELSEIF NOT EXISTS (SELECT * FROM v) THEN\n    CREATE TABLE IF NOT EXISTS u (a INT);\n  ELSE\n    \
+             IF NOT EXISTS (SELECT 1 FROM w) THEN SELECT 1; END IF;\n  END IF;\nEND;\nCALL m();\nCALL m();\n\
+             DROP PROCEDURE m;" =>
+            ["CREATE PROCEDURE m() BEGIN\n  IF EXISTS (SELECT 1 FROM t WHERE a = 1) THEN\n    DROP TABLE IF EXISTS u;\n  \
+              ELSEIF NOT EXISTS (SELECT * FROM v) THEN\n    CREATE TABLE IF NOT EXISTS u (a INT);\n  ELSE\n    \
+              IF NOT EXISTS (SELECT 1 FROM w) THEN SELECT 1; END IF;\n  END IF;\nEND",
+             "CALL m()", "CALL m()", "DROP PROCEDURE m"];
+        mysql_case_expression_with_if_function_in_a_body: [Mysql]
+            "CREATE FUNCTION f(x INT) RETURNS INT BEGIN DECLARE y INT; \
+             SET y = CASE WHEN x > 0 THEN IF(x > 9, 2, 1) ELSE REPEAT('a', 0) END; \
+             CASE WHEN y = 1 THEN SET y = 3; WHEN y = 2 THEN IF y > 1 THEN SET y = 4; END IF; ELSE BEGIN END; END CASE; \
+             RETURN y; END; SELECT f(1)" =>
+            ["CREATE FUNCTION f(x INT) RETURNS INT BEGIN DECLARE y INT; \
+              SET y = CASE WHEN x > 0 THEN IF(x > 9, 2, 1) ELSE REPEAT('a', 0) END; \
+              CASE WHEN y = 1 THEN SET y = 3; WHEN y = 2 THEN IF y > 1 THEN SET y = 4; END IF; ELSE BEGIN END; END CASE; \
+              RETURN y; END",
+             "SELECT f(1)"];
+        mysql_labelled_nested_blocks_loops_and_handlers: [Mysql]
+            "CREATE DEFINER=`root`@`%` PROCEDURE p(IN n INT) outer_block: BEGIN \
+             DECLARE done INT DEFAULT 0; DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1; \
+             DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN GET DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT; END; \
+             inner_block: BEGIN w: WHILE n > 0 DO SET n = n - 1; IF n = 5 THEN ITERATE w; END IF; END WHILE w; END inner_block; \
+             r: REPEAT SET n = n + 1; UNTIL n >= 3 END REPEAT r; l: LOOP IF n > 9 THEN LEAVE l; END IF; SET n = n + 1; END LOOP l; \
+             END outer_block; CALL p(1); CALL p(2);" =>
+            ["CREATE DEFINER=`root`@`%` PROCEDURE p(IN n INT) outer_block: BEGIN \
+              DECLARE done INT DEFAULT 0; DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1; \
+              DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN GET DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT; END; \
+              inner_block: BEGIN w: WHILE n > 0 DO SET n = n - 1; IF n = 5 THEN ITERATE w; END IF; END WHILE w; END inner_block; \
+              r: REPEAT SET n = n + 1; UNTIL n >= 3 END REPEAT r; l: LOOP IF n > 9 THEN LEAVE l; END IF; SET n = n + 1; END LOOP l; \
+              END outer_block",
+             "CALL p(1)", "CALL p(2)"];
+        mysql_trigger_body_without_begin: [Mysql]
+            "CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW IF NEW.x > 0 THEN SET NEW.y = 1; ELSE SET NEW.y = 2; END IF; \
+             CREATE TRIGGER u BEFORE UPDATE ON a FOR EACH ROW FOLLOWS t CASE WHEN NEW.x THEN SET NEW.y = 3; END CASE; \
+             CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO IF 1 THEN DELETE FROM a; END IF; SELECT 1" =>
+            ["CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW IF NEW.x > 0 THEN SET NEW.y = 1; ELSE SET NEW.y = 2; END IF",
+             "CREATE TRIGGER u BEFORE UPDATE ON a FOR EACH ROW FOLLOWS t CASE WHEN NEW.x THEN SET NEW.y = 3; END CASE",
+             "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO IF 1 THEN DELETE FROM a; END IF",
+             "SELECT 1"];
+        mariadb_anonymous_block: [Mysql]
+            "BEGIN NOT ATOMIC IF (SELECT COUNT(*) FROM t) = 0 THEN INSERT INTO t VALUES (1); END IF; END; BEGIN; COMMIT" =>
+            ["BEGIN NOT ATOMIC IF (SELECT COUNT(*) FROM t) = 0 THEN INSERT INTO t VALUES (1); END IF; END", "BEGIN", "COMMIT"];
+        postgres_function_bodies_and_do_blocks: [Postgres]
+            "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_class WHERE relname = 't') THEN EXECUTE 'DROP TABLE t'; END IF; END $$;\n\
+             CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $body$\nBEGIN\n  IF NEW.a IS NULL THEN RAISE EXCEPTION 'a;'; \
+             END IF;\n  RETURN NEW;\nEND;\n$body$;\n\
+             CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); UPDATE t SET a = CASE WHEN a > 0 THEN 1 END; END;\n\
+             SELECT 1" =>
+            ["DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_class WHERE relname = 't') THEN EXECUTE 'DROP TABLE t'; END IF; END $$",
+             "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $body$\nBEGIN\n  IF NEW.a IS NULL THEN RAISE EXCEPTION 'a;'; \
+              END IF;\n  RETURN NEW;\nEND;\n$body$",
+             "CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); UPDATE t SET a = CASE WHEN a > 0 THEN 1 END; END",
+             "SELECT 1"];
+        sqlite_trigger_with_case_and_raise: [Sqlite]
+            "CREATE TRIGGER t BEFORE UPDATE ON a FOR EACH ROW WHEN NEW.x IS NOT NULL BEGIN\n  \
+             SELECT CASE WHEN NEW.x < 0 THEN RAISE(ABORT, 'negative; no') WHEN NEW.x > 9 THEN RAISE(IGNORE) END;\n  \
+             UPDATE b SET n = CASE NEW.x WHEN 1 THEN 'one' ELSE 'other' END WHERE id = NEW.id;\nEND;\nSELECT 1;" =>
+            ["CREATE TRIGGER t BEFORE UPDATE ON a FOR EACH ROW WHEN NEW.x IS NOT NULL BEGIN\n  \
+              SELECT CASE WHEN NEW.x < 0 THEN RAISE(ABORT, 'negative; no') WHEN NEW.x > 9 THEN RAISE(IGNORE) END;\n  \
+              UPDATE b SET n = CASE NEW.x WHEN 1 THEN 'one' ELSE 'other' END WHERE id = NEW.id;\nEND",
+             "SELECT 1"];
         unbalanced_end_does_not_underflow: [Mysql]
             "CREATE PROCEDURE p() BEGIN END; END; SELECT 1" => ["CREATE PROCEDURE p() BEGIN END", "END", "SELECT 1"];
     }
