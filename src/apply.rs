@@ -1,25 +1,75 @@
 //! Runs a decision's steps through a `Driver` and the target folder: the only place that orders
 //! side effects. The whole release runs in one transaction where the migrations allow it; a
-//! `-- migrate:no-transaction` migration runs between commits, its progress recorded statement
-//! by statement. Assets are written after the database commit, then the state.
+//! `-- migrate:no-transaction` migration (every migration on MySQL, whose DDL commits by itself)
+//! runs between commits, its progress recorded statement by statement. Assets are written after
+//! the database commit, then the state.
+//!
+//! What a failure reports is exactly what is committed: `RolledBack` only when the target is as
+//! it was (a statement-by-statement migration whose first statement fails has its fresh history
+//! row removed again, and a history table that this import created outside a transaction is
+//! dropped again), `Partial` otherwise, naming the migration left part-way and how many of its
+//! statements returned.
+//!
+//! Crash safety: before the first statement that runs outside a transaction, the journal names
+//! every such migration of the release (one durable write per import). A history row left
+//! part-way by a crash, of a migration the journal names, may have had a statement in flight;
+//! `decide` refuses to guess. Everything inside a transaction is undone by the database itself.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::core::decide::{MigrationStep, Steps};
-use crate::db::{DbError, Driver, NewRow};
+use crate::core::state::{JOURNAL_FORMAT_VERSION, Journal, JournalMigration};
+use crate::db::{DbError, Driver, NewRow, Violation};
 use crate::progress::Progress;
 use crate::target::{Target, TargetError};
 
+/// Why an apply stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    Database(DbError),
+    /// The target folder (journal, assets) could not be written.
+    Target(String),
+    /// Rows that break a foreign key after the release ran (SQLite).
+    ForeignKeys(Vec<Violation>),
+}
+
+impl From<DbError> for Cause {
+    fn from(e: DbError) -> Self {
+        Cause::Database(e)
+    }
+}
+
+impl From<TargetError> for Cause {
+    fn from(e: TargetError) -> Self {
+        Cause::Target(e.to_string())
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cause::Database(e) => write!(f, "{e}"),
+            Cause::Target(e) => write!(f, "{e}"),
+            Cause::ForeignKeys(violations) => {
+                let shown: Vec<String> = violations.iter().take(5).map(ToString::to_string).collect();
+                let more = violations.len().saturating_sub(shown.len());
+                let more = if more > 0 { format!(", and {more} more") } else { String::new() };
+                write!(f, "foreign keys are broken: {}{more}", shown.join("; "))
+            }
+        }
+    }
+}
+
 /// How an apply failed.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplyFailure {
-    /// Nothing changed: the transaction was rolled back (exit 3).
-    RolledBack { at: String, message: String },
-    /// Some changes are committed (exit 4); `committed` says which, and `stopped` the migration
-    /// left part-way with the number of its statements that ran.
-    Partial { at: String, message: String, committed: Vec<String>, stopped: Option<(usize, usize)> },
+    /// Nothing changed: the target is exactly as before.
+    RolledBack { at: String, cause: Cause },
+    /// Some changes are committed; `committed` says which, and `stopped` names the migration
+    /// (its index in the steps) left part-way with the number of its statements that returned.
+    Partial { at: String, cause: Cause, committed: Vec<String>, stopped: Option<(usize, usize)> },
 }
 
 /// What an apply did.
@@ -29,166 +79,292 @@ pub struct Applied {
     pub assets: usize,
 }
 
+/// What an apply needs besides the driver and the steps.
+pub struct ApplyContext<'a> {
+    pub target: &'a Target,
+    pub history_table: &'a str,
+    /// Whether the history table existed before this import.
+    pub history_existed: bool,
+    pub release_id: &'a str,
+    pub members: &'a BTreeMap<String, Arc<str>>,
+    pub now: &'a str,
+    /// Test hook (`MIGRATE_TEST_CRASH_AFTER`): the process dies, as with `kill -9`, before its
+    /// Nth side effect, so that tests can prove a re-run finishes the job from any point.
+    pub crash_after: Option<usize>,
+}
+
 fn at(step: &MigrationStep, line: usize) -> String {
     format!("migration {} `{}` ({}:{line})", step.version, step.name, step.path)
 }
 
-/// Runs the migrations and writes the assets.
-#[allow(clippy::too_many_arguments)]
-pub fn apply(
-    driver: &mut dyn Driver,
-    target: &Target,
-    history_table: &str,
-    release_id: &str,
-    members: &BTreeMap<String, Arc<str>>,
-    steps: &Steps,
-    now: &str,
-    crash_after: Option<usize>,
-    progress: &mut Progress,
-) -> Result<Applied, ApplyFailure> {
-    // Test hook (`MIGRATE_TEST_CRASH_AFTER`): the process dies, as with `kill -9`, before its
-    // Nth side effect, so that tests can prove a re-run finishes the job from any point.
-    let mut effects = 0usize;
-    let mut effect = || {
-        effects += 1;
-        if crash_after == Some(effects) {
+/// Whether a migration runs statement by statement between commits.
+fn outside_transaction(step: &MigrationStep, driver: &dyn Driver) -> bool {
+    !(step.transactional && driver.transactional_ddl() && step.start_at == 0)
+}
+
+/// The side effects of one apply, in order, with what each committed.
+struct Run<'a, 'd> {
+    driver: &'d mut dyn Driver,
+    cx: &'a ApplyContext<'a>,
+    effects: usize,
+    /// Changes that are committed, for the report.
+    committed: Vec<String>,
+    /// Changes of the open transaction, committed with it.
+    in_transaction: Vec<String>,
+    /// A transaction is open.
+    open: bool,
+    /// This import created the history table, and the creation is committed.
+    created_history: bool,
+    /// Foreign-key violations when the open transaction began: only new ones refuse it.
+    violations_before: Vec<Violation>,
+}
+
+impl Run<'_, '_> {
+    fn effect(&mut self) {
+        self.effects += 1;
+        if self.cx.crash_after == Some(self.effects) {
             std::process::abort();
         }
+    }
+
+    /// Fails with nothing of this import committed (then the target is as before), or with
+    /// what is. The open transaction, if any, has been rolled back.
+    fn fail(&mut self, at: String, cause: impl Into<Cause>) -> ApplyFailure {
+        let cause = cause.into();
+        self.in_transaction.clear();
+        if self.created_history {
+            // An empty history table this import made is dropped again: then the target is
+            // exactly as before.
+            if self.committed.is_empty() && self.driver.drop_history(self.cx.history_table).is_ok() {
+                self.created_history = false;
+            } else {
+                self.committed.insert(0, "the history table".into());
+            }
+        }
+        if self.committed.is_empty() {
+            ApplyFailure::RolledBack { at, cause }
+        } else {
+            ApplyFailure::Partial { at, cause, committed: self.committed.clone(), stopped: None }
+        }
+    }
+
+    /// Fails inside a statement-by-statement migration, `ran` of its statements having returned.
+    fn stopped(&mut self, at: String, cause: impl Into<Cause>, index: usize, ran: usize) -> ApplyFailure {
+        if std::mem::take(&mut self.created_history) {
+            self.committed.insert(0, "the history table".into());
+        }
+        ApplyFailure::Partial {
+            at,
+            cause: cause.into(),
+            committed: self.committed.clone(),
+            stopped: Some((index, ran)),
+        }
+    }
+
+    /// Opens a transaction, if none is open, and notes the foreign-key violations already there.
+    fn begin(&mut self) -> Result<(), Cause> {
+        if self.open {
+            return Ok(());
+        }
+        self.effect();
+        self.driver.begin()?;
+        self.open = true;
+        self.violations_before = self.driver.constraint_violations()?;
+        Ok(())
+    }
+
+    /// Rolls the open transaction back, if one is open.
+    fn rollback(&mut self) {
+        if std::mem::take(&mut self.open) {
+            let _ = self.driver.rollback();
+        }
+    }
+
+    /// Commits the open transaction, if one is open, unless it broke a foreign key (then it is
+    /// rolled back).
+    fn commit(&mut self) -> Result<(), Cause> {
+        if !self.open {
+            return Ok(());
+        }
+        let before = std::mem::take(&mut self.violations_before);
+        let found = match self.driver.constraint_violations() {
+            Ok(found) => found,
+            Err(e) => {
+                self.rollback();
+                return Err(e.into());
+            }
+        };
+        let new: Vec<Violation> = found
+            .into_iter()
+            .filter(|v| !before.iter().any(|b| b.table == v.table && b.rowid == v.rowid && b.parent == v.parent))
+            .collect();
+        if !new.is_empty() {
+            self.rollback();
+            return Err(Cause::ForeignKeys(new));
+        }
+        self.effect();
+        self.open = false;
+        if let Err(e) = self.driver.commit() {
+            let _ = self.driver.rollback();
+            return Err(e.into());
+        }
+        self.created_history |= !self.cx.history_existed;
+        self.committed.append(&mut self.in_transaction);
+        Ok(())
+    }
+}
+
+/// Runs the migrations and writes the assets.
+pub fn apply(
+    driver: &mut dyn Driver,
+    cx: &ApplyContext<'_>,
+    steps: &Steps,
+    progress: &mut Progress,
+) -> Result<Applied, ApplyFailure> {
+    let mut run = Run {
+        driver,
+        cx,
+        effects: 0,
+        committed: Vec::new(),
+        in_transaction: Vec::new(),
+        open: false,
+        created_history: false,
+        violations_before: Vec::new(),
     };
-    let mut committed: Vec<String> = Vec::new();
     let mut applied = Applied::default();
-    let failed = |committed: &Vec<String>, at: String, e: DbError| {
-        if committed.is_empty() {
-            ApplyFailure::RolledBack { at, message: e.0 }
-        } else {
-            ApplyFailure::Partial { at, message: e.0, committed: committed.clone(), stopped: None }
-        }
+    let journal = Journal {
+        format_version: JOURNAL_FORMAT_VERSION,
+        migrations: steps
+            .migrations
+            .iter()
+            .filter(|step| outside_transaction(step, run.driver) && step.start_at < step.statements.len())
+            .map(|step| JournalMigration {
+                version: step.version.clone(),
+                revert: step.revert,
+                statements: step.statements.iter().map(|s| s.sha256.clone()).collect(),
+            })
+            .collect(),
     };
-    // A failure inside a migration run statement by statement: `done` of them are committed.
-    let stopped = |committed: &Vec<String>, index: usize, done: usize, at: String, e: DbError| {
-        if committed.is_empty() && done == 0 {
-            ApplyFailure::RolledBack { at, message: e.0 }
-        } else {
-            ApplyFailure::Partial { at, message: e.0, committed: committed.clone(), stopped: Some((index, done)) }
-        }
-    };
-    effect();
-    let start = |driver: &mut dyn Driver| driver.begin().and_then(|_| driver.ensure_history(history_table));
-    start(driver).map_err(|e| failed(&committed, "the start of the transaction".into(), e))?;
-    let mut in_transaction: Vec<String> = Vec::new();
+    if !journal.migrations.is_empty() {
+        run.effect();
+        cx.target.write_journal(&journal).map_err(|e| run.fail("the journal".into(), e))?;
+    }
+    run.begin().map_err(|e| run.fail("the start of the transaction".into(), e))?;
+    run.effect();
+    if let Err(e) = run.driver.ensure_history(cx.history_table) {
+        run.rollback();
+        return Err(run.fail("the history table".into(), e));
+    }
+    // Where DDL commits by itself (MySQL), the history table exists from here on.
+    run.created_history = !cx.history_existed && !run.driver.transactional_ddl();
     for (index, step) in steps.migrations.iter().enumerate() {
         progress.item(index, || format!("{} `{}`", step.version, step.name));
         let started = Instant::now();
         let total = u32::try_from(step.statements.len()).unwrap_or(u32::MAX);
-        let row = |done: u32, duration_ms: u64| NewRow {
+        let row = |done: usize, duration_ms: u64| NewRow {
             version: &step.version,
             name: &step.name,
             sha256: step.file_sha256.as_str(),
-            statements_done: done,
+            statements_done: u32::try_from(done).unwrap_or(u32::MAX),
             statements_total: total,
-            release_id,
-            applied_at: now,
+            release_id: cx.release_id,
+            applied_at: cx.now,
             duration_ms,
         };
-        if step.transactional && driver.transactional_ddl() && step.start_at == 0 {
+        if !outside_transaction(step, run.driver) {
+            run.begin().map_err(|e| run.fail(at(step, 1), e))?;
             let texts: Vec<&str> = step.statements.iter().map(|s| s.text.as_str()).collect();
-            effect();
-            if let Err((e, index)) = driver.execute_all(&texts) {
-                let _ = driver.rollback();
-                let place = match index.and_then(|i| step.statements.get(i)) {
+            run.effect();
+            if let Err((e, failed)) = run.driver.execute_all(&texts) {
+                run.rollback();
+                let place = match failed.and_then(|i| step.statements.get(i)) {
                     Some(statement) => at(step, statement.line),
                     None => format!(
                         "migration {} `{}` ({}, statement not identified by the database)",
                         step.version, step.name, step.path
                     ),
                 };
-                return Err(failed(&committed, place, e));
+                return Err(run.fail(place, e));
             }
-            effect();
-            let done = if step.revert {
-                driver.unrecord(history_table, &step.version)
+            run.effect();
+            let recorded = if step.revert {
+                run.driver.unrecord(cx.history_table, &step.version)
             } else {
-                driver.record(history_table, &row(total, elapsed_ms(started)))
+                run.driver.record(cx.history_table, &row(step.statements.len(), elapsed_ms(started)))
             };
-            if let Err(e) = done {
-                let _ = driver.rollback();
-                return Err(failed(&committed, at(step, 1), e));
+            if let Err(e) = recorded {
+                run.rollback();
+                return Err(run.fail(at(step, 1), e));
             }
-            in_transaction.push(format!("migration {} `{}`", step.version, step.name));
+            run.in_transaction.push(format!("migration {} `{}`", step.version, step.name));
         } else {
-            // Commit what came before, then run this one statement by statement, its row marked
-            // unfinished first, so that a failure leaves a record of exactly what ran; the
-            // journal names the statements, so that even a crash leaves that record.
-            effect();
-            driver.commit().map_err(|e| failed(&committed, at(step, 1), e))?;
-            committed.append(&mut in_transaction);
-            let mut journal = crate::core::state::PartialMigration {
-                version: step.version.clone(),
-                statements: step.statements.iter().map(|s| s.sha256.clone()).collect(),
-                started: step.start_at,
-            };
-            if let Err(e) = target.write_journal(&journal) {
-                return Err(failed(&committed, at(step, 1), DbError(e.to_string())));
-            }
-            let resumed = u32::try_from(step.start_at).unwrap_or(u32::MAX);
-            effect();
-            if !step.revert {
-                driver
-                    .record(history_table, &row(resumed, 0))
-                    .map_err(|e| stopped(&committed, index, step.start_at, at(step, 1), e))?;
-            }
-            for (k, statement) in step.statements.iter().enumerate().skip(step.start_at) {
-                journal.started = k + 1;
-                if let Err(e) = target.write_journal(&journal) {
-                    return Err(stopped(&committed, index, k, at(step, statement.line), DbError(e.to_string())));
+            // Commit what came before, then run this one statement by statement, each followed
+            // by its progress row, so that a failure leaves a record of exactly what ran.
+            run.commit().map_err(|e| run.fail(at(step, 1), e))?;
+            let resumed = step.start_at;
+            let n = step.statements.len();
+            // A fresh migration's row says 0 of n before its first statement; an adopted one
+            // (`--baseline`), or one whose statements all ran before its row caught up, is
+            // recorded complete.
+            if !step.revert && (resumed == 0 || resumed == n) {
+                run.effect();
+                run.driver.record(cx.history_table, &row(resumed, 0)).map_err(|e| run.fail(at(step, 1), e))?;
+                if resumed == n && n > 0 {
+                    run.committed.push(format!("migration {} `{}`", step.version, step.name));
                 }
-                effect();
-                if let Err(e) = driver.execute(&statement.text) {
-                    return Err(stopped(&committed, index, k, at(step, statement.line), e));
-                }
-                let done = u32::try_from(k + 1).unwrap_or(u32::MAX);
-                effect();
-                if !step.revert
-                    && let Err(e) = driver.record(history_table, &row(done, elapsed_ms(started)))
-                {
-                    return Err(stopped(&committed, index, k + 1, at(step, statement.line), e));
-                }
-                committed.push(format!("statement {}/{} of migration {} `{}`", k + 1, total, step.version, step.name));
             }
-            if step.revert
-                && let Err(e) = driver.unrecord(history_table, &step.version)
-            {
-                return Err(failed(&committed, at(step, 1), e));
+            for (k, statement) in step.statements.iter().enumerate().skip(resumed) {
+                run.effect();
+                if let Err(e) = run.driver.execute(&statement.text) {
+                    if k > resumed {
+                        return Err(run.stopped(at(step, statement.line), e, index, k));
+                    }
+                    // Nothing of this migration ran in this import: its fresh history row goes
+                    // again, and the target is as far as before.
+                    if !step.revert && resumed == 0 && run.driver.unrecord(cx.history_table, &step.version).is_err() {
+                        return Err(run.stopped(at(step, statement.line), e, index, 0));
+                    }
+                    return Err(run.fail(at(step, statement.line), e));
+                }
+                run.committed.push(format!(
+                    "statement {}/{total} of migration {} `{}`",
+                    k + 1,
+                    step.version,
+                    step.name
+                ));
+                if !step.revert {
+                    run.effect();
+                    if let Err(e) = run.driver.record(cx.history_table, &row(k + 1, elapsed_ms(started))) {
+                        return Err(run.stopped(at(step, statement.line), e, index, k + 1));
+                    }
+                }
             }
-            effect();
-            driver.begin().map_err(|e| failed(&committed, at(step, 1), e))?;
+            if step.revert {
+                run.effect();
+                if let Err(e) = run.driver.unrecord(cx.history_table, &step.version) {
+                    return Err(run.stopped(at(step, 1), e, index, n));
+                }
+            }
         }
         applied.migrations += 1;
     }
-    effect();
-    driver.commit().map_err(|e| failed(&committed, "COMMIT".into(), e))?;
-    committed.append(&mut in_transaction);
+    run.commit().map_err(|e| run.fail("COMMIT".into(), e))?;
 
     progress.task("writing assets", steps.assets.len());
     for (index, step) in steps.assets.iter().enumerate() {
         progress.item(index, || step.id.to_string());
-        effect();
+        run.effect();
         let result = match &step.member {
-            Some(member) => match members.get(member) {
-                Some(text) => target.write_asset(&step.id, text.as_bytes()),
+            Some(member) => match cx.members.get(member) {
+                Some(text) => cx.target.write_asset(&step.id, text.as_bytes()),
                 None => Err(TargetError::Io(format!("the bundle has no member `{member}`"))),
             },
-            None => target.delete_asset(&step.id),
+            None => cx.target.delete_asset(&step.id),
         };
         if let Err(e) = result {
-            return Err(ApplyFailure::Partial {
-                at: format!("asset `{}`", step.id),
-                message: e.to_string(),
-                committed,
-                stopped: None,
-            });
+            return Err(run.fail(format!("asset `{}`", step.id), e));
         }
-        committed.push(format!("asset `{}`", step.id));
+        run.committed.push(format!("asset `{}`", step.id));
         applied.assets += 1;
     }
     Ok(applied)

@@ -24,6 +24,9 @@ pub enum FailureKind {
     RolledBack,
     /// Apply failed after some changes were committed; what is committed is recorded.
     Partial,
+    /// Temporarily unable, nothing changed, retrying may help: the target or the database is
+    /// busy, a lock wait timed out, the database cannot be reached.
+    Temporary,
     /// A broken invariant: a bug, reported with a request to report it.
     Internal,
 }
@@ -44,6 +47,10 @@ impl Failure {
         Failure { kind: FailureKind::Refused, report: report.into() }
     }
 
+    pub fn temporary(report: impl Into<miette::Report>) -> Failure {
+        Failure { kind: FailureKind::Temporary, report: report.into() }
+    }
+
     pub fn internal(report: impl Into<miette::Report>) -> Failure {
         Failure { kind: FailureKind::Internal, report: report.into() }
     }
@@ -57,6 +64,7 @@ pub fn exit_code(result: &Result<Outcome, Failure>) -> ExitCode {
         Err(Failure { kind: FailureKind::Usage | FailureKind::Internal, .. }) => 2,
         Err(Failure { kind: FailureKind::RolledBack, .. }) => 3,
         Err(Failure { kind: FailureKind::Partial, .. }) => 4,
+        Err(Failure { kind: FailureKind::Temporary, .. }) => 5,
     })
 }
 
@@ -67,4 +75,5 @@ Exit codes:
   1  the check found errors, or the operation was refused before changing anything
   2  usage error or unreadable input (bad migrate.yaml, unknown REV, shallow history); internal error
   3  apply failed and was rolled back: the target is exactly as before
-  4  apply failed after some changes were committed; a re-run resumes";
+  4  apply failed after some changes were committed; a re-run resumes
+  5  temporarily unable, nothing changed, retrying may help: target busy, lock timeout, database unreachable";

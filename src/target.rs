@@ -99,17 +99,24 @@ impl Target {
         self.tool_dir().join("journal.json")
     }
 
-    /// Records, before a migration runs statement by statement, every statement's hash: after a
-    /// crash the history row says how many ran, and this says which they were.
-    pub fn write_journal(&self, entry: &crate::core::state::PartialMigration) -> Result<(), TargetError> {
-        let mut bytes = serde_json::to_vec_pretty(entry).map_err(|e| TargetError::Io(e.to_string()))?;
+    /// Records, before any statement runs outside a transaction, the migrations that will run so
+    /// and their statements' hashes: after a crash it says which partial history rows may have
+    /// had a statement in flight.
+    pub fn write_journal(&self, journal: &crate::core::state::Journal) -> Result<(), TargetError> {
+        let mut bytes = serde_json::to_vec_pretty(journal).map_err(|e| TargetError::Io(e.to_string()))?;
         bytes.push(b'\n');
         write_durably(&self.journal_path(), &bytes)
     }
 
-    pub fn read_journal(&self) -> Option<crate::core::state::PartialMigration> {
-        let bytes = std::fs::read(self.journal_path()).ok()?;
-        serde_json::from_slice(&bytes).ok()
+    /// The journal a dead import left: `None` when there is none, `Some(Err(()))` when it
+    /// cannot be read (then every partial row counts as uncertain).
+    pub fn read_journal(&self) -> Option<Result<crate::core::state::Journal, ()>> {
+        let bytes = match std::fs::read(self.journal_path()) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(_) => return Some(Err(())),
+        };
+        Some(serde_json::from_slice(&bytes).map_err(|_| ()))
     }
 
     pub fn clear_journal(&self) -> Result<(), TargetError> {

@@ -1,22 +1,22 @@
 //! `migrate import`: verify → lock → read → decide → (dry run: print and stop) → apply → state.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::apply::{ApplyFailure, apply};
-use crate::core::decide::{Decision, TargetFacts, decide};
+use crate::apply::{ApplyContext, ApplyFailure, Cause, apply};
+use crate::core::decide::{Decision, Steps, TargetFacts, decide, identity_refusal};
 use crate::core::hash::ContentHash;
 use crate::core::manifest::Manifest;
-use crate::core::model::Version;
+use crate::core::model::{Dialect, Version};
 use crate::core::record::{
     AppliedAsset, AppliedMigration, MigrationStatus, RECORD_FORMAT_VERSION, Receipt, ReceiptRelease, ReceiptSource,
     StatementProgress,
 };
 use crate::core::report::import::{ImportReport, dry_run_text, import_report};
-use crate::core::state::{ImportEntry, STATE_FORMAT_VERSION, StateRelease, TargetState};
-use crate::db::Driver;
+use crate::core::state::{HistoryRow, ImportEntry, PartialMigration, STATE_FORMAT_VERSION, StateRelease, TargetState};
+use crate::db::{DbError, Driver};
 use crate::exit::{Failure, FailureKind, Outcome};
 use crate::output::Printer;
 use crate::progress::{Progress, ProgressMode};
@@ -63,6 +63,11 @@ pub struct ImportArgs {
     /// Seconds to wait for another import's lock
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub lock_timeout: u64,
+    /// A SQLite extension to load before the migrations (functions the application registers
+    /// on its own connections); may be repeated. Never loaded from the bundle, and SQL in a
+    /// migration cannot load one
+    #[arg(long = "sqlite-extension", value_name = "PATH", env = "MIGRATE_SQLITE_EXTENSIONS", value_delimiter = ':')]
+    pub sqlite_extensions: Vec<PathBuf>,
     /// When to show progress on stderr
     #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
     pub progress: ProgressMode,
@@ -75,6 +80,23 @@ fn usage(code: &'static str, message: String) -> Failure {
 /// The embedded default: a SQLite file in the target folder (relative paths are the target's).
 pub const DEFAULT_DATABASE: &str = "sqlite:db.sqlite3";
 
+/// What one import is asked to do, resolved from the command line.
+pub struct ImportRequest<'a> {
+    pub target: &'a Target,
+    pub env: Option<&'a str>,
+    /// `--db` (or `MIGRATE_DATABASE_URL`); else the target's recorded database, else the default.
+    pub db: Option<&'a str>,
+    pub dry_run: bool,
+    pub receipt: Option<&'a Path>,
+    pub baseline: Option<Version>,
+    pub allow_downgrade: bool,
+    pub lock_timeout: Duration,
+    pub format: Format,
+}
+
+/// Opens the database at a URL, read-only or not.
+pub type Opener<'a> = dyn FnMut(&str, bool) -> Result<Box<dyn Driver>, DbError> + 'a;
+
 pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Result<Outcome, Failure> {
     let target = Target::new(&args.target);
     let mut trust = args.trust.clone();
@@ -82,15 +104,47 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
     let mut progress = Progress::for_printer(args.progress, printer);
     progress.phase("verifying the bundle");
     let bundle = super::verify::open_bundle(&args.file, &trust)?;
-    let manifest = &bundle.manifest;
     let members: BTreeMap<String, Arc<str>> = bundle
         .members
         .iter()
         .map(|(path, bytes)| (path.clone(), Arc::from(String::from_utf8_lossy(bytes).as_ref())))
         .collect();
+    let baseline = match &args.baseline {
+        Some(v) => {
+            Some(Version::parse(v).ok_or_else(|| usage("migrate::bad_version", format!("`{v}` is not a version")))?)
+        }
+        None => None,
+    };
+    let request = ImportRequest {
+        target: &target,
+        env: args.env.as_deref(),
+        db: args.db.as_deref(),
+        dry_run: args.dry_run,
+        receipt: args.receipt.as_deref(),
+        baseline,
+        allow_downgrade: args.allow_downgrade,
+        lock_timeout: Duration::from_secs(args.lock_timeout),
+        format,
+    };
+    let table = bundle.manifest.history_table.clone();
+    let mut open = |url: &str, read_only: bool| {
+        open_driver(url, &target, &table, read_only, request.lock_timeout, &args.sqlite_extensions)
+    };
+    import_bundle(&request, &bundle.manifest, &members, &mut open, printer, &mut progress)
+}
 
-    std::fs::create_dir_all(&args.target).map_err(|e| {
-        usage("migrate::target_unusable", format!("cannot create the target `{}`: {e}", args.target.display()))
+/// Imports a verified bundle: lock → read → decide → (dry run: print and stop) → apply → state.
+pub fn import_bundle(
+    request: &ImportRequest<'_>,
+    manifest: &Manifest,
+    members: &BTreeMap<String, Arc<str>>,
+    open: &mut Opener<'_>,
+    printer: &Printer,
+    progress: &mut Progress,
+) -> Result<Outcome, Failure> {
+    let target = request.target;
+    std::fs::create_dir_all(&target.root).map_err(|e| {
+        usage("migrate::target_unusable", format!("cannot create the target `{}`: {e}", target.root.display()))
     })?;
     let holder = format!(
         "host {}, pid {}, since {}",
@@ -99,10 +153,10 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         crate::clock::now_rfc3339()
     );
     progress.phase("taking the target's lock");
-    let _lock = target.lock(Duration::from_secs(args.lock_timeout), &holder).map_err(|e| match e {
-        crate::target::TargetError::Busy { .. } => Failure::refused(miette::miette!(
+    let _lock = target.lock(request.lock_timeout, &holder).map_err(|e| match e {
+        crate::target::TargetError::Busy { .. } => Failure::temporary(miette::miette!(
             code = "migrate::target_busy",
-            help = "wait for the other import to finish, or raise `--lock-timeout`",
+            help = "wait for the other import to finish, or raise `--lock-timeout`; nothing was changed",
             "{e}"
         )),
         other => usage("migrate::target_unusable", other.to_string()),
@@ -112,78 +166,66 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         Some(bytes) => Some(TargetState::parse(&bytes).map_err(|e| usage("migrate::state_unreadable", e.to_string()))?),
         None => None,
     };
-    if args.receipt.is_some() && args.env.is_none() && state.as_ref().and_then(|s| s.environment.as_ref()).is_none() {
+    if request.receipt.is_some()
+        && request.env.is_none()
+        && state.as_ref().and_then(|s| s.environment.as_ref()).is_none()
+    {
         return Err(usage(
             "migrate::receipt_needs_env",
             "a receipt names its environment, and this target has none: pass `--env NAME`".into(),
         ));
     }
-    // A journal left by an import that died names the statements of the migration it was in.
+    // A journal left by an import that died names the migrations it ran outside a transaction.
     let journal = target.read_journal();
     // A relative SQLite path is relative to the target folder, so a target can be moved or restored
     // elsewhere with its database.
-    let db_url = args
+    let db_url = request
         .db
-        .clone()
+        .map(str::to_string)
         .or_else(|| state.as_ref().map(|s| s.database.clone()))
         .unwrap_or_else(|| DEFAULT_DATABASE.into());
-    if let Some(state) = &state {
-        if state.database != redact(&db_url) {
-            return Err(Failure::refused(miette::miette!(
-                code = "migrate::other_database",
-                help = "a target belongs to one database; use another target folder",
-                "the target's database is `{}`, not `{}`",
-                state.database,
-                redact(&db_url)
-            )));
-        }
-        if let (Some(recorded), Some(asked)) = (&state.environment, &args.env)
-            && recorded != asked
-        {
-            return Err(Failure::refused(miette::miette!(
-                code = "migrate::other_environment",
-                help = "a target belongs to one environment",
-                "the target belongs to environment `{recorded}`, not `{asked}`"
-            )));
-        }
-    }
-    let timeout = Duration::from_secs(args.lock_timeout);
     let shown_url = redact(&db_url);
     let sqlite = db_url.starts_with("sqlite:");
+    let unsafe_path = |id: &crate::core::model::ItemId| target.asset_path(id).err().map(|e| e.to_string());
+    let mut facts = TargetFacts {
+        dialect: Dialect::Sqlite,
+        state: state.as_ref(),
+        history: None,
+        database_has_tables: false,
+        database: &shown_url,
+        environment: request.env,
+        allow_downgrade: request.allow_downgrade,
+        baseline: request.baseline.clone(),
+        journal: journal.as_ref().map(|j| j.as_ref().map_err(|_| ())),
+        unsafe_path: &unsafe_path,
+    };
+    // Another project's bundle, database or environment is refused before anything is opened.
+    if let Some(refusal) = identity_refusal(manifest, &facts) {
+        return Err(refused(refusal));
+    }
     // SQLite: read and decide on a read-only connection (which creates no file), write after the
     // decision, under the target's lock. A server: one session, holding the database's lock from
     // before the history is read until the import ends.
-    let open = |read_only: bool| open_driver(&db_url, &target, &manifest.history_table, read_only, timeout);
     progress.phase("reading the database's history");
-    let mut driver = open(args.dry_run || sqlite)?;
-    let db_failure = |e: crate::db::DbError| {
-        Failure::refused(miette::miette!(code = "migrate::database_unreachable", "cannot read `{shown_url}`: {e}"))
-    };
-    let history = driver.read_history(&manifest.history_table).map_err(db_failure)?;
-    let has_tables = driver.has_other_tables(&manifest.history_table).map_err(db_failure)?;
+    let before = |e: DbError| database_failure(&shown_url, "read", e);
+    let mut driver = open(&db_url, request.dry_run || sqlite).map_err(before)?;
+    let session = manifest.session.get(&driver.dialect()).map(|s| s.statements.clone()).unwrap_or_default();
+    if !sqlite {
+        run_session(driver.as_mut(), &session).map_err(before)?;
+    }
+    let history = driver.read_history(&manifest.history_table).map_err(before)?;
+    let has_tables = driver.has_other_tables(&manifest.history_table).map_err(before)?;
     progress.log(|| {
         let rows = history.as_ref().map_or("no history table".to_string(), |h| format!("{} history rows", h.len()));
         let held = state.as_ref().and_then(|s| s.release.as_ref()).map_or("none".to_string(), |r| r.id.to_string());
         format!("`{shown_url}`: {rows}, other tables: {has_tables}; release recorded in state.json: {held}")
     });
-    let baseline = match &args.baseline {
-        Some(v) => {
-            Some(Version::parse(v).ok_or_else(|| usage("migrate::bad_version", format!("`{v}` is not a version")))?)
-        }
-        None => None,
-    };
-    let facts = TargetFacts {
-        dialect: driver.dialect(),
-        state: state.as_ref(),
-        history: history.as_deref(),
-        database_has_tables: has_tables,
-        allow_downgrade: args.allow_downgrade,
-        baseline,
-        partial: state.as_ref().and_then(|s| s.partial.as_ref()).or(journal.as_ref()),
-    };
+    facts.dialect = driver.dialect();
+    facts.history = history.as_deref();
+    facts.database_has_tables = has_tables;
     // What prints next goes to the same terminal: the spinner goes first.
     progress.finish();
-    let decision = decide(manifest, &members, &facts);
+    let decision = decide(manifest, members, &facts);
     progress.log(|| match &decision {
         Decision::NothingToDo => "decision: nothing to do".into(),
         Decision::Refuse(refusal) => format!("decision: refuse ({})", refusal.code),
@@ -197,57 +239,55 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
     });
     let steps = match decision {
         Decision::NothingToDo => {
-            printer.product(&render_report(&import_report(manifest, None, args.dry_run), format));
+            printer.product(&render_report(&import_report(manifest, None, request.dry_run), request.format));
             return Ok(Outcome::Success);
         }
-        Decision::Refuse(refusal) => {
-            return Err(Failure::refused(miette::miette!(
-                code = refusal.code,
-                help = refusal.help,
-                "{}",
-                refusal.message
-            )));
-        }
+        Decision::Refuse(refusal) => return Err(refused(refusal)),
         Decision::Apply(steps) => steps,
     };
-    if args.dry_run {
-        printer.product(&render_report(&import_report(manifest, Some(&steps), true), format));
+    if request.dry_run {
+        printer.product(&render_report(&import_report(manifest, Some(&steps), true), request.format));
         return Ok(Outcome::Success);
     }
-    // Every asset path is checked before anything changes: none may leave the target.
-    for step in &steps.assets {
-        target.asset_path(&step.id).map_err(|e| {
-            Failure::refused(miette::miette!(
-                code = "migrate::path_escape",
-                help = "remove the link from the target folder",
-                "{e}"
-            ))
-        })?;
-    }
     if sqlite {
-        driver = open(false)?;
+        driver = open(&db_url, false).map_err(|e| database_failure(&shown_url, "open", e))?;
+        run_session(driver.as_mut(), &session).map_err(|e| database_failure(&shown_url, "open", e))?;
     }
 
     let now = crate::clock::now_rfc3339();
     let crash_after = std::env::var("MIGRATE_TEST_CRASH_AFTER").ok().and_then(|v| v.parse().ok());
     progress.task("migrating", steps.migrations.len());
-    let result = apply(
-        driver.as_mut(),
-        &target,
-        &manifest.history_table,
-        manifest.release.id.as_str(),
-        &members,
-        &steps,
-        &now,
+    let cx = ApplyContext {
+        target,
+        history_table: &manifest.history_table,
+        history_existed: history.is_some(),
+        release_id: manifest.release.id.as_str(),
+        members,
+        now: &now,
         crash_after,
-        &mut progress,
-    );
+    };
+    let result = apply(driver.as_mut(), &cx, &steps, progress);
     progress.finish();
-    let history_after = driver.read_history(&manifest.history_table).map_err(db_failure)?.unwrap_or_default();
+    if let Err(ApplyFailure::RolledBack { at, cause }) = result {
+        // Nothing changed, and nothing is left to resume: the journal goes.
+        let _ = target.clear_journal();
+        return Err(rolled_back(&at, &cause));
+    }
+    let history_after = driver
+        .read_history(&manifest.history_table)
+        .map_err(|e| Failure {
+            kind: FailureKind::Partial,
+            report: miette::miette!(
+                code = "migrate::history_unreadable",
+                help = "run `migrate status` to see what the target holds, then import again",
+                "the import changed the database, then could not read its history back: {e}"
+            ),
+        })?
+        .unwrap_or_default();
     let mut new_state = state.clone().unwrap_or_else(|| TargetState {
         format_version: STATE_FORMAT_VERSION,
-        target_id: new_target_id(&args.target),
-        environment: args.env.clone(),
+        target_id: new_target_id(&target.root),
+        environment: request.env.map(str::to_string),
         database: shown_url.clone(),
         dialect: driver.dialect(),
         project: manifest.project.clone(),
@@ -264,7 +304,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         .map(|row| crate::core::state::RecordedMigration { version: row.version.clone(), sha256: row.sha256.clone() })
         .collect();
     if new_state.environment.is_none() {
-        new_state.environment = args.env.clone();
+        new_state.environment = request.env.map(str::to_string);
     }
     // Record every asset written or deleted, even when the apply stopped part-way.
     for step in &steps.assets {
@@ -305,11 +345,11 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
                 ),
             })?;
             let _ = target.clear_journal();
-            if let Some(path) = &args.receipt {
+            if let Some(path) = request.receipt {
                 write_receipt(path, &new_state, manifest, &history_after, &now)?;
             }
-            printer.product(&match format {
-                Format::Json => render_report(&import_report(manifest, Some(&steps), false), format),
+            printer.product(&match request.format {
+                Format::Json => render_report(&import_report(manifest, Some(&steps), false), request.format),
                 Format::Text | Format::Markdown => format!(
                     "{}: release {} applied ({} migration{}, {} asset change{})\n",
                     steps.kind.name(),
@@ -322,40 +362,29 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
             });
             Ok(Outcome::Success)
         }
-        Err(ApplyFailure::RolledBack { at, message }) => Err(Failure {
-            kind: FailureKind::RolledBack,
-            report: miette::miette!(
-                code = "migrate::apply_rolled_back",
-                help = "fix the migration in a new bundle; the target is exactly as before",
-                "{at} failed, and everything was rolled back: {message}"
-            ),
-        }),
-        Err(ApplyFailure::Partial { at, message, committed, stopped }) => {
-            new_state.partial = stopped.and_then(|(index, done)| {
-                let step = steps.migrations.get(index)?;
-                Some(crate::core::state::PartialMigration {
-                    version: step.version.clone(),
-                    statements: step.statements.iter().take(done).map(|s| s.sha256.clone()).collect(),
-                    // The failing statement returned an error: it did not take effect.
-                    started: done,
-                })
-            });
+        Err(ApplyFailure::RolledBack { at, cause }) => Err(rolled_back(&at, &cause)),
+        Err(ApplyFailure::Partial { at, cause, committed, stopped }) => {
+            new_state.partial = stopped.and_then(|(index, ran)| partial_record(&steps, index, ran));
             if target.write_state(&new_state).is_ok() {
                 let _ = target.clear_journal();
             }
             // The receipt tells the source repository which migration is partial, so that a fix
             // may change the statements not yet run.
-            if let Some(path) = &args.receipt
+            if let Some(path) = request.receipt
                 && let Err(e) = write_receipt(path, &new_state, manifest, &history_after, &now)
             {
                 printer.status(&format!("warning: {}", e.report));
             }
+            let help = match &cause {
+                Cause::Database(e) if !matches!(e, DbError::Statement(_)) => e.help(),
+                _ => "what is committed is recorded in the history table, `state.json` and the receipt; fix the cause and import again".to_string(),
+            };
             Err(Failure {
                 kind: FailureKind::Partial,
                 report: miette::miette!(
                     code = "migrate::apply_partial",
-                    help = "what is committed is recorded in the history table, `state.json` and the receipt; fix the cause and import again",
-                    "{at} failed after changes were committed ({}): {message}",
+                    help = help,
+                    "{at} failed after changes were committed ({}): {cause}",
                     committed.join(", ")
                 ),
             })
@@ -363,41 +392,99 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
     }
 }
 
-/// Opens the database a URL names: `sqlite:PATH` (relative to the target) or
-/// `postgres://...`.
+fn refused(refusal: crate::core::decide::Refusal) -> Failure {
+    Failure::refused(miette::miette!(code = refusal.code, help = refusal.help, "{}", refusal.message))
+}
+
+/// The record of a migration left part-way: the statements that returned, so that a re-run
+/// resumes after them and refuses if one of them changed.
+fn partial_record(steps: &Steps, index: usize, ran: usize) -> Option<PartialMigration> {
+    let step = steps.migrations.get(index)?;
+    Some(PartialMigration {
+        version: step.version.clone(),
+        statements: step.statements.iter().take(ran).map(|s| s.sha256.clone()).collect(),
+        started: ran,
+        revert: step.revert,
+    })
+}
+
+/// The failure of an apply that changed nothing: exit 3, or 5 when retrying may help.
+fn rolled_back(at: &str, cause: &Cause) -> Failure {
+    let (code, help, what) = match cause {
+        Cause::ForeignKeys(_) => (
+            "migrate::foreign_key_violation",
+            "the release leaves rows whose parent row is missing: fix the migration in a new bundle (with foreign-key enforcement off, as SQLite's procedure for schema changes has it, a DELETE does not cascade either); nothing was changed".to_string(),
+            "the release".to_string(),
+        ),
+        Cause::Database(e) if e.is_temporary() => (e.code(), format!("{}; nothing was changed", e.help()), at.to_string()),
+        Cause::Database(DbError::Statement(_)) => (
+            "migrate::apply_rolled_back",
+            "fix the migration in a new bundle; the target is exactly as before".to_string(),
+            at.to_string(),
+        ),
+        Cause::Database(e) => (e.code(), format!("{}; the target is exactly as before", e.help()), at.to_string()),
+        Cause::Target(_) => {
+            ("migrate::target_unusable", "the target is exactly as before".to_string(), at.to_string())
+        }
+    };
+    let kind = match cause {
+        Cause::Database(e) if e.is_temporary() => FailureKind::Temporary,
+        _ => FailureKind::RolledBack,
+    };
+    Failure {
+        kind,
+        report: miette::miette!(code = code, help = help, "{what} failed, and everything was rolled back: {cause}"),
+    }
+}
+
+/// A database failure before anything changed: exit 5 when retrying may help, 2 for a URL
+/// that cannot work, 1 otherwise.
+fn database_failure(shown_url: &str, doing: &str, e: DbError) -> Failure {
+    let report = miette::miette!(code = e.code(), help = e.help(), "cannot {doing} `{shown_url}`: {e}");
+    match e {
+        e if e.is_temporary() => Failure::temporary(report),
+        DbError::BadUrl(_) => Failure::usage(report),
+        _ => Failure::refused(report),
+    }
+}
+
+/// Runs the project's `session:` statements for this dialect, in order.
+fn run_session(driver: &mut dyn Driver, statements: &[String]) -> Result<(), DbError> {
+    statements.iter().try_for_each(|statement| driver.execute(statement))
+}
+
+/// Opens the database a URL names: `sqlite:PATH` (relative to the target), `postgres://...` or
+/// `mysql://...`.
 pub fn open_driver(
     url: &str,
     target: &Target,
     table: &str,
     read_only: bool,
     timeout: Duration,
-) -> Result<Box<dyn Driver>, Failure> {
-    let unreachable = |e: crate::db::DbError| {
-        Failure::refused(miette::miette!(
-            code = "migrate::database_unreachable",
-            help = "check the URL, that the server runs, and the credentials",
-            "cannot open `{}`: {e}",
-            redact(url)
-        ))
-    };
+    sqlite_extensions: &[PathBuf],
+) -> Result<Box<dyn Driver>, DbError> {
     if let Some(path) = url.strip_prefix("sqlite:") {
-        return Ok(Box::new(
-            crate::db::sqlite::Sqlite::open(&target.root.join(path), read_only, timeout).map_err(unreachable)?,
-        ));
+        return Ok(Box::new(crate::db::sqlite::Sqlite::open(
+            &target.root.join(path),
+            read_only,
+            timeout,
+            sqlite_extensions,
+        )?));
+    }
+    if !sqlite_extensions.is_empty() {
+        return Err(DbError::BadUrl("`--sqlite-extension` loads into SQLite databases only".into()));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Box::new(
-            crate::db::postgres::Postgres::connect(url, table, read_only, timeout).map_err(unreachable)?,
-        ));
+        return Ok(Box::new(crate::db::postgres::Postgres::connect(url, table, read_only, timeout)?));
     }
     if url.starts_with("mysql://") || url.starts_with("mariadb://") {
         let url = url.replacen("mariadb://", "mysql://", 1);
-        return Ok(Box::new(crate::db::mysql::Mysql::connect(&url, table, read_only, timeout).map_err(unreachable)?));
+        return Ok(Box::new(crate::db::mysql::Mysql::connect(&url, table, read_only, timeout)?));
     }
-    Err(usage(
-        "migrate::database_not_supported",
-        format!("`{}` is not a database URL: use `sqlite:PATH`, `postgres://...` or `mysql://...`", redact(url)),
-    ))
+    Err(DbError::BadUrl(format!(
+        "`{}` is not a database URL: use `sqlite:PATH`, `postgres://...` or `mysql://...`",
+        redact(url)
+    )))
 }
 
 /// A URL without its password.
@@ -425,7 +512,7 @@ fn write_receipt(
     path: &std::path::Path,
     state: &TargetState,
     manifest: &Manifest,
-    history: &[crate::core::state::HistoryRow],
+    history: &[HistoryRow],
     now: &str,
 ) -> Result<(), Failure> {
     let Some(environment) = state.environment.clone() else {

@@ -48,14 +48,15 @@ pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Resul
     };
     let state = TargetState::parse(&bytes).map_err(|e| unreadable(e.to_string()))?;
     let db_url = args.db.clone().unwrap_or_else(|| state.database.clone());
+    let shown = crate::cli::import::redact(&db_url);
+    let unreadable = |e: crate::db::DbError| {
+        let report = miette::miette!(code = e.code(), help = e.help(), "cannot read `{shown}`: {e}");
+        if e.is_temporary() { Failure::temporary(report) } else { Failure::refused(report) }
+    };
     let mut driver =
-        crate::cli::import::open_driver(&db_url, &target, &state.history_table, true, Duration::from_secs(5))?;
-    let history = driver
-        .read_history(&state.history_table)
-        .map_err(|e| {
-            Failure::refused(miette::miette!(code = "migrate::database_unreachable", "cannot read `{db_url}`: {e}"))
-        })?
-        .unwrap_or_default();
+        crate::cli::import::open_driver(&db_url, &target, &state.history_table, true, Duration::from_secs(5), &[])
+            .map_err(unreadable)?;
+    let history = driver.read_history(&state.history_table).map_err(unreadable)?.unwrap_or_default();
     let files: BTreeMap<_, Option<ContentHash>> = state
         .assets
         .keys()

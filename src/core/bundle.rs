@@ -232,13 +232,22 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
                 .collect(),
         },
         dialects: project.config.dialects.clone(),
+        session: head
+            .session
+            .iter()
+            .map(|(dialect, statements)| {
+                let sha256 = crate::core::hash::session_sha256(statements);
+                (*dialect, crate::core::manifest::Session { statements: statements.clone(), sha256 })
+            })
+            .collect(),
         skipped: request.skipped.iter().cloned().collect(),
         items,
     };
     // The offline scripts are rendered from the items above, so what a DBA reads is what
     // `import` runs; they are items themselves, hashed like every other member.
     for &dialect in &project.config.dialects {
-        let script = sql_script::render(&manifest, dialect, &members);
+        let script = sql_script::render(&manifest, dialect, &members)
+            .map_err(|refusal| BundleError::Internal(refusal.message))?;
         let path = format!("sql/{dialect}.sql");
         manifest.items.push(Item {
             item_type: ItemType::Script,

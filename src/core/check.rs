@@ -399,7 +399,8 @@ pub fn check_project(project: &Project, source: &dyn Source, threads: usize) -> 
 fn transaction_control_findings(project: &Project, snapshot: &Snapshot) -> Vec<Finding> {
     use crate::core::hazard::{CONTROL_STATEMENT, rule, transaction_control};
     // A generic file serves several dialects: one finding per place, naming them all.
-    let mut found: BTreeMap<(String, usize), (&'static str, String, Arc<str>, Vec<String>)> = BTreeMap::new();
+    type Found = (&'static str, String, Arc<str>, Vec<String>);
+    let mut found: BTreeMap<(String, usize), Found> = BTreeMap::new();
     for (dialect, versions) in &snapshot.migrations {
         for migration in versions.values() {
             let parsed = &migration.parsed;

@@ -10,7 +10,7 @@ use crate::core::hash::ContentHash;
 use crate::core::manifest::{Action, BundleKind, ItemType, Manifest, ManifestHazard};
 use crate::core::model::{Dialect, ItemId, Version};
 use crate::core::sql_split;
-use crate::core::state::{HistoryRow, TargetState};
+use crate::core::state::{HistoryRow, Journal, TargetState};
 
 /// What is known about a target before anything changes.
 pub struct TargetFacts<'a> {
@@ -20,12 +20,18 @@ pub struct TargetFacts<'a> {
     pub history: Option<&'a [HistoryRow]>,
     /// Whether the database holds tables other than the history table.
     pub database_has_tables: bool,
+    /// The database the import was pointed at, as a URL without its password.
+    pub database: &'a str,
+    /// The environment the import was asked for (`--env`).
+    pub environment: Option<&'a str>,
     pub allow_downgrade: bool,
     /// Adopt a database that was migrated by other means, up to this version.
     pub baseline: Option<Version>,
-    /// The statements of a migration an import stopped in: from `state.json` after an exit 4,
-    /// or from the journal after a crash.
-    pub partial: Option<&'a crate::core::state::PartialMigration>,
+    /// The journal an import left when it died: `Some(Err(()))` when it cannot be read.
+    pub journal: Option<Result<&'a Journal, ()>>,
+    /// Why an asset cannot be written where its identity says (a link in the target, a path
+    /// that would leave it); `None` when it can.
+    pub unsafe_path: &'a dyn Fn(&ItemId) -> Option<String>,
 }
 
 /// One statement to run, exactly as the manifest hashed it.
@@ -113,9 +119,13 @@ fn refuse(code: &'static str, message: String, help: &str) -> Decision {
     Decision::Refuse(Refusal { code, message, help: help.to_string() })
 }
 
-/// Decides what an import does.
+/// Decides what an import does. Every refusal of an import is made here, before anything
+/// changes; the shell only gathers the facts and carries the decision out.
 pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: &TargetFacts<'_>) -> Decision {
     let dialect = facts.dialect;
+    if let Some(refusal) = identity_refusal(manifest, facts) {
+        return Decision::Refuse(refusal);
+    }
     if !manifest.dialects.contains(&dialect) {
         return refuse(
             "migrate::dialect_not_in_bundle",
@@ -125,8 +135,10 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
     }
     let history: &[HistoryRow] = facts.history.unwrap_or(&[]);
     let held = facts.state.and_then(|s| s.release.as_ref());
+    let unfinished = facts.state.and_then(|s| s.partial.as_ref());
     if held.is_some_and(|r| r.id == manifest.release.id)
         && history.iter().all(|r| r.statements_done == r.statements_total)
+        && unfinished.is_none()
     {
         return Decision::NothingToDo;
     }
@@ -152,56 +164,11 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
 
     // A migration an import stopped in resumes after the statements that ran, if they are
     // unchanged in this bundle.
-    let mut resume: Option<(Version, usize)> = None;
-    if let Some(row) = history.iter().find(|r| r.statements_done != r.statements_total) {
-        let recorded = facts.partial.filter(|p| p.version == row.version);
-        let done = usize::try_from(row.statements_done).unwrap_or(usize::MAX);
-        // The record holds at least the statements that ran (the journal holds all of them).
-        let Some(recorded) = recorded.filter(|r| r.statements.len() >= done) else {
-            return refuse(
-                "migrate::partial_unknown",
-                format!(
-                    "migration {} is partially applied ({}/{} statements), and the target has no record of which statements ran",
-                    row.version, row.statements_done, row.statements_total
-                ),
-                "finish or undo it by hand, then correct the history row",
-            );
-        };
-        if recorded.started > done {
-            let started = recorded.started;
-            return refuse(
-                "migrate::statement_uncertain",
-                format!(
-                    "migration {}: the import died while statement {started} ran; on this database a statement outside a transaction commits by itself, so whether it took effect is unknown",
-                    row.version
-                ),
-                &format!(
-                    "check the database: if statement {started} took effect, set `statements_done` to {started} in its history row; then import again"
-                ),
-            );
-        }
-        let Some(item) = bundle_versions.get(&row.version).filter(|i| i.action == Action::Apply) else {
-            return refuse(
-                "migrate::partial_not_in_bundle",
-                format!("migration {} is partially applied, and the bundle does not carry it", row.version),
-                "import the bundle that ran it, or a newer one that still carries it",
-            );
-        };
-        let listed: Vec<&ContentHash> =
-            item.migration.iter().flat_map(|m| m.statements.iter().map(|s| &s.sha256)).collect();
-        if listed.len() < done || listed[..done].iter().zip(&recorded.statements[..done]).any(|(a, b)| *a != b) {
-            return refuse(
-                "migrate::resume_changed",
-                format!(
-                    "migration {}: a statement that already ran ({} of them) is different in this bundle",
-                    row.version, done
-                ),
-                "only the statements not yet run may change; restore the ones that ran",
-            );
-        }
-        resume = Some((row.version.clone(), done));
-    }
-    let resuming = |version: &Version| resume.as_ref().is_some_and(|(v, _)| v == version);
+    let resume = match resume_point(history, &bundle_versions, facts) {
+        Ok(resume) => resume,
+        Err(refusal) => return Decision::Refuse(refusal),
+    };
+    let resuming = |version: &Version| resume.as_ref().is_some_and(|r| &r.version == version && !r.revert);
 
     // What the target must hold first.
     let mut adopted = Vec::new();
@@ -313,9 +280,9 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
     for item in &items {
         let Some(version) = Version::parse(&item.identity) else { continue };
         let revert = item.action == Action::Revert;
-        if let Some((_, done)) = resume.as_ref().filter(|(v, _)| *v == version) {
-            match migration_step(item, members, dialect, false) {
-                Ok(step) => migrations.push(MigrationStep { start_at: *done, ..step }),
+        if let Some(resume) = resume.as_ref().filter(|r| r.version == version) {
+            match migration_step(item, members, dialect, resume.revert) {
+                Ok(step) => migrations.push(MigrationStep { start_at: resume.ran, ..step }),
                 Err(refusal) => return Decision::Refuse(refusal),
             }
             continue;
@@ -382,6 +349,17 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
     }
     let mut upserts = order_by_dependencies(upserts, members);
     upserts.extend(deletes);
+    if let Some(refusal) = transaction_control_refusal(&migrations, dialect) {
+        return Decision::Refuse(refusal);
+    }
+    // Every asset path is checked before anything changes: none may leave the target.
+    if let Some((id, why)) = upserts.iter().find_map(|a| (facts.unsafe_path)(&a.id).map(|why| (&a.id, why))) {
+        return refuse(
+            "migrate::path_escape",
+            format!("asset `{id}` cannot be written: {why}"),
+            "remove the link from the target folder; migrate writes only inside it",
+        );
+    }
     let kind = match (manifest.release.bundle, facts.state.is_some() || !history.is_empty()) {
         _ if resume.is_some() => DecisionKind::Resume,
         (BundleKind::Downgrade, _) => DecisionKind::Downgrade,
@@ -389,6 +367,165 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
         (_, true) => DecisionKind::Upgrade,
     };
     Decision::Apply(Steps { kind, migrations, assets: upserts, adopted })
+}
+
+/// A target belongs to one project, one database and one environment (SPEC): a bundle of
+/// another project, another URL than the recorded one, or another environment is refused. The
+/// shell asks this before it connects as well, so that another database is never opened.
+pub fn identity_refusal(manifest: &Manifest, facts: &TargetFacts<'_>) -> Option<Refusal> {
+    let state = facts.state?;
+    let refusal = |code, message, help: &str| Some(Refusal { code, message, help: help.to_string() });
+    if state.project != manifest.project {
+        return refusal(
+            "migrate::other_project",
+            format!(
+                "the target belongs to project `{}`, and this bundle is of project `{}`",
+                state.project, manifest.project
+            ),
+            "import the bundle of this target's project, or use another target folder",
+        );
+    }
+    if state.database != facts.database {
+        return refusal(
+            "migrate::other_database",
+            format!("the target's database is `{}`, not `{}`", state.database, facts.database),
+            "a target belongs to one database; use another target folder",
+        );
+    }
+    if let (Some(recorded), Some(asked)) = (&state.environment, facts.environment)
+        && recorded != asked
+    {
+        return refusal(
+            "migrate::other_environment",
+            format!("the target belongs to environment `{recorded}`, not `{asked}`"),
+            "a target belongs to one environment",
+        );
+    }
+    None
+}
+
+/// Where a migration an earlier import left part-way goes on: after the statements known to
+/// have run, which must be unchanged in this bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Resume {
+    version: Version,
+    /// Statements that ran.
+    ran: usize,
+    /// A down section (a downgrade stopped part-way).
+    revert: bool,
+}
+
+/// Finds the migration to resume, or refuses when what ran cannot be known. What ran is known
+/// from `state.json`, written when an import stops on an error (exit 4): each statement it names
+/// returned. A journal left by a crash only says that a statement may have been in flight,
+/// which on a statement that commits by itself nobody can tell afterwards.
+fn resume_point(
+    history: &[HistoryRow],
+    bundle: &BTreeMap<Version, &crate::core::manifest::Item>,
+    facts: &TargetFacts<'_>,
+) -> Result<Option<Resume>, Refusal> {
+    let known = facts.state.and_then(|s| s.partial.as_ref());
+    let in_journal = |version: &Version, revert: bool| match facts.journal {
+        Some(Ok(journal)) => journal.entry(version, revert).is_some(),
+        Some(Err(())) => true,
+        None => false,
+    };
+    let uncertain = |version: &Version, done: usize, what: &str| Refusal {
+        code: "migrate::statement_uncertain",
+        message: format!(
+            "migration {version}: the import died while {what} ran outside a transaction; such a statement commits by itself, so whether it took effect is unknown"
+        ),
+        help: format!(
+            "check the database by hand: if statement {} of migration {version} took effect, set `statements_done` to {} in its history row; then import again",
+            done + 1,
+            done + 1
+        ),
+    };
+    let resume = if let Some(row) = history.iter().find(|r| r.statements_done != r.statements_total) {
+        let done = usize::try_from(row.statements_done).unwrap_or(usize::MAX);
+        match known.filter(|k| k.version == row.version && !k.revert) {
+            // The history row may lag one statement behind: the statement returned, its progress
+            // row did not get written.
+            Some(known) if known.statements.len() >= done => {
+                Resume { version: row.version.clone(), ran: known.statements.len(), revert: false }
+            }
+            Some(known) => {
+                return Err(Refusal {
+                    code: "migrate::partial_unknown",
+                    message: format!(
+                        "migration {}: the history says {done} statements ran, the target's record {}",
+                        row.version,
+                        known.statements.len()
+                    ),
+                    help: "finish or undo the migration by hand, then correct its history row".to_string(),
+                });
+            }
+            None if in_journal(&row.version, false) => return Err(uncertain(&row.version, done, "a statement")),
+            None => {
+                return Err(Refusal {
+                    code: "migrate::partial_unknown",
+                    message: format!(
+                        "migration {} is partially applied ({}/{} statements), and the target has no record of which statements ran",
+                        row.version, row.statements_done, row.statements_total
+                    ),
+                    help: "import the bundle that ran it first from this target folder, or finish or undo it by hand and correct the history row".to_string(),
+                });
+            }
+        }
+    } else if let Some(known) = known.filter(|k| k.revert && history.iter().any(|r| r.version == k.version)) {
+        Resume { version: known.version.clone(), ran: known.statements.len(), revert: true }
+    } else if let Some(row) = history.iter().find(|r| in_journal(&r.version, true)) {
+        // A downgrade died: its down section records no progress in the history row.
+        return Err(uncertain(&row.version, 0, "a statement of its down section"));
+    } else {
+        return Ok(None);
+    };
+    let Some(item) = bundle.get(&resume.version).filter(|i| (i.action == Action::Revert) == resume.revert) else {
+        return Err(Refusal {
+            code: "migrate::partial_not_in_bundle",
+            message: if resume.revert {
+                format!("migration {} is partially reverted, and this bundle does not revert it", resume.version)
+            } else {
+                format!("migration {} is partially applied, and the bundle does not carry it", resume.version)
+            },
+            help: "import the bundle that ran it, or a newer one that still carries it".to_string(),
+        });
+    };
+    let listed: Vec<&ContentHash> =
+        item.migration.iter().flat_map(|m| m.statements.iter().map(|s| &s.sha256)).collect();
+    let ran: Vec<&ContentHash> = known.map(|k| k.statements.iter().collect()).unwrap_or_default();
+    if listed.len() < resume.ran || listed.iter().zip(&ran).any(|(a, b)| a != b) {
+        return Err(Refusal {
+            code: "migrate::resume_changed",
+            message: format!(
+                "migration {}: a statement that already ran ({} of them) is different in this bundle",
+                resume.version, resume.ran
+            ),
+            help: "only the statements not yet run may change; restore the ones that ran".to_string(),
+        });
+    }
+    Ok(Some(resume))
+}
+
+/// A statement that begins, commits or rolls back a transaction breaks the one the import runs
+/// a migration in (and its record in the history); such a migration is refused whatever the
+/// project's hazard settings say.
+fn transaction_control_refusal(migrations: &[MigrationStep], dialect: Dialect) -> Option<Refusal> {
+    for step in migrations {
+        for statement in step.statements.iter().skip(step.start_at) {
+            if let Some(word) = crate::core::hazard::transaction_control(dialect, &statement.text) {
+                return Some(Refusal {
+                    code: "migrate::transaction_control",
+                    message: format!(
+                        "migration {} `{}` controls the transaction itself: `{word}` at {}:{}",
+                        step.version, step.name, step.path, statement.line
+                    ),
+                    help: "remove the statement: migrate runs each migration in a transaction of its own and records it in the same one".to_string(),
+                });
+            }
+        }
+    }
+    None
 }
 
 /// Orders asset writes so that every asset comes after what it `depends_on` (SPEC: imports order
@@ -428,8 +565,9 @@ fn order_by_dependencies(upserts: Vec<AssetStep>, members: &BTreeMap<String, Arc
     ordered
 }
 
-/// The statements of a migration item, checked against the manifest's hashes.
-fn migration_step(
+/// The statements of a migration item, checked against the manifest's hashes: the one way a
+/// bundle item becomes statements, for `import` and for the offline script alike.
+pub fn migration_step(
     item: &crate::core::manifest::Item,
     members: &BTreeMap<String, Arc<str>>,
     dialect: Dialect,

@@ -240,6 +240,16 @@ pub fn semantic_hash(value: &serde_json::Value) -> ContentHash {
     ContentHash::of(canonical_json(value).as_bytes())
 }
 
+/// The sha256 of a dialect's session statements: each statement, then a newline.
+pub fn session_sha256(statements: &[String]) -> ContentHash {
+    let mut text = String::new();
+    for statement in statements {
+        text.push_str(statement);
+        text.push('\n');
+    }
+    ContentHash::of(text.as_bytes())
+}
+
 /// One entry of a state: `[type, identity, dialect, sha256]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateEntry {

@@ -41,10 +41,24 @@ pub struct Manifest {
     /// What the target must already hold.
     pub requires: Requires,
     pub dialects: Vec<Dialect>,
+    /// Per dialect, the statements that run at the start of every import session and at the
+    /// top of the offline script (`session:` in `migrate.yaml`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub session: BTreeMap<Dialect, Session>,
     /// Assets left out on purpose (`--skip`, or not named by `--only`): targets keep theirs.
     pub skipped: Vec<ItemId>,
     /// Every member of the bundle but the manifest and its signature, and every deletion.
     pub items: Vec<Item>,
+}
+
+/// The session statements of one dialect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    /// In the order they run, each without its `;`.
+    pub statements: Vec<String>,
+    /// sha256 of the statements, each followed by a newline (as in the release id).
+    pub sha256: ContentHash,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -61,6 +61,11 @@ pub struct ProjectConfig {
     /// Severity per hazard category or rule id.
     #[serde(default)]
     pub hazards: BTreeMap<String, RuleSeverity>,
+    /// Per dialect, statements that run at the start of every import session (and at the top
+    /// of the offline script, before its guard), e.g. `SET lock_timeout = '5s'`. One statement
+    /// per entry; they travel in the bundle and are part of the release id.
+    #[serde(default)]
+    pub session: BTreeMap<Dialect, Vec<String>>,
 }
 
 fn default_migrations() -> String {
@@ -102,6 +107,8 @@ pub struct Project {
     /// Where `migrate.yaml` sits in the repository: `""` or `"sub/dir/"`.
     pub prefix: String,
     ignore: globset::GlobSet,
+    /// `session:` per dialect, each statement as the splitter reads it (without its `;`).
+    pub session: BTreeMap<Dialect, Vec<String>>,
 }
 
 impl Project {
@@ -270,7 +277,39 @@ impl Project {
                 ));
             }
         }
-        Ok(Project { config, prefix: prefix.to_string(), ignore })
+        let mut session = BTreeMap::new();
+        for (dialect, statements) in &config.session {
+            if !config.dialects.contains(dialect) {
+                return Err(fail(
+                    "session",
+                    format!("`session` has statements for `{dialect}`, which `dialects` does not list"),
+                    "list the dialect in `dialects`, or remove its session statements",
+                ));
+            }
+            let mut read = Vec::new();
+            for statement in statements {
+                let split = crate::core::sql_split::split(statement, *dialect);
+                let [one] = split.as_slice() else {
+                    return Err(fail(
+                        "session",
+                        format!("`{statement}` is not one statement ({} found)", split.len()),
+                        "give each session statement as its own list entry",
+                    ));
+                };
+                if let Some(word) = crate::core::hazard::transaction_control(*dialect, &one.text) {
+                    return Err(fail(
+                        "session",
+                        format!("`{statement}` controls the transaction (`{word}`)"),
+                        "session statements set the connection up; migrate runs the transactions",
+                    ));
+                }
+                read.push(one.text.clone());
+            }
+            if !read.is_empty() {
+                session.insert(*dialect, read);
+            }
+        }
+        Ok(Project { config, prefix: prefix.to_string(), ignore, session })
     }
 }
 
@@ -327,6 +366,22 @@ mod tests {
         assert_eq!(project.config.hazards["locking/create-index"], RuleSeverity::Off);
         assert!(project.is_ignored("assets/legacy/a/b.yaml"));
         assert!(!project.is_ignored("assets/query/a.yaml"));
+    }
+
+    #[test]
+    fn session_statements_are_read_one_per_entry() {
+        let text = "version: 1\nproject: p\ndialects: [mysql, postgres]\nsession:\n  mysql: [\"SET FOREIGN_KEY_CHECKS = 0;\", \"SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'\"]\n  postgres: []\n";
+        let project = Project::parse("migrate.yaml", "", text.as_bytes()).unwrap();
+        assert_eq!(
+            project.session,
+            BTreeMap::from([(
+                Dialect::Mysql,
+                vec![
+                    "SET FOREIGN_KEY_CHECKS = 0".to_string(),
+                    "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'".to_string()
+                ]
+            )])
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::core::catalog::{self, MigrationCatalog, MigrationFile, MigrationText};
 use crate::core::finding::Finding;
-use crate::core::hash::{ContentHash, StateEntry, state_id};
+use crate::core::hash::{ContentHash, StateEntry, session_sha256, state_id};
 use crate::core::model::{Dialect, ItemId, Version};
 use crate::core::project::Project;
 use crate::core::source::{Entry, Source, SourceError};
@@ -39,6 +39,8 @@ pub struct Snapshot {
     pub ignored: Vec<String>,
     /// Migration files (all, any dialect), for counting.
     pub migration_files: usize,
+    /// `session:` statements per dialect (from `migrate.yaml`): part of the state.
+    pub session: BTreeMap<Dialect, Vec<String>>,
 }
 
 impl Snapshot {
@@ -58,7 +60,13 @@ impl Snapshot {
                 sha256: m.sha256.clone(),
             })
         });
-        assets.chain(migrations).collect()
+        let session = self.session.iter().map(|(dialect, statements)| StateEntry {
+            item_type: "session",
+            identity: String::new(),
+            dialect: dialect.to_string(),
+            sha256: session_sha256(statements),
+        });
+        assets.chain(migrations).chain(session).collect()
     }
 
     /// Returns the state id, leaving out `skipped` assets: a bundle's release id.
@@ -99,7 +107,7 @@ pub fn read_snapshot_with<T: Send>(
     analyse: &AssetWork<'_, T>,
 ) -> Result<SnapshotWith<T>, SourceError> {
     let mut findings = Vec::new();
-    let mut snapshot = Snapshot::default();
+    let mut snapshot = Snapshot { session: project.session.clone(), ..Snapshot::default() };
     let catalog = MigrationCatalog::from_entries(project, &source.list(&project.config.migrations)?);
     findings.extend(catalog.findings.iter().cloned());
     snapshot.ignored.extend(catalog.ignored.iter().cloned());

@@ -17,10 +17,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::core::catalog::parse_migration_text;
+use crate::core::decide::{MigrationStep, migration_step};
 use crate::core::manifest::{Action, Item, ItemType, Manifest};
 use crate::core::model::Dialect;
-use crate::core::sql_split::{self, Statement};
 
 /// The history table's `CREATE TABLE IF NOT EXISTS`, without a terminator: the one definition
 /// that import's drivers and the offline scripts share, so both write rows the other can read.
@@ -66,16 +65,24 @@ pub fn history_table_ddl(dialect: Dialect, table: &str) -> String {
     format!("CREATE TABLE IF NOT EXISTS {table} (\n{columns}")
 }
 
-/// Renders the script of one dialect from the manifest's items and the bundle's members.
-pub fn render(manifest: &Manifest, dialect: Dialect, members: &BTreeMap<String, Arc<str>>) -> String {
+/// Renders the script of one dialect from the manifest's items and the bundle's members. The
+/// statements come from `decide::migration_step`, the function `import` takes them from.
+pub fn render(
+    manifest: &Manifest,
+    dialect: Dialect,
+    members: &BTreeMap<String, Arc<str>>,
+) -> Result<String, crate::core::decide::Refusal> {
     let table = &manifest.history_table;
     let expected = manifest.requires.history.get(&dialect).cloned().unwrap_or_default();
     let steps: Vec<Step<'_>> = manifest
         .items
         .iter()
         .filter(|i| i.item_type == ItemType::Migration && i.dialect == Some(dialect))
-        .filter_map(|item| Step::new(item, dialect, members))
-        .collect();
+        .map(|item| {
+            let revert = item.action == Action::Revert;
+            migration_step(item, members, dialect, revert).map(|step| Step { item, step })
+        })
+        .collect::<Result<_, _>>()?;
     let mut out = String::new();
     let run_with = match dialect {
         Dialect::Sqlite => "sqlite3 DATABASE.sqlite3 < sql/sqlite.sql",
@@ -103,46 +110,26 @@ pub fn render(manifest: &Manifest, dialect: Dialect, members: &BTreeMap<String, 
         Dialect::Postgres => postgres(&mut out, manifest, table, &expected_values, &steps),
         Dialect::Mysql => mysql(&mut out, manifest, table, &expected_values, &steps),
     }
-    out
+    Ok(out)
 }
 
 /// One migration to run (or revert), with its statements.
 struct Step<'a> {
     item: &'a Item,
-    name: String,
-    version: String,
-    revert: bool,
-    transactional: bool,
-    statements: Vec<Statement>,
+    step: MigrationStep,
 }
 
-impl<'a> Step<'a> {
-    fn new(item: &'a Item, dialect: Dialect, members: &BTreeMap<String, Arc<str>>) -> Option<Step<'a>> {
-        let info = item.migration.as_ref()?;
-        let text = members.get(item.path.as_ref()?)?;
-        let (parsed, _) = parse_migration_text("", text);
-        let revert = item.action == Action::Revert;
-        let section = if revert { parsed.down.unwrap_or_default() } else { parsed.up };
-        Some(Step {
-            item,
-            name: info.name.clone(),
-            version: item.identity.clone(),
-            revert,
-            transactional: info.transactional,
-            statements: sql_split::split(&section, dialect),
-        })
-    }
-
+impl Step<'_> {
     fn header(&self) -> String {
-        let what = if self.revert { "revert" } else { "migration" };
-        let tx = if self.transactional { "" } else { ", no transaction" };
+        let what = if self.step.revert { "revert" } else { "migration" };
+        let tx = if self.step.transactional { "" } else { ", no transaction" };
+        let n = self.step.statements.len();
         format!(
-            "\n-- {what} {} {} ({}): {} statement{}{tx}\n",
-            self.version,
-            self.name,
+            "\n-- {what} {} {} ({}): {n} statement{}{tx}\n",
+            self.step.version,
+            self.step.name,
             self.item.sha256,
-            self.statements.len(),
-            if self.statements.len() == 1 { "" } else { "s" }
+            if n == 1 { "" } else { "s" }
         )
     }
 }
@@ -171,10 +158,12 @@ struct Bookkeeping {
 /// progress recorded statement by statement.
 fn transactional_steps(out: &mut String, table: &str, release: &str, steps: &[Step<'_>], words: &Bookkeeping) {
     let Bookkeeping { start_clock, now, elapsed, begin } = words;
-    for step in steps {
-        out.push_str(&step.header());
+    for planned in steps {
+        out.push_str(&planned.header());
+        let step = &planned.step;
         let n = step.statements.len();
-        let (version, name, sha) = (quote(&step.version), quote(&step.name), quote(step.item.sha256.as_str()));
+        let (version, name, sha) =
+            (quote(step.version.as_str()), quote(&step.name), quote(planned.item.sha256.as_str()));
         if !step.transactional {
             let _ = writeln!(out, "COMMIT;");
         }
@@ -364,10 +353,12 @@ SET SESSION sql_mode = IF(@migrate_guard_error IS NULL, @@session.sql_mode, LEFT
 "
     );
     let elapsed = "TIMESTAMPDIFF(MICROSECOND, @migrate_t0, NOW(6)) DIV 1000";
-    for step in steps {
-        out.push_str(&step.header());
+    for planned in steps {
+        out.push_str(&planned.header());
+        let step = &planned.step;
         let n = step.statements.len();
-        let (version, name, sha) = (quote(&step.version), quote(&step.name), quote(step.item.sha256.as_str()));
+        let (version, name, sha) =
+            (quote(step.version.as_str()), quote(&step.name), quote(planned.item.sha256.as_str()));
         let _ = writeln!(out, "SET @migrate_t0 := NOW(6);");
         if step.revert {
             let _ = writeln!(out, "UPDATE {table} SET statements_done = 0 WHERE version = {version};");
@@ -378,8 +369,11 @@ SET SESSION sql_mode = IF(@migrate_guard_error IS NULL, @@session.sql_mode, LEFT
             );
         }
         for (k, statement) in step.statements.iter().enumerate() {
-            if statement.has_body {
-                let _ = writeln!(out, "DELIMITER $$\n{}\n$$\nDELIMITER ;", statement.text);
+            // The client ends a statement at any `;` of its own reading: a body is sent whole
+            // between DELIMITER lines, with a delimiter the statement does not contain.
+            if statement.text.contains(';') {
+                let delimiter = client_delimiter(&statement.text);
+                let _ = writeln!(out, "DELIMITER {delimiter}\n{}\n{delimiter}\nDELIMITER ;", statement.text);
             } else {
                 let _ = writeln!(out, "{};", statement.text);
             }
@@ -397,4 +391,14 @@ SET SESSION sql_mode = IF(@migrate_guard_error IS NULL, @@session.sql_mode, LEFT
         }
     }
     let _ = writeln!(out, "\nSELECT 'migrate: done, release {}' AS migrate;", manifest.release.id);
+}
+
+/// A delimiter for the mysql client that `text` does not contain.
+fn client_delimiter(text: &str) -> String {
+    ["$$", "//", "$$$", "@@@@"]
+        .into_iter()
+        .map(str::to_string)
+        .chain((1..).map(|n| format!("$migrate{n}$")))
+        .find(|d| !text.contains(d.as_str()))
+        .unwrap_or_else(|| "$$".to_string())
 }

@@ -58,16 +58,52 @@ pub struct StateRelease {
     pub head_depth: u64,
 }
 
+/// A migration an import stopped in (exit 4), run statement by statement, of which the import
+/// knows exactly which statements ran: each returned before the failure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartialMigration {
     pub version: Version,
-    /// sha256 of each statement that ran (in the journal: of every statement), in order.
+    /// sha256 of each statement that ran, in order.
     pub statements: Vec<ContentHash>,
-    /// How many statements had been started (journal only): one more than the history row's
-    /// count means the import died while a statement ran, and whether it took effect is unknown.
+    /// How many statements ran (the length of `statements`; kept for older readers).
     #[serde(default)]
     pub started: usize,
+    /// `true` when the statements are of the down section (a downgrade stopped part-way); the
+    /// history row then still says the migration is applied.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revert: bool,
+}
+
+/// The format version of `.migrate/journal.json`.
+pub const JOURNAL_FORMAT_VERSION: u32 = 1;
+
+/// `.migrate/journal.json`: written (durably) before an import runs any statement outside a
+/// transaction, and removed when the import ends with a record of what it did. After a crash it
+/// says which migrations may have had a statement in flight: a statement outside a transaction
+/// commits by itself, so one that was running may or may not have taken effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Journal {
+    pub format_version: u32,
+    pub migrations: Vec<JournalMigration>,
+}
+
+/// A migration the journal names: its statements, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalMigration {
+    pub version: Version,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revert: bool,
+    pub statements: Vec<ContentHash>,
+}
+
+impl Journal {
+    /// Returns the entry for a migration (and direction), if the journal names it.
+    pub fn entry(&self, version: &Version, revert: bool) -> Option<&JournalMigration> {
+        self.migrations.iter().find(|m| &m.version == version && m.revert == revert)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -8,10 +8,110 @@ pub mod sqlite;
 use crate::core::model::{Dialect, Version};
 use crate::core::state::HistoryRow;
 
-/// A database error, with the database's own message.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DbError(pub String);
+#[cfg(test)]
+pub mod fake;
+
+/// A database error, sorted by what the user can do about it; each kind has its own code and
+/// help, and says whether retrying may help (exit 5) or something must change first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DbError {
+    /// The server cannot be reached, or the connection was lost.
+    #[error("{0}")]
+    Unreachable(String),
+    /// Another session holds a lock the import needs (an advisory lock, `GET_LOCK`, SQLite's
+    /// write lock), or a lock wait timed out.
+    #[error("{0}")]
+    Busy(String),
+    /// The credentials were refused, or the user lacks a privilege.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// TLS could not be set up as the URL asks (handshake, certificate, CA file).
+    #[error("{0}")]
+    Tls(String),
+    /// The URL, or one of its options, is wrong.
+    #[error("{0}")]
+    BadUrl(String),
+    /// The disk, or the database's space, is full.
+    #[error("{0}")]
+    DiskFull(String),
+    /// The database cannot be written (a read-only file or server).
+    #[error("{0}")]
+    ReadOnly(String),
+    /// A statement calls a function the database does not know (on SQLite, one the
+    /// application registers on its own connections).
+    #[error("{message}")]
+    MissingFunction { message: String, function: String },
+    /// A statement failed: the database's own message.
+    #[error("{0}")]
+    Statement(String),
+}
+
+impl DbError {
+    /// Whether retrying later may help: nothing is wrong with the bundle, the target or the URL.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, DbError::Unreachable(_) | DbError::Busy(_))
+    }
+
+    /// The diagnostic code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DbError::Unreachable(_) => "migrate::database_unreachable",
+            DbError::Busy(_) => "migrate::database_busy",
+            DbError::PermissionDenied(_) => "migrate::database_permission_denied",
+            DbError::Tls(_) => "migrate::database_tls",
+            DbError::BadUrl(_) => "migrate::database_url",
+            DbError::DiskFull(_) => "migrate::disk_full",
+            DbError::ReadOnly(_) => "migrate::database_read_only",
+            DbError::MissingFunction { .. } => "migrate::missing_function",
+            DbError::Statement(_) => "migrate::statement_failed",
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn help(&self) -> String {
+        match self {
+            DbError::Unreachable(_) => {
+                "check that the server runs and the host and port are right; retrying later may help".into()
+            }
+            DbError::Busy(_) => {
+                "another session holds the lock: wait for it to finish and import again, or raise `--lock-timeout`"
+                    .into()
+            }
+            DbError::PermissionDenied(_) => {
+                "check the user and password, and that the user may create tables and write in this database".into()
+            }
+            DbError::Tls(_) => {
+                "check the URL's TLS options (`sslmode`, `sslrootcert`, `ssl-mode`) and the server's certificate".into()
+            }
+            DbError::BadUrl(_) => "correct the database URL".into(),
+            DbError::DiskFull(_) => "free space on the database's disk, then import again".into(),
+            DbError::ReadOnly(_) => "make the database writable for this user, then import again".into(),
+            DbError::MissingFunction { function, .. } => format!(
+                "the database has no function `{function}`: if the application registers it on its own connections, load the same code with `--sqlite-extension PATH` (or `MIGRATE_SQLITE_EXTENSIONS`)"
+            ),
+            DbError::Statement(_) => "fix the migration in a new bundle".into(),
+        }
+    }
+}
+
+/// A row that violates a foreign key after the release ran (SQLite's `foreign_key_check`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub table: String,
+    /// `None` for a `WITHOUT ROWID` table.
+    pub rowid: Option<i64>,
+    pub parent: String,
+    /// The row's first columns, `name = value`, for the message.
+    pub row: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rowid = self.rowid.map(|r| format!(" rowid {r}")).unwrap_or_default();
+        let row = if self.row.is_empty() { String::new() } else { format!(" ({})", self.row) };
+        write!(f, "`{}`{rowid}{row} refers to a row of `{}` that does not exist", self.table, self.parent)
+    }
+}
 
 /// A history row to write.
 pub struct NewRow<'a> {
@@ -37,9 +137,9 @@ fn parse_history(rows: impl IntoIterator<Item = RawHistoryRow>) -> Result<Vec<Hi
     for (version, name, sha256, done, total, applied_by) in rows {
         history.push(HistoryRow {
             version: Version::parse(&version)
-                .ok_or_else(|| DbError(format!("history row `{version}` is not a version")))?,
+                .ok_or_else(|| DbError::Statement(format!("history row `{version}` is not a version")))?,
             name,
-            sha256: sha256.try_into().map_err(DbError)?,
+            sha256: sha256.try_into().map_err(DbError::Statement)?,
             statements_done: u32::try_from(done).unwrap_or(0),
             statements_total: u32::try_from(total).unwrap_or(0),
             applied_by,
@@ -75,7 +175,28 @@ pub trait Driver {
         Ok(())
     }
     fn ensure_history(&mut self, table: &str) -> Result<(), DbError>;
+    /// Drops the history table (an import that created it and then changed nothing, where the
+    /// creation committed by itself).
+    fn drop_history(&mut self, table: &str) -> Result<(), DbError> {
+        self.execute(&format!("DROP TABLE {}", history_table_name(table)?))
+    }
+    /// The rows that break a foreign key now (SQLite, whose import runs with foreign-key
+    /// enforcement off as its documented procedure for schema changes prescribes); empty where
+    /// the database enforces them itself.
+    fn constraint_violations(&mut self) -> Result<Vec<Violation>, DbError> {
+        Ok(Vec::new())
+    }
     /// Writes (or replaces) a history row.
     fn record(&mut self, table: &str, row: &NewRow<'_>) -> Result<(), DbError>;
     fn unrecord(&mut self, table: &str, version: &Version) -> Result<(), DbError>;
+}
+
+/// The history table's name goes into SQL text; it was checked to be a plain identifier when
+/// `migrate.yaml` was read, and is checked again here because it arrives in a bundle.
+pub fn history_table_name(table: &str) -> Result<&str, DbError> {
+    if crate::core::project::is_identifier(table) {
+        Ok(table)
+    } else {
+        Err(DbError::BadUrl(format!("`{table}` is not a plain identifier")))
+    }
 }

@@ -14,9 +14,8 @@ use std::time::Duration;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, SslOpts};
 
-use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, RawHistoryRow, parse_history};
+use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, RawHistoryRow, history_table_name, parse_history};
 use crate::core::model::{Dialect, Version};
-use crate::core::project::is_identifier;
 use crate::core::sql_script::history_table_ddl;
 use crate::core::state::HistoryRow;
 
@@ -24,36 +23,65 @@ pub struct Mysql {
     connection: Conn,
 }
 
-/// The message without the crate's `MySqlError { ... }` wrapping: users read these.
+/// The message without the crate's `MySqlError { ... }` wrapping (users read these), sorted by
+/// the server's error number.
 fn error(e: mysql::Error) -> DbError {
-    DbError(match e {
-        mysql::Error::MySqlError(e) => e.to_string(),
-        mysql::Error::DriverError(e) => e.to_string(),
-        mysql::Error::IoError(e) => e.to_string(),
-        mysql::Error::CodecError(e) => e.to_string(),
-        mysql::Error::TlsError(e) => format!("TLS: {e}"),
-        other => other.to_string(),
-    })
-}
-
-fn table_name(table: &str) -> Result<&str, DbError> {
-    if is_identifier(table) { Ok(table) } else { Err(DbError(format!("`{table}` is not a plain identifier"))) }
+    match e {
+        mysql::Error::MySqlError(e) => {
+            let message = e.to_string();
+            match e.code {
+                // access denied (user, database, table, column, routine), super/other privilege needed
+                1044 | 1045 | 1142 | 1143 | 1227 | 1370 | 1698 => DbError::PermissionDenied(message),
+                // lock wait timeout, deadlock
+                1205 | 1213 => DbError::Busy(message),
+                // table full, disk full, out of space in the tablespace
+                1021 | 1114 | 3 => DbError::DiskFull(message),
+                // read-only server or transaction
+                1290 | 1792 | 1836 => DbError::ReadOnly(message),
+                1049 => DbError::BadUrl(message),
+                // server shutting down, connection lost
+                1053 | 2006 | 2013 => DbError::Unreachable(message),
+                _ => DbError::Statement(message),
+            }
+        }
+        mysql::Error::DriverError(e) => match e {
+            mysql::DriverError::CouldNotConnect(_) | mysql::DriverError::ConnectTimeout => {
+                DbError::Unreachable(e.to_string())
+            }
+            mysql::DriverError::TlsNotSupported => DbError::Tls(e.to_string()),
+            other => DbError::Statement(other.to_string()),
+        },
+        // rustls reports a refused certificate through the socket's I/O.
+        e @ (mysql::Error::IoError(_) | mysql::Error::CodecError(_)) => {
+            let message = e.to_string();
+            if ["certificate", "TLS", "tls", "handshake"].iter().any(|w| message.contains(w)) {
+                DbError::Tls(message)
+            } else {
+                DbError::Unreachable(message)
+            }
+        }
+        mysql::Error::TlsError(e) => DbError::Tls(format!("TLS: {e}")),
+        mysql::Error::UrlError(e) => DbError::BadUrl(e.to_string()),
+        other => DbError::Statement(other.to_string()),
+    }
 }
 
 impl Mysql {
     /// Connects; unless `read_only`, waits up to `lock_timeout` for the named lock of `table`.
     pub fn connect(url: &str, table: &str, read_only: bool, lock_timeout: Duration) -> Result<Mysql, DbError> {
         let (url, tls) = split_ssl_mode(url)?;
-        let opts = Opts::from_url(&url).map_err(|e| DbError(e.to_string()))?;
-        let mut builder = OptsBuilder::from_opts(opts.clone());
+        let opts = Opts::from_url(&url).map_err(|e| DbError::BadUrl(e.to_string()))?;
+        // The client would otherwise move a connection to `127.0.0.1` or `localhost` onto the
+        // server's Unix socket, where the server may see another account (`root@localhost`
+        // rather than `root@127.0.0.1`, with other privileges, as DEFINER of what the
+        // migrations create) and TLS is left behind: the connection goes where the URL says.
+        let mut builder = OptsBuilder::from_opts(opts.clone()).prefer_socket(false);
         if let Some(tls) = tls {
             // The URL's own TLS parameters (`root_cert_path`, ...) refine the mode's.
             let from_url = opts.get_ssl_opts().cloned().unwrap_or_default();
             let accept_invalid_certs = tls.accept_invalid_certs() || from_url.accept_invalid_certs();
             let skip_domain_validation = tls.skip_domain_validation() || from_url.skip_domain_validation();
-            // The client would otherwise move a local connection to the server's Unix socket,
-            // leaving TLS behind: asked for TLS, the connection keeps it.
-            builder = builder.prefer_socket(false).ssl_opts(Some(
+            builder = builder.ssl_opts(Some(
                 from_url
                     .with_danger_accept_invalid_certs(accept_invalid_certs)
                     .with_danger_skip_domain_validation(skip_domain_validation),
@@ -63,11 +91,13 @@ impl Mysql {
         if read_only {
             connection.query_drop("SET SESSION TRANSACTION READ ONLY").map_err(error)?;
         } else {
-            let name = format!("migrate:{}", table_name(table)?);
+            let name = format!("migrate:{}", history_table_name(table)?);
             let seconds = lock_timeout.as_secs();
             let locked: Option<i64> = connection.exec_first("SELECT GET_LOCK(?, ?)", (name, seconds)).map_err(error)?;
             if locked != Some(1) {
-                return Err(DbError("another import holds the database's lock (GET_LOCK)".into()));
+                return Err(DbError::Busy(format!(
+                    "another import held the database's lock (GET_LOCK) for {seconds} s"
+                )));
             }
         }
         Ok(Mysql { connection })
@@ -96,7 +126,7 @@ fn split_ssl_mode(url: &str) -> Result<(String, Option<SslOpts>), DbError> {
         Some("VERIFY_CA") => Some(SslOpts::default().with_danger_skip_domain_validation(true)),
         Some("VERIFY_IDENTITY") => Some(SslOpts::default()),
         Some(other) => {
-            return Err(DbError(format!(
+            return Err(DbError::BadUrl(format!(
                 "ssl-mode `{other}` is not one of DISABLED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"
             )));
         }
@@ -114,7 +144,7 @@ impl Driver for Mysql {
     }
 
     fn read_history(&mut self, table: &str) -> Result<Option<Vec<HistoryRow>>, DbError> {
-        let table = table_name(table)?;
+        let table = history_table_name(table)?;
         let exists: Option<i64> = self
             .connection
             .exec_first(
@@ -158,12 +188,12 @@ impl Driver for Mysql {
     }
 
     fn ensure_history(&mut self, table: &str) -> Result<(), DbError> {
-        let table = table_name(table)?;
+        let table = history_table_name(table)?;
         self.connection.query_drop(history_table_ddl(Dialect::Mysql, table)).map_err(error)
     }
 
     fn record(&mut self, table: &str, row: &NewRow<'_>) -> Result<(), DbError> {
-        let table = table_name(table)?;
+        let table = history_table_name(table)?;
         // RFC 3339 `2026-01-01T00:00:00Z` → DATETIME `2026-01-01 00:00:00`.
         let applied_at = row.applied_at.trim_end_matches('Z').replace('T', " ");
         self.connection
@@ -187,7 +217,7 @@ impl Driver for Mysql {
     }
 
     fn unrecord(&mut self, table: &str, version: &Version) -> Result<(), DbError> {
-        let table = table_name(table)?;
+        let table = history_table_name(table)?;
         self.connection.exec_drop(format!("DELETE FROM {table} WHERE version = ?"), (version.as_str(),)).map_err(error)
     }
 }

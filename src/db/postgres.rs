@@ -21,9 +21,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, parse_history};
+use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, history_table_name, parse_history};
 use crate::core::model::{Dialect, Version};
-use crate::core::project::is_identifier;
 use crate::core::sql_script::history_table_ddl;
 use crate::core::state::HistoryRow;
 
@@ -35,18 +34,41 @@ pub struct Postgres {
 }
 
 fn error(e: postgres::Error) -> DbError {
-    match e.as_db_error() {
-        Some(db) => DbError(format!("{}: {}", db.severity(), db.message())),
-        // The client's own errors ("error performing TLS handshake") keep their cause apart.
-        None => {
-            let mut message = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            DbError(message)
-        }
+    if let Some(db) = e.as_db_error() {
+        let message = format!("{}: {}", db.severity(), db.message());
+        // SQLSTATE classes: https://www.postgresql.org/docs/current/errcodes-appendix.html
+        let code = db.code().code();
+        return match code {
+            "28000" | "28P01" | "42501" => DbError::PermissionDenied(message),
+            "53100" => DbError::DiskFull(message),
+            "55P03" | "40P01" => DbError::Busy(message),
+            "25006" => DbError::ReadOnly(message),
+            "3D000" => DbError::BadUrl(message),
+            _ if code.starts_with("08") || code.starts_with("57P") => DbError::Unreachable(message),
+            _ => DbError::Statement(message),
+        };
+    }
+    // The client's own errors ("error performing TLS handshake") keep their cause apart.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    if message.starts_with("error performing TLS handshake") {
+        DbError::Tls(message)
+    } else if message.starts_with("invalid connection string") || message.starts_with("invalid configuration") {
+        DbError::BadUrl(message)
+    } else if message.starts_with("authentication error") {
+        DbError::PermissionDenied(message)
+    } else if e.is_closed()
+        || ["error connecting to server", "error communicating with the server", "timeout waiting for server"]
+            .iter()
+            .any(|p| message.starts_with(p))
+    {
+        DbError::Unreachable(message)
+    } else {
+        DbError::Statement(message)
     }
 }
 
@@ -74,20 +96,23 @@ fn split_verification(url: &str) -> Result<(String, Verify), DbError> {
     }
     let Some(mode) = mode else {
         if root.is_some() {
-            return Err(DbError("`sslrootcert` needs `sslmode=verify-ca` or `sslmode=verify-full`".into()));
+            return Err(DbError::BadUrl("`sslrootcert` needs `sslmode=verify-ca` or `sslmode=verify-full`".into()));
         }
         return Ok((url.to_string(), Verify::Nothing));
     };
-    let root = root.ok_or_else(|| DbError(format!("`sslmode={mode}` needs `sslrootcert=FILE`, the CA's PEM file")))?;
+    let root =
+        root.ok_or_else(|| DbError::BadUrl(format!("`sslmode={mode}` needs `sslrootcert=FILE`, the CA's PEM file")))?;
     let mut roots = rustls::RootCertStore::empty();
-    let certificates =
-        CertificateDer::pem_file_iter(root).map_err(|e| DbError(format!("cannot read the CA file `{root}`: {e}")))?;
+    let certificates = CertificateDer::pem_file_iter(root)
+        .map_err(|e| DbError::Tls(format!("cannot read the CA file `{root}`: {e}")))?;
     for certificate in certificates {
-        let certificate = certificate.map_err(|e| DbError(format!("cannot read the CA file `{root}`: {e}")))?;
-        roots.add(certificate).map_err(|e| DbError(format!("the CA file `{root}` holds a bad certificate: {e}")))?;
+        let certificate = certificate.map_err(|e| DbError::Tls(format!("cannot read the CA file `{root}`: {e}")))?;
+        roots
+            .add(certificate)
+            .map_err(|e| DbError::Tls(format!("the CA file `{root}` holds a bad certificate: {e}")))?;
     }
     if roots.is_empty() {
-        return Err(DbError(format!("the CA file `{root}` holds no certificate")));
+        return Err(DbError::Tls(format!("the CA file `{root}` holds no certificate")));
     }
     kept.push("sslmode=require");
     Ok((format!("{base}?{}", kept.join("&")), Verify::Certificate { roots, host: mode == "verify-full" }))
@@ -101,13 +126,13 @@ fn tls(verify: Verify) -> Result<tokio_postgres_rustls::MakeRustlsConnect, DbErr
         Verify::Certificate { roots, host } => {
             let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
                 .build()
-                .map_err(|e| DbError(format!("cannot use the CA file: {e}")))?;
+                .map_err(|e| DbError::Tls(format!("cannot use the CA file: {e}")))?;
             if host { webpki } else { Arc::new(Lenient { provider: Arc::clone(&provider), chain: Some(webpki) }) }
         }
     };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| DbError(format!("TLS: {e}")))?
+        .map_err(|e| DbError::Tls(format!("TLS: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
@@ -164,10 +189,6 @@ impl ServerCertVerifier for Lenient {
     }
 }
 
-fn table_name(table: &str) -> Result<&str, DbError> {
-    if is_identifier(table) { Ok(table) } else { Err(DbError(format!("`{table}` is not a plain identifier"))) }
-}
-
 /// A 64-bit advisory lock key for a history table, stable across versions of this tool.
 fn lock_key(table: &str) -> i64 {
     let digest = crate::core::hash::ContentHash::of(format!("migrate:{table}").as_bytes());
@@ -182,7 +203,7 @@ impl Postgres {
         if read_only {
             client.batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY").map_err(error)?;
         } else {
-            let key = lock_key(table_name(table)?);
+            let key = lock_key(history_table_name(table)?);
             let started = Instant::now();
             loop {
                 let locked: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).map_err(error)?.get(0);
@@ -190,7 +211,10 @@ impl Postgres {
                     break;
                 }
                 if started.elapsed() >= lock_timeout {
-                    return Err(DbError("another import holds the database's advisory lock".into()));
+                    return Err(DbError::Busy(format!(
+                        "another import held the database's advisory lock for {} s",
+                        lock_timeout.as_secs()
+                    )));
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -205,7 +229,7 @@ impl Driver for Postgres {
     }
 
     fn read_history(&mut self, table: &str) -> Result<Option<Vec<HistoryRow>>, DbError> {
-        let table = table_name(table)?;
+        let table = history_table_name(table)?;
         let exists: bool =
             self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).map_err(error)?.get(0);
         if !exists {
@@ -276,12 +300,12 @@ impl Driver for Postgres {
     }
 
     fn ensure_history(&mut self, table: &str) -> Result<(), DbError> {
-        let table = table_name(table)?;
+        let table = history_table_name(table)?;
         self.client.batch_execute(&history_table_ddl(Dialect::Postgres, table)).map_err(error)
     }
 
     fn record(&mut self, table: &str, row: &NewRow<'_>) -> Result<(), DbError> {
-        let table = table_name(table)?;
+        let table = history_table_name(table)?;
         let done = i32::try_from(row.statements_done).unwrap_or(i32::MAX);
         let total = i32::try_from(row.statements_total).unwrap_or(i32::MAX);
         let duration = i64::try_from(row.duration_ms).unwrap_or(i64::MAX);
@@ -321,7 +345,7 @@ impl Driver for Postgres {
     }
 
     fn unrecord(&mut self, table: &str, version: &Version) -> Result<(), DbError> {
-        let table = table_name(table)?;
+        let table = history_table_name(table)?;
         self.client
             .execute(&format!("DELETE FROM {table} WHERE version = $1"), &[&version.as_str()])
             .map(|_| ())

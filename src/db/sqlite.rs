@@ -3,15 +3,26 @@
 //! Quirks: DDL is transactional, so a whole release runs in one transaction; `BEGIN IMMEDIATE`
 //! takes the write lock at once, so a second import waits (busy timeout) instead of failing
 //! half-way. A dry run opens the file read-only and never creates it.
+//!
+//! Foreign keys: the bundled library enforces them by default, and inside a transaction
+//! `PRAGMA foreign_keys = OFF` is a no-op, so the standard table rebuild of a migration (create
+//! `new_x`, copy, drop `x`, rename) would cascade `ON DELETE CASCADE` into the children and
+//! silently delete their rows. The import follows SQLite's documented procedure for schema
+//! changes instead: enforcement off before each transaction starts (as in the `sqlite3` shell),
+//! and `foreign_key_check` before each commit (see `apply.rs`).
+//!
+//! Extensions: functions an application registers on its own connections come from loadable
+//! extensions the operator names (`--sqlite-extension`); they are loaded when the connection
+//! opens, and loading is switched off again before any statement runs, so SQL in a migration
+//! can never call `load_extension()`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
-use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, RawHistoryRow, parse_history};
+use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, RawHistoryRow, Violation, history_table_name, parse_history};
 use crate::core::model::{Dialect, Version};
-use crate::core::project::is_identifier;
 use crate::core::sql_script::history_table_ddl;
 use crate::core::state::HistoryRow;
 
@@ -20,12 +31,35 @@ pub struct Sqlite {
     connection: Option<Connection>,
 }
 
+/// Sorts SQLite's result codes by what the user can do about them.
 fn error(e: rusqlite::Error) -> DbError {
-    DbError(e.to_string())
+    let message = e.to_string();
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(failure, _) => Some(failure.code),
+        _ => None,
+    };
+    match code {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => DbError::Busy(message),
+        Some(ErrorCode::DiskFull) => DbError::DiskFull(message),
+        Some(ErrorCode::ReadOnly) => DbError::ReadOnly(message),
+        Some(ErrorCode::PermissionDenied | ErrorCode::AuthorizationForStatementDenied | ErrorCode::CannotOpen) => {
+            DbError::PermissionDenied(message)
+        }
+        _ => match message.strip_prefix("no such function: ") {
+            Some(function) => DbError::MissingFunction { function: function.trim().to_string(), message },
+            None => DbError::Statement(message),
+        },
+    }
 }
 
 impl Sqlite {
-    pub fn open(path: &Path, read_only: bool, lock_timeout: Duration) -> Result<Sqlite, DbError> {
+    /// Opens the file; a read-write open creates it and loads `extensions` (in order).
+    pub fn open(
+        path: &Path,
+        read_only: bool,
+        lock_timeout: Duration,
+        extensions: &[PathBuf],
+    ) -> Result<Sqlite, DbError> {
         if read_only && !path.exists() {
             return Ok(Sqlite { connection: None });
         }
@@ -36,18 +70,39 @@ impl Sqlite {
         };
         let connection = Connection::open_with_flags(path, flags).map_err(error)?;
         connection.busy_timeout(lock_timeout).map_err(error)?;
+        if !read_only {
+            load_extensions(&connection, extensions)?;
+        }
         Ok(Sqlite { connection: Some(connection) })
     }
 
     fn connection(&self) -> Result<&Connection, DbError> {
-        self.connection.as_ref().ok_or_else(|| DbError("the database does not exist (dry run)".into()))
+        self.connection.as_ref().ok_or_else(|| DbError::Statement("the database does not exist (dry run)".into()))
     }
 }
 
-/// The history table's name goes into SQL text; it was checked to be a plain identifier when
-/// `migrate.yaml` was read, and is checked again here because it arrives in a bundle.
-fn table_name(table: &str) -> Result<&str, DbError> {
-    if is_identifier(table) { Ok(table) } else { Err(DbError(format!("`{table}` is not a plain identifier"))) }
+/// Loads the operator's extensions, then switches loading off for good.
+fn load_extensions(connection: &Connection, extensions: &[PathBuf]) -> Result<(), DbError> {
+    if extensions.is_empty() {
+        return Ok(());
+    }
+    let failed = |path: &Path, e: rusqlite::Error| {
+        DbError::BadUrl(format!("cannot load the SQLite extension `{}`: {}", path.display(), error(e)))
+    };
+    // SAFETY: loading is enabled only while the operator's own libraries load; no SQL runs in
+    // between, and it is disabled again before this function returns, on every path.
+    unsafe { connection.load_extension_enable() }.map_err(error)?;
+    let mut result = Ok(());
+    for path in extensions {
+        // SAFETY: the library is one the operator named on the command line for this target (as
+        // the application loads it into its own connections); never anything from a bundle.
+        if let Err(e) = unsafe { connection.load_extension(path, None::<&str>) } {
+            result = Err(failed(path, e));
+            break;
+        }
+    }
+    connection.load_extension_disable().map_err(error)?;
+    result
 }
 
 impl Driver for Sqlite {
@@ -56,7 +111,7 @@ impl Driver for Sqlite {
     }
 
     fn read_history(&mut self, table: &str) -> Result<Option<Vec<HistoryRow>>, DbError> {
-        let table = table_name(table)?;
+        let table = history_table_name(table)?;
         let Some(connection) = &self.connection else { return Ok(None) };
         let exists: i64 = connection
             .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", params![table], |r| {
@@ -88,7 +143,9 @@ impl Driver for Sqlite {
     }
 
     fn begin(&mut self) -> Result<(), DbError> {
-        self.connection()?.execute_batch("BEGIN IMMEDIATE").map_err(error)
+        // Outside a transaction, where the pragma takes effect; every transaction of the import
+        // starts here, so a migration that turned enforcement on cannot leave it on.
+        self.connection()?.execute_batch("PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE").map_err(error)
     }
 
     fn commit(&mut self) -> Result<(), DbError> {
@@ -109,12 +166,12 @@ impl Driver for Sqlite {
     }
 
     fn ensure_history(&mut self, table: &str) -> Result<(), DbError> {
-        let table = table_name(table)?;
+        let table = history_table_name(table)?;
         self.connection()?.execute_batch(&history_table_ddl(Dialect::Sqlite, table)).map_err(error)
     }
 
     fn record(&mut self, table: &str, row: &NewRow<'_>) -> Result<(), DbError> {
-        let table = table_name(table)?;
+        let table = history_table_name(table)?;
         self.connection()?
             .execute(
                 &format!(
@@ -136,10 +193,59 @@ impl Driver for Sqlite {
     }
 
     fn unrecord(&mut self, table: &str, version: &Version) -> Result<(), DbError> {
-        let table = table_name(table)?;
+        let table = history_table_name(table)?;
         self.connection()?
             .execute(&format!("DELETE FROM {table} WHERE version = ?1"), params![version.as_str()])
             .map(|_| ())
             .map_err(error)
     }
+
+    fn constraint_violations(&mut self) -> Result<Vec<Violation>, DbError> {
+        let connection = self.connection()?;
+        let mut statement =
+            connection.prepare("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check").map_err(error)?;
+        let found = statement
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, String>(2)?)))
+            .map_err(error)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(error)?;
+        let mut violations = Vec::with_capacity(found.len());
+        for (table, rowid, parent) in found {
+            let row = match rowid {
+                // Only the first few rows are described: the message names them, the rest count.
+                Some(rowid) if violations.len() < 10 => describe_row(connection, &table, rowid),
+                _ => String::new(),
+            };
+            violations.push(Violation { table, rowid, parent, row });
+        }
+        Ok(violations)
+    }
+}
+
+/// The first columns of a row, `name = value`, for a message; empty when it cannot be read.
+fn describe_row(connection: &Connection, table: &str, rowid: i64) -> String {
+    let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+    let Ok(mut statement) = connection.prepare(&format!("SELECT * FROM {quoted} WHERE rowid = ?1")) else {
+        return String::new();
+    };
+    let names: Vec<String> = statement.column_names().map(str::to_string).collect();
+    let values = statement.query_row(params![rowid], |r| {
+        (0..names.len().min(4)).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<Result<Vec<_>, _>>()
+    });
+    let Ok(values) = values else { return String::new() };
+    names
+        .iter()
+        .zip(values)
+        .map(|(name, value)| {
+            let shown = match value {
+                rusqlite::types::Value::Null => "NULL".to_string(),
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Real(f) => f.to_string(),
+                rusqlite::types::Value::Text(t) => format!("'{}'", t.chars().take(40).collect::<String>()),
+                rusqlite::types::Value::Blob(b) => format!("<{} bytes>", b.len()),
+            };
+            format!("{name} = {shown}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

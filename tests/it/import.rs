@@ -516,7 +516,7 @@ fn a_held_lock_makes_the_target_busy() {
     lock.lock().unwrap();
     let out = import(&env, &b.full_base, &target, &["--lock-timeout", "1"]);
     assert!(
-        out.contains("migrate::target_busy") && out.contains("pid 1") && out.ends_with("[exit status: 1]\n"),
+        out.contains("migrate::target_busy") && out.contains("pid 1") && out.ends_with("[exit status: 5]\n"),
         "{out}"
     );
     drop(lock); // a holder that goes away releases the lock with it
@@ -774,7 +774,7 @@ fn mariadb_tls_when_the_url_asks_never_in_clear() {
     }
     let bad = format!("mysql://root@127.0.0.1:3306/{}?ssl-mode=SOMETIMES", db.name);
     let out = import(&env, &bundle, &env.path("site2"), &["--db", &bad]);
-    assert!(out.contains("ssl-mode `SOMETIMES` is not one of") && out.ends_with("[exit status: 1]\n"), "{out}");
+    assert!(out.contains("ssl-mode `SOMETIMES` is not one of") && out.ends_with("[exit status: 2]\n"), "{out}");
     // A server with TLS, our own: each mode gets what it asks for.
     let Some(tls) = crate::common::db::TlsMariadb::start(&env.path("tls-mariadb")) else { return };
     let cases = [
@@ -866,7 +866,7 @@ fn postgres_verify_ca_and_verify_full_check_the_certificate() {
     );
     assert!(out.contains("UnknownIssuer") && out.ends_with("[exit status: 1]\n"), "{out}");
     let out = import(&env, &bundle, &env.path("s2"), &["--db", &url("127.0.0.1", "sslmode=verify-full")]);
-    assert!(out.contains("needs `sslrootcert=FILE`") && out.ends_with("[exit status: 1]\n"), "{out}");
+    assert!(out.contains("needs `sslrootcert=FILE`") && out.ends_with("[exit status: 2]\n"), "{out}");
     assert_eq!(db.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").trim(), "0");
     // verify-full also wants the certificate to name the host: 127.0.0.1 is not in it.
     if !names.contains("IP Address:127.0.0.1") {
