@@ -240,6 +240,7 @@ fn plan_input<'a>(
         head: head.source(),
         head_revision: head.revision.clone(),
         base: base.map(Opened::source),
+        base_project: base.map(|b| &b.project),
         base_revision: base.map(|b| b.revision.clone()),
         asset_changes: changes,
         records,

@@ -239,14 +239,17 @@ pub fn import_bundle(
     });
     let steps = match decision {
         Decision::NothingToDo => {
-            printer.product(&render_report(&import_report(manifest, None, request.dry_run), request.format));
+            printer.product(&render_report(
+                &import_report(manifest, facts.dialect, None, request.dry_run),
+                request.format,
+            ));
             return Ok(Outcome::Success);
         }
         Decision::Refuse(refusal) => return Err(refused(refusal)),
         Decision::Apply(steps) => steps,
     };
     if request.dry_run {
-        printer.product(&render_report(&import_report(manifest, Some(&steps), true), request.format));
+        printer.product(&render_report(&import_report(manifest, facts.dialect, Some(&steps), true), request.format));
         return Ok(Outcome::Success);
     }
     if sqlite {
@@ -349,7 +352,9 @@ pub fn import_bundle(
                 write_receipt(path, &new_state, manifest, &history_after, &now)?;
             }
             printer.product(&match request.format {
-                Format::Json => render_report(&import_report(manifest, Some(&steps), false), request.format),
+                Format::Json => {
+                    render_report(&import_report(manifest, driver.dialect(), Some(&steps), false), request.format)
+                }
                 Format::Text | Format::Markdown => format!(
                     "{}: release {} applied ({} migration{}, {} asset change{})\n",
                     steps.kind.name(),
@@ -564,3 +569,6 @@ fn render_report(report: &ImportReport, format: Format) -> String {
         Format::Text | Format::Markdown => dry_run_text(report),
     }
 }
+
+#[cfg(test)]
+mod tests;

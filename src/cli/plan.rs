@@ -69,6 +69,7 @@ pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure
         head: head.source(),
         head_revision: head.revision.clone(),
         base: base.as_ref().map(Opened::source),
+        base_project: base.as_ref().map(|b| &b.project),
         base_revision,
         asset_changes: &asset_changes,
         records: &records,

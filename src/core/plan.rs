@@ -168,6 +168,17 @@ pub struct MigrationChange {
     pub diff: String,
 }
 
+/// The session statements of one dialect change (`session:` in `migrate.yaml`): every import
+/// session runs them first.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct SessionChange {
+    pub dialect: Dialect,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+    /// Unified diff, one statement per line.
+    pub diff: String,
+}
+
 /// Counts for a one-line summary.
 #[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct PlanSummary {
@@ -202,6 +213,9 @@ pub struct Plan {
     pub findings: Vec<Finding>,
     pub assets: Vec<AssetChange>,
     pub migrations: Vec<MigrationChange>,
+    /// Changed `session:` statements, per dialect.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub session: Vec<SessionChange>,
     /// Changed paths that `ignore` leaves out: listed, never diffed.
     pub ignored: Vec<String>,
 }
@@ -219,6 +233,8 @@ pub struct PlanInput<'a> {
     pub head_revision: Revision,
     /// `None` when the base has no project (or there is no base): everything is new.
     pub base: Option<&'a dyn Source>,
+    /// The base's project, for what changed in `migrate.yaml` itself (its `session:`).
+    pub base_project: Option<&'a Project>,
     pub base_revision: Option<Revision>,
     /// Project-relative paths under the assets folder that differ between base and head.
     pub asset_changes: &'a [PathChange],
@@ -244,6 +260,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
 
     let migrations = plan_migrations(input, true, &mut findings, &mut ignored)?;
     let mut findings = merge_across_dialects(findings);
+    let session = session_changes(project, input.base_project);
 
     sort_findings(&mut findings);
     ignored.sort();
@@ -268,7 +285,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
     let breaking = findings
         .iter()
         .any(|f| f.code.starts_with("migrate::destructive/") || f.code.starts_with("migrate::blue-green/"));
-    let bump = match (migrations.is_empty(), assets.is_empty()) {
+    let sql_changes = !migrations.is_empty() || !session.is_empty();
+    let bump = match (!sql_changes, assets.is_empty()) {
         (false, _) if breaking => Bump::Major,
         (false, _) => Bump::Minor,
         (true, false) => Bump::Patch,
@@ -280,7 +298,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
     }
     summary.errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
     summary.warnings = findings.iter().filter(|f| f.severity == Severity::Warning).count();
-    let kind = if !migrations.is_empty() {
+    let kind = if sql_changes {
         ReleaseKind::Migration
     } else if !assets.is_empty() {
         ReleaseKind::Deployment
@@ -303,8 +321,36 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
         findings,
         assets,
         migrations,
+        session,
         ignored,
     })
+}
+
+/// What changes in the session statements, per dialect the head targets.
+fn session_changes(head: &Project, base: Option<&Project>) -> Vec<SessionChange> {
+    let none = Vec::new();
+    head.config
+        .dialects
+        .iter()
+        .filter_map(|dialect| {
+            let after = head.session.get(dialect).unwrap_or(&none);
+            let before = base.and_then(|b| b.session.get(dialect)).unwrap_or(&none);
+            (after != before).then(|| {
+                let lines = |statements: &[String]| statements.iter().map(|s| format!("{s};\n")).collect::<String>();
+                SessionChange {
+                    dialect: *dialect,
+                    before: before.clone(),
+                    after: after.clone(),
+                    diff: unified_diff(
+                        &head.repo_path(&format!("migrate.yaml (session: {dialect})")),
+                        Some(&lines(before)),
+                        &head.repo_path(&format!("migrate.yaml (session: {dialect})")),
+                        Some(&lines(after)),
+                    ),
+                }
+            })
+        })
+        .collect()
 }
 
 /// The normalised text of one side of a change, and what identifies its content.

@@ -150,14 +150,16 @@ struct Bookkeeping {
     /// Milliseconds since the clock started, as a SQL expression.
     elapsed: &'static str,
     /// Opens a transaction.
-    begin: &'static str,
+    begin: String,
+    /// Commits the open transaction (after the checks it needs).
+    commit: String,
 }
 
 /// The migrations of a script that runs in one transaction (SQLite, PostgreSQL): each followed by
 /// its history row; a no-transaction migration between a COMMIT and a new transaction, with its
 /// progress recorded statement by statement.
 fn transactional_steps(out: &mut String, table: &str, release: &str, steps: &[Step<'_>], words: &Bookkeeping) {
-    let Bookkeeping { start_clock, now, elapsed, begin } = words;
+    let Bookkeeping { start_clock, now, elapsed, begin, commit } = words;
     for planned in steps {
         out.push_str(&planned.header());
         let step = &planned.step;
@@ -165,7 +167,7 @@ fn transactional_steps(out: &mut String, table: &str, release: &str, steps: &[St
         let (version, name, sha) =
             (quote(step.version.as_str()), quote(&step.name), quote(planned.item.sha256.as_str()));
         if !step.transactional {
-            let _ = writeln!(out, "COMMIT;");
+            out.push_str(commit);
         }
         let _ = writeln!(out, "{start_clock}");
         if !step.transactional && !step.revert {
@@ -194,17 +196,43 @@ fn transactional_steps(out: &mut String, table: &str, release: &str, steps: &[St
             );
         }
         if !step.transactional {
-            let _ = writeln!(out, "{begin}");
+            out.push_str(begin);
         }
+    }
+}
+
+/// The session statements of a dialect (`session:` in `migrate.yaml`), first of all.
+fn session(out: &mut String, manifest: &Manifest, dialect: Dialect) {
+    let Some(session) = manifest.session.get(&dialect) else { return };
+    let _ = writeln!(out, "\n-- session: what every import session runs first ({})", session.sha256);
+    for statement in &session.statements {
+        statement_line(out, dialect, statement);
+    }
+}
+
+/// One statement, terminated for the dialect's client.
+fn statement_line(out: &mut String, dialect: Dialect, text: &str) {
+    // The mysql client ends a statement at any `;` of its own reading: a body is sent whole
+    // between DELIMITER lines, with a delimiter the statement does not contain.
+    if dialect == Dialect::Mysql && text.contains(';') {
+        let delimiter = client_delimiter(text);
+        let _ = writeln!(out, "DELIMITER {delimiter}\n{text}\n{delimiter}\nDELIMITER ;");
+    } else {
+        let _ = writeln!(out, "{text};");
     }
 }
 
 fn sqlite(out: &mut String, manifest: &Manifest, table: &str, expected: &[String], steps: &[Step<'_>]) {
     let create = history_table_ddl(Dialect::Sqlite, table);
     let release = quote(manifest.release.id.as_str());
+    out.push_str(".bail on\n");
+    session(out, manifest, Dialect::Sqlite);
     let _ = write!(
         out,
-        ".bail on
+        "
+-- foreign-key enforcement off for the whole run, as SQLite's procedure for schema changes has
+-- it (a table rebuild must not cascade into its children); each COMMIT checks them instead
+PRAGMA foreign_keys = OFF;
 BEGIN IMMEDIATE;
 
 -- the history table, inside the transaction: a failing guard rolls it back
@@ -235,16 +263,35 @@ INSERT INTO temp.migrate_guard (ok) SELECT
   AND NOT EXISTS (SELECT 1 FROM main.{table} WHERE statements_done <> statements_total);
 CREATE TEMP TABLE migrate_clock (t0 REAL NOT NULL);
 INSERT INTO temp.migrate_clock (t0) VALUES (julianday('now'));
+
+-- foreign keys: rows that break one before the release are tolerated, new ones refuse the COMMIT
+CREATE TEMP TABLE migrate_fk_before (tbl TEXT, rid INTEGER, parent TEXT);
+INSERT INTO temp.migrate_fk_before SELECT \"table\", rowid, parent FROM pragma_foreign_key_check;
+CREATE TEMP TABLE migrate_fk_guard (ok INTEGER NOT NULL);
+CREATE TEMP TRIGGER migrate_fk_guard_check BEFORE INSERT ON migrate_fk_guard WHEN NEW.ok = 0
+BEGIN
+  SELECT RAISE(ABORT, 'migrate: foreign keys are broken (see above), nothing of this transaction is committed');
+END;
 "
+    );
+    let new_violations = "FROM pragma_foreign_key_check f WHERE NOT EXISTS (SELECT 1 FROM temp.migrate_fk_before b \
+                          WHERE b.tbl = f.\"table\" AND b.rid IS f.rowid AND b.parent = f.parent)";
+    let commit = format!(
+        "SELECT 'migrate: foreign key broken: ' || f.\"table\" || ' rowid ' || coalesce(f.rowid, '-') || ' refers to a missing row of ' || f.parent {new_violations};\n\
+         INSERT INTO temp.migrate_fk_guard (ok) SELECT NOT EXISTS (SELECT 1 {new_violations});\n\
+         COMMIT;\n"
     );
     let sqlite = Bookkeeping {
         start_clock: "UPDATE temp.migrate_clock SET t0 = julianday('now');",
         now: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
         elapsed: "CAST(round((julianday('now') - (SELECT t0 FROM temp.migrate_clock)) * 86400000.0) AS INTEGER)",
-        begin: "BEGIN IMMEDIATE;",
+        begin: "BEGIN IMMEDIATE;\nDELETE FROM temp.migrate_fk_before;\n\
+                INSERT INTO temp.migrate_fk_before SELECT \"table\", rowid, parent FROM pragma_foreign_key_check;\n"
+            .to_string(),
+        commit: commit.clone(),
     };
     transactional_steps(out, table, &release, steps, &sqlite);
-    let _ = writeln!(out, "\nCOMMIT;\nSELECT 'migrate: done, release {}';", manifest.release.id);
+    let _ = writeln!(out, "\n{commit}SELECT 'migrate: done, release {}';", manifest.release.id);
 }
 
 fn postgres(out: &mut String, manifest: &Manifest, table: &str, expected: &[String], steps: &[Step<'_>]) {
@@ -260,6 +307,12 @@ fn postgres(out: &mut String, manifest: &Manifest, table: &str, expected: &[Stri
         "\\set ON_ERROR_STOP on
 \\set ON_ERROR_ROLLBACK off
 \\set AUTOCOMMIT on
+"
+    );
+    session(out, manifest, Dialect::Postgres);
+    let _ = write!(
+        out,
+        "
 BEGIN;
 
 -- the history table, inside the transaction: a failing guard rolls it back
@@ -293,7 +346,8 @@ $migrate_guard$;
         start_clock: "SELECT clock_timestamp() AS migrate_t0 \\gset",
         now: "clock_timestamp()",
         elapsed: "(extract(epoch FROM clock_timestamp() - :'migrate_t0'::timestamptz) * 1000)::bigint",
-        begin: "BEGIN;",
+        begin: "BEGIN;\n".to_string(),
+        commit: "COMMIT;\n".to_string(),
     };
     transactional_steps(out, table, &release, steps, &postgres);
     let _ = writeln!(out, "\nCOMMIT;\n\\echo migrate: done, release {}", manifest.release.id);
@@ -309,7 +363,12 @@ fn mysql(out: &mut String, manifest: &Manifest, table: &str, expected: &[String]
 -- Progress is recorded around every statement, so after a failure the history shows exactly
 -- what ran, and `migrate import` of the same bundle resumes there.
 SET NAMES utf8mb4;
-
+"
+    );
+    session(out, manifest, Dialect::Mysql);
+    let _ = write!(
+        out,
+        "
 -- guard, before any DDL (DDL commits); the history table may not exist yet
 CREATE TEMPORARY TABLE migrate_guard_history (version VARCHAR(255) {ascii} NOT NULL, sha256 VARCHAR(255) {ascii} NOT NULL, statements_done INT NOT NULL, statements_total INT NOT NULL);
 CREATE TEMPORARY TABLE migrate_guard_expected (version VARCHAR(255) {ascii} NOT NULL, sha256 VARCHAR(255) {ascii} NOT NULL);
@@ -369,14 +428,7 @@ SET SESSION sql_mode = IF(@migrate_guard_error IS NULL, @@session.sql_mode, LEFT
             );
         }
         for (k, statement) in step.statements.iter().enumerate() {
-            // The client ends a statement at any `;` of its own reading: a body is sent whole
-            // between DELIMITER lines, with a delimiter the statement does not contain.
-            if statement.text.contains(';') {
-                let delimiter = client_delimiter(&statement.text);
-                let _ = writeln!(out, "DELIMITER {delimiter}\n{}\n{delimiter}\nDELIMITER ;", statement.text);
-            } else {
-                let _ = writeln!(out, "{};", statement.text);
-            }
+            statement_line(out, Dialect::Mysql, &statement.text);
             if !step.revert && k + 1 < n {
                 let _ = writeln!(out, "UPDATE {table} SET statements_done = {} WHERE version = {version};", k + 1);
             }

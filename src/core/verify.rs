@@ -91,6 +91,8 @@ pub enum VerifyError {
     SizeMismatch { path: String, expected: u64, actual: u64 },
     #[error("the signature is not valid UTF-8 text")]
     SignatureNotText,
+    #[error("the session statements of `{dialect}` have sha256 {actual}, but the manifest says {expected}")]
+    SessionMismatch { dialect: crate::core::model::Dialect, expected: ContentHash, actual: ContentHash },
 }
 
 impl VerifyError {
@@ -112,6 +114,7 @@ impl VerifyError {
             VerifyError::HashMismatch { .. } => "migrate::member_hash",
             VerifyError::SizeMismatch { .. } => "migrate::member_size",
             VerifyError::SignatureNotText => "migrate::signature_invalid",
+            VerifyError::SessionMismatch { .. } => "migrate::session_hash",
         }
     }
 }
@@ -132,6 +135,12 @@ pub fn verify(
         Some(bytes) => Some(String::from_utf8(bytes).map_err(|_| VerifyError::SignatureNotText)?),
         None => None,
     };
+    for (dialect, session) in &manifest.session {
+        let actual = crate::core::hash::session_sha256(&session.statements);
+        if actual != session.sha256 {
+            return Err(VerifyError::SessionMismatch { dialect: *dialect, expected: session.sha256.clone(), actual });
+        }
+    }
     let mut listed: BTreeMap<&str, (&ContentHash, u64)> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     for item in &manifest.items {

@@ -34,6 +34,7 @@ fn run_versions(
         head: &head,
         head_revision: Revision { spec: "head".into(), commit: None },
         base: Some(&base),
+        base_project: None,
         base_revision: Some(Revision { spec: "base".into(), commit: None }),
         asset_changes: &changes,
         records,

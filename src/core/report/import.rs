@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::core::decide::{DecisionKind, Steps};
 use crate::core::hash::ContentHash;
 use crate::core::manifest::{Manifest, ManifestHazard};
-use crate::core::model::{ItemId, Version};
+use crate::core::model::{Dialect, ItemId, Version};
 
 /// The format version of `import --format json`.
 pub const IMPORT_FORMAT_VERSION: u32 = 1;
@@ -26,6 +26,9 @@ pub struct ImportReport {
     pub release_id: ContentHash,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub release_version: Option<String>,
+    /// The project's session statements for the target's dialect: every import session runs
+    /// them first.
+    pub session: Vec<String>,
     /// History rows written by the bundle's offline script, taken over without running anything.
     pub adopted: Vec<Version>,
     /// In the order they run.
@@ -100,8 +103,9 @@ pub enum AssetAction {
     Delete,
 }
 
-/// The report of an import of `manifest` that runs `steps` (`None`: nothing to do).
-pub fn import_report(manifest: &Manifest, steps: Option<&Steps>, dry_run: bool) -> ImportReport {
+/// The report of an import of `manifest` into a `dialect` target that runs `steps` (`None`:
+/// nothing to do).
+pub fn import_report(manifest: &Manifest, dialect: Dialect, steps: Option<&Steps>, dry_run: bool) -> ImportReport {
     let migrations = steps.map(|s| s.migrations.as_slice()).unwrap_or_default();
     let assets = steps.map(|s| s.assets.as_slice()).unwrap_or_default();
     ImportReport {
@@ -110,6 +114,7 @@ pub fn import_report(manifest: &Manifest, steps: Option<&Steps>, dry_run: bool) 
         decision: steps.map_or(ImportDecision::NothingToDo, |s| s.kind.into()),
         release_id: manifest.release.id.clone(),
         release_version: manifest.release.version.clone(),
+        session: manifest.session.get(&dialect).map(|s| s.statements.clone()).unwrap_or_default(),
         adopted: steps.map(|s| s.adopted.clone()).unwrap_or_default(),
         migrations: migrations
             .iter()
@@ -164,6 +169,12 @@ pub fn dry_run_text(report: &ImportReport) -> String {
         report.decision.name(),
         report.release_id
     );
+    if !report.session.is_empty() {
+        let _ = writeln!(out, "\n-- session: run first");
+        for statement in &report.session {
+            let _ = writeln!(out, "{statement};");
+        }
+    }
     for version in &report.adopted {
         let _ = writeln!(out, "\n-- adopt migration {version}, already applied by the offline script");
     }

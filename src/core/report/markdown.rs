@@ -70,6 +70,15 @@ pub fn plan_with_limit(plan: &Plan, limit: usize) -> String {
         }
         more(&mut head, plan.migrations.len());
     }
+    for change in &plan.session {
+        let _ = writeln!(
+            head,
+            "\nSession statements for {} change ({} → {}): every import session runs them first.",
+            change.dialect,
+            change.before.len(),
+            change.after.len()
+        );
+    }
     if !plan.assets.is_empty() {
         let _ = writeln!(head, "\n| asset | change | lines |\n|---|---|---|");
         for change in plan.assets.iter().take(MAX_ROWS) {
@@ -100,6 +109,7 @@ pub fn plan_with_limit(plan: &Plan, limit: usize) -> String {
         .iter()
         .map(|c| (c.path.as_str(), c.diff.as_str()))
         .chain(plan.assets.iter().map(|c| (c.path.as_str(), c.diff.as_str())))
+        .chain(plan.session.iter().map(|c| ("migrate.yaml", c.diff.as_str())))
         .filter(|(_, d)| !d.is_empty() && seen.insert(*d))
         .collect();
     if diffs.is_empty() {

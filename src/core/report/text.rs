@@ -70,6 +70,18 @@ pub fn plan(plan: &Plan, style: Style) -> String {
             let _ = writeln!(out, "  {what:<9} {:<9} {}{no_tx}", change.dialect.name(), change.name);
         }
     }
+    if !plan.session.is_empty() {
+        let _ = writeln!(out, "\nsession (run first by every import session):");
+        for change in &plan.session {
+            let _ = writeln!(
+                out,
+                "  changed   {:<9} {} → {}",
+                change.dialect.name(),
+                plural(change.before.len(), "statement", "statements"),
+                plural(change.after.len(), "statement", "statements")
+            );
+        }
+    }
     if !plan.ignored.is_empty() {
         let _ = writeln!(out, "\nignored (changed, not shipped):");
         for path in &plan.ignored {
@@ -77,7 +89,12 @@ pub fn plan(plan: &Plan, style: Style) -> String {
         }
     }
     let mut shown = std::collections::BTreeSet::new();
-    let diffs = plan.assets.iter().map(|c| &c.diff).chain(plan.migrations.iter().map(|c| &c.diff));
+    let diffs = plan
+        .assets
+        .iter()
+        .map(|c| &c.diff)
+        .chain(plan.migrations.iter().map(|c| &c.diff))
+        .chain(plan.session.iter().map(|c| &c.diff));
     let mut first = true;
     for diff in diffs {
         // Dialects that share a generic file share its diff: show it once.
@@ -180,6 +197,12 @@ pub fn manifest(manifest: &crate::core::manifest::Manifest, signed: bool) -> Str
     let dialects: Vec<&str> = manifest.dialects.iter().map(|d| d.name()).collect();
     let _ = writeln!(out, "dialects:   {}; history table `{}`", dialects.join(", "), manifest.history_table);
     let _ = writeln!(out, "signature:  {}", if signed { "present" } else { "none" });
+    for (dialect, session) in &manifest.session {
+        let _ = writeln!(out, "session ({dialect}, run first by every import): {}", session.sha256);
+        for statement in &session.statements {
+            let _ = writeln!(out, "  {statement};");
+        }
+    }
     let action = |a: Action| match a {
         Action::Apply => "apply",
         Action::Revert => "revert",
