@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod common;
 mod export;
+mod histories;
 mod import;
 mod plan;
 mod progress;
