@@ -4,7 +4,7 @@
 //! base and the head; the schemas, histories and row counts must come out the same.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use crate::common::db::{Server, TestDb};
 use crate::common::{RepoBuilder, TestEnv};
@@ -161,7 +161,7 @@ pub struct Finished {
     pub imported: Db,
     pub scripted: Db,
     /// The folder both live in, kept as long as they are.
-    pub env: TestEnv,
+    pub _env: TestEnv,
 }
 
 fn export(env: &TestEnv, repo: &Path, out: &Path, args: &[&str]) {
@@ -245,7 +245,7 @@ pub fn run_pattern(pattern: &Pattern<'_>, dialect: Dialect, extensions: &[&str])
         assert_eq!(scripted.count(table), *count, "{name}: rows of `{table}` after the offline script");
     }
     assert_eq!(imported.history(), scripted.history(), "{name}: the histories differ");
-    Some(Finished { imported, scripted, env })
+    Some(Finished { imported, scripted, _env: env })
 }
 
 /// Runs a pattern both ways and compares the schemas too.
