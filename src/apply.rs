@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::core::decide::{MigrationStep, Steps};
+use crate::core::model::{ItemId, Version};
 use crate::core::state::{JOURNAL_FORMAT_VERSION, Journal, JournalMigration};
 use crate::db::{DbError, Driver, NewRow, Violation};
 use crate::progress::Progress;
@@ -62,6 +63,70 @@ impl std::fmt::Display for Cause {
     }
 }
 
+/// A change an apply committed, for the report of a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    HistoryTable,
+    Migration {
+        version: Version,
+        name: String,
+    },
+    /// Statements `from..=to` (1-based) of `of`, run one at a time.
+    Statements {
+        version: Version,
+        name: String,
+        from: usize,
+        to: usize,
+        of: usize,
+    },
+    Asset(ItemId),
+}
+
+/// Says what is committed in a few words: a long MySQL release is hundreds of statements.
+pub fn describe(committed: &[Committed]) -> String {
+    let mut parts = Vec::new();
+    let migrations: Vec<String> = committed
+        .iter()
+        .filter_map(|c| match c {
+            Committed::Migration { version, name } => Some(format!("{version} `{name}`")),
+            _ => None,
+        })
+        .collect();
+    if committed.contains(&Committed::HistoryTable) {
+        parts.push("the history table".to_string());
+    }
+    match migrations.as_slice() {
+        [] => {}
+        [one] => parts.push(format!("migration {one}")),
+        [first, .., last] if migrations.len() > 4 => {
+            parts.push(format!("{} migrations ({first} … {last})", migrations.len()))
+        }
+        all => parts.push(format!("migrations {}", all.join(", "))),
+    }
+    for c in committed {
+        if let Committed::Statements { version, name, from, to, of } = c {
+            parts.push(if from == to {
+                format!("statement {to} of {of} of migration {version} `{name}`")
+            } else {
+                format!("statements {from}–{to} of {of} of migration {version} `{name}`")
+            });
+        }
+    }
+    let assets: Vec<String> = committed
+        .iter()
+        .filter_map(|c| match c {
+            Committed::Asset(id) => Some(format!("`{id}`")),
+            _ => None,
+        })
+        .collect();
+    match assets.len() {
+        0 => {}
+        1..=3 => parts.push(format!("asset {}", assets.join(", "))),
+        n => parts.push(format!("{n} assets")),
+    }
+    parts.join(", ")
+}
+
 /// How an apply failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplyFailure {
@@ -69,7 +134,7 @@ pub enum ApplyFailure {
     RolledBack { at: String, cause: Cause },
     /// Some changes are committed; `committed` says which, and `stopped` names the migration
     /// (its index in the steps) left part-way with the number of its statements that returned.
-    Partial { at: String, cause: Cause, committed: Vec<String>, stopped: Option<(usize, usize)> },
+    Partial { at: String, cause: Cause, committed: Vec<Committed>, stopped: Option<(usize, usize)> },
 }
 
 /// What an apply did.
@@ -108,9 +173,9 @@ struct Run<'a, 'd> {
     cx: &'a ApplyContext<'a>,
     effects: usize,
     /// Changes that are committed, for the report.
-    committed: Vec<String>,
+    committed: Vec<Committed>,
     /// Changes of the open transaction, committed with it.
-    in_transaction: Vec<String>,
+    in_transaction: Vec<Committed>,
     /// A transaction is open.
     open: bool,
     /// This import created the history table, and the creation is committed.
@@ -138,7 +203,7 @@ impl Run<'_, '_> {
             if self.committed.is_empty() && self.driver.drop_history(self.cx.history_table).is_ok() {
                 self.created_history = false;
             } else {
-                self.committed.insert(0, "the history table".into());
+                self.committed.insert(0, Committed::HistoryTable);
             }
         }
         if self.committed.is_empty() {
@@ -151,7 +216,7 @@ impl Run<'_, '_> {
     /// Fails inside a statement-by-statement migration, `ran` of its statements having returned.
     fn stopped(&mut self, at: String, cause: impl Into<Cause>, index: usize, ran: usize) -> ApplyFailure {
         if std::mem::take(&mut self.created_history) {
-            self.committed.insert(0, "the history table".into());
+            self.committed.insert(0, Committed::HistoryTable);
         }
         ApplyFailure::Partial {
             at,
@@ -296,7 +361,7 @@ pub fn apply(
                 run.rollback();
                 return Err(run.fail(at(step, 1), e));
             }
-            run.in_transaction.push(format!("migration {} `{}`", step.version, step.name));
+            run.in_transaction.push(Committed::Migration { version: step.version.clone(), name: step.name.clone() });
         } else {
             // Commit what came before, then run this one statement by statement, each followed
             // by its progress row, so that a failure leaves a record of exactly what ran.
@@ -309,8 +374,8 @@ pub fn apply(
             if !step.revert && (resumed == 0 || resumed == n) {
                 run.effect();
                 run.driver.record(cx.history_table, &row(resumed, 0)).map_err(|e| run.fail(at(step, 1), e))?;
-                if resumed == n && n > 0 {
-                    run.committed.push(format!("migration {} `{}`", step.version, step.name));
+                if resumed == n {
+                    run.committed.push(Committed::Migration { version: step.version.clone(), name: step.name.clone() });
                 }
             }
             for (k, statement) in step.statements.iter().enumerate().skip(resumed) {
@@ -326,12 +391,16 @@ pub fn apply(
                     }
                     return Err(run.fail(at(step, statement.line), e));
                 }
-                run.committed.push(format!(
-                    "statement {}/{total} of migration {} `{}`",
-                    k + 1,
-                    step.version,
-                    step.name
-                ));
+                match run.committed.last_mut() {
+                    Some(Committed::Statements { version, to, .. }) if *version == step.version => *to = k + 1,
+                    _ => run.committed.push(Committed::Statements {
+                        version: step.version.clone(),
+                        name: step.name.clone(),
+                        from: k + 1,
+                        to: k + 1,
+                        of: n,
+                    }),
+                }
                 if !step.revert {
                     run.effect();
                     if let Err(e) = run.driver.record(cx.history_table, &row(k + 1, elapsed_ms(started))) {
@@ -344,6 +413,12 @@ pub fn apply(
                 if let Err(e) = run.driver.unrecord(cx.history_table, &step.version) {
                     return Err(run.stopped(at(step, 1), e, index, n));
                 }
+            }
+            // Every statement of it ran in this import: one migration, for the report.
+            if let Some(last) = run.committed.last_mut()
+                && matches!(last, Committed::Statements { version, from: 1, to, .. } if *version == step.version && *to == n)
+            {
+                *last = Committed::Migration { version: step.version.clone(), name: step.name.clone() };
             }
         }
         applied.migrations += 1;
@@ -364,7 +439,7 @@ pub fn apply(
         if let Err(e) = result {
             return Err(run.fail(format!("asset `{}`", step.id), e));
         }
-        run.committed.push(format!("asset `{}`", step.id));
+        run.committed.push(Committed::Asset(step.id.clone()));
         applied.assets += 1;
     }
     Ok(applied)

@@ -52,6 +52,23 @@ pub fn run_env(settings: &Settings, command: &EnvCommand) -> Result<Outcome, Fai
     let Some(workdir) = settings.repo.workdir() else {
         return Err(usage("migrate::no_worktree", "recording needs a work tree to write to".into()));
     };
+    // A receipt of another project's target must not land in this project's records.
+    let project_file = workdir.join(&settings.prefix).join(crate::core::project::PROJECT_FILE);
+    let shown_file = format!("{}{}", settings.prefix, crate::core::project::PROJECT_FILE);
+    let config = std::fs::read(&project_file)
+        .map_err(|e| usage("migrate::no_project", format!("cannot read `{shown_file}`: {e}")))?;
+    let project =
+        crate::core::project::Project::parse(&shown_file, &settings.prefix, &config).map_err(|e| Failure::usage(*e))?;
+    if receipt.project != project.config.project {
+        return Err(Failure::refused(miette::miette!(
+            code = "migrate::other_project",
+            help = format!("record it in the repository of project `{}`", receipt.project),
+            "`{}` is a receipt of project `{}`, and this is project `{}`",
+            args.receipt.display(),
+            receipt.project,
+            project.config.project
+        )));
+    }
     let dir = workdir.join(&settings.prefix).join(ENVIRONMENTS_DIR);
     let path = dir.join(format!("{}.json", receipt.environment));
     let shown = format!("{}{ENVIRONMENTS_DIR}/{}.json", settings.prefix, receipt.environment);

@@ -390,7 +390,7 @@ pub fn import_bundle(
                     code = "migrate::apply_partial",
                     help = help,
                     "{at} failed after changes were committed ({}): {cause}",
-                    committed.join(", ")
+                    crate::apply::describe(&committed)
                 ),
             })
         }
@@ -416,6 +416,11 @@ fn partial_record(steps: &Steps, index: usize, ran: usize) -> Option<PartialMigr
 /// The failure of an apply that changed nothing: exit 3, or 5 when retrying may help.
 fn rolled_back(at: &str, cause: &Cause) -> Failure {
     let (code, help, what) = match cause {
+        Cause::ForeignKeys(violations) if violations.iter().any(|v| !v.parent_exists) => (
+            "migrate::foreign_key_violation",
+            "a table that was renamed and then dropped took its children's references with it (SQLite 3.26 and newer); if the history was written for the older behaviour, add `PRAGMA legacy_alter_table = ON` under `session: sqlite:` in migrate.yaml, or rebuild tables the documented way (create the new table, copy, drop the old one, rename the new one); nothing was changed".to_string(),
+            "the release".to_string(),
+        ),
         Cause::ForeignKeys(_) => (
             "migrate::foreign_key_violation",
             "the release leaves rows whose parent row is missing: fix the migration in a new bundle (with foreign-key enforcement off, as SQLite's procedure for schema changes has it, a DELETE does not cascade either); nothing was changed".to_string(),

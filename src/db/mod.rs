@@ -101,6 +101,9 @@ pub struct Violation {
     /// `None` for a `WITHOUT ROWID` table.
     pub rowid: Option<i64>,
     pub parent: String,
+    /// Whether the parent table exists at all (a table renamed before it was dropped takes its
+    /// children's references along on SQLite 3.26 and newer, unless `legacy_alter_table` is on).
+    pub parent_exists: bool,
     /// The row's first columns, `name = value`, for the message.
     pub row: String,
 }
@@ -109,7 +112,11 @@ impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let rowid = self.rowid.map(|r| format!(" rowid {r}")).unwrap_or_default();
         let row = if self.row.is_empty() { String::new() } else { format!(" ({})", self.row) };
-        write!(f, "`{}`{rowid}{row} refers to a row of `{}` that does not exist", self.table, self.parent)
+        if self.parent_exists {
+            write!(f, "`{}`{rowid}{row} refers to a row of `{}` that does not exist", self.table, self.parent)
+        } else {
+            write!(f, "`{}`{rowid}{row} refers to table `{}`, which does not exist", self.table, self.parent)
+        }
     }
 }
 

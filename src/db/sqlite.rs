@@ -46,7 +46,10 @@ fn error(e: rusqlite::Error) -> DbError {
             DbError::PermissionDenied(message)
         }
         _ => match message.strip_prefix("no such function: ") {
-            Some(function) => DbError::MissingFunction { function: function.trim().to_string(), message },
+            Some(rest) => {
+                let function = rest.split_whitespace().next().unwrap_or(rest).to_string();
+                DbError::MissingFunction { function, message }
+            }
             None => DbError::Statement(message),
         },
     }
@@ -216,7 +219,15 @@ impl Driver for Sqlite {
                 Some(rowid) if violations.len() < 10 => describe_row(connection, &table, rowid),
                 _ => String::new(),
             };
-            violations.push(Violation { table, rowid, parent, row });
+            let parent_exists = connection
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+                    params![parent],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(error)?
+                > 0;
+            violations.push(Violation { table, rowid, parent, parent_exists, row });
         }
         Ok(violations)
     }

@@ -8,5 +8,6 @@ mod histories;
 mod import;
 mod plan;
 mod progress;
+mod regression;
 mod schemas;
 mod verify;
