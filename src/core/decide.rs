@@ -617,3 +617,411 @@ pub fn migration_step(
         hazards: info.hazards.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every decision of an import as a table: the facts of a target, and what `decide` makes of
+    //! them, for each refusal and each kind of run.
+
+    use super::*;
+    use crate::core::bundle::{BaseSide, BundleRequest, build};
+    use crate::core::manifest::SourceRef;
+    use crate::core::project::Project;
+    use crate::core::snapshot::read_snapshot;
+    use crate::core::source::MemorySource;
+    use crate::core::state::{JOURNAL_FORMAT_VERSION, JournalMigration, PartialMigration, StateRelease};
+
+    const CONFIG: &str = "version: 1\nproject: p\ndialects: [postgres]\n";
+
+    fn snapshot(files: &[(&str, &str)]) -> (Project, crate::core::snapshot::Snapshot) {
+        let mut all = vec![("migrate.yaml", CONFIG)];
+        all.extend_from_slice(files);
+        let source = MemorySource::from_files(all.iter().map(|(p, c)| (*p, c.as_bytes())));
+        let project = Project::parse("migrate.yaml", "", CONFIG.as_bytes()).unwrap();
+        let (snapshot, _) = read_snapshot(&project, &source, 1).unwrap();
+        (project, snapshot)
+    }
+
+    const BASE: &[(&str, &str)] =
+        &[("migrations/0001_a.sql", "CREATE TABLE a (id int);\n"), ("assets/query/x.yaml", "spec: {sql: SELECT 1}\n")];
+    const HEAD: &[(&str, &str)] = &[
+        ("migrations/0001_a.sql", "CREATE TABLE a (id int);\n"),
+        ("migrations/0002_b.sql", "-- migrate:no-transaction\nCREATE TABLE b (id int);\nCREATE TABLE c (id int);\n"),
+        ("migrations/0003_c.sql", "CREATE TABLE d (id int);\n"),
+        ("assets/query/x.yaml", "spec: {sql: SELECT 2}\n"),
+    ];
+
+    type Bundle = (Manifest, BTreeMap<String, Arc<str>>);
+
+    /// A bundle of `head`: full, or from `base` (incremental, or a downgrade).
+    fn bundle(head: &[(&str, &str)], base: Option<(&[(&str, &str)], bool)>) -> Bundle {
+        let (project, head) = snapshot(head);
+        let base = base.map(|(files, downgrade)| (snapshot(files).1, downgrade));
+        let built = build(&BundleRequest {
+            project: &project,
+            head: &head,
+            head_ref: SourceRef { reference: "head".into(), commit: "b".repeat(40) },
+            head_depth: 3,
+            base: base.as_ref().map(|(snapshot, downgrade)| BaseSide {
+                snapshot,
+                reference: SourceRef { reference: "base".into(), commit: "a".repeat(40) },
+                release_id: snapshot.state_id(&BTreeSet::new()),
+                downgrade: *downgrade,
+            }),
+            environment: None,
+            skipped: BTreeSet::new(),
+            release_version: None,
+            threads: 1,
+        })
+        .unwrap();
+        (built.manifest, built.members.into_iter().collect())
+    }
+
+    fn row(version: &str, text: &str, done: u32, total: u32) -> HistoryRow {
+        HistoryRow {
+            version: Version::parse(version).unwrap(),
+            name: format!("{version:0>4}_x"),
+            sha256: ContentHash::of(text.as_bytes()),
+            statements_done: done,
+            statements_total: total,
+            applied_by: "import".into(),
+        }
+    }
+
+    fn state(release: Option<ContentHash>) -> TargetState {
+        TargetState {
+            format_version: 1,
+            target_id: "t-1".into(),
+            environment: Some("prod".into()),
+            database: "postgres://db".into(),
+            dialect: Dialect::Postgres,
+            project: "p".into(),
+            history_table: "migrate_history".into(),
+            release: release.map(|id| StateRelease { id, version: None, head_commit: "a".repeat(40), head_depth: 2 }),
+            assets: BTreeMap::new(),
+            skipped: Vec::new(),
+            history: Vec::new(),
+            partial: None,
+            imports: Vec::new(),
+        }
+    }
+
+    /// The facts of a target; each case changes what it needs.
+    struct Target {
+        state: Option<TargetState>,
+        history: Option<Vec<HistoryRow>>,
+        tables: bool,
+        database: &'static str,
+        environment: Option<&'static str>,
+        downgrade: bool,
+        baseline: Option<&'static str>,
+        journal: Option<Result<Journal, ()>>,
+        escape: bool,
+    }
+
+    impl Default for Target {
+        fn default() -> Self {
+            Target {
+                state: None,
+                history: None,
+                tables: false,
+                database: "postgres://db",
+                environment: Some("prod"),
+                downgrade: false,
+                baseline: None,
+                journal: None,
+                escape: false,
+            }
+        }
+    }
+
+    fn decide_on(bundle: &Bundle, target: &Target) -> Decision {
+        let escape = |id: &ItemId| target.escape.then(|| format!("`{id}` passes through a link"));
+        let facts = TargetFacts {
+            dialect: Dialect::Postgres,
+            state: target.state.as_ref(),
+            history: target.history.as_deref(),
+            database_has_tables: target.tables,
+            database: target.database,
+            environment: target.environment,
+            allow_downgrade: target.downgrade,
+            baseline: target.baseline.and_then(Version::parse),
+            journal: target.journal.as_ref().map(|j| j.as_ref().map_err(|_| ())),
+            unsafe_path: &escape,
+        };
+        decide(&bundle.0, &bundle.1, &facts)
+    }
+
+    /// What a decision comes to, in one line: the refusal's code, or the kind with each
+    /// migration (and where it starts) and asset.
+    fn outcome(decision: &Decision) -> String {
+        match decision {
+            Decision::NothingToDo => "nothing".into(),
+            Decision::Refuse(refusal) => refusal.code.to_string(),
+            Decision::Apply(steps) => {
+                let migrations: Vec<String> = steps
+                    .migrations
+                    .iter()
+                    .map(|m| {
+                        let revert = if m.revert { "-" } else { "" };
+                        if m.start_at > 0 {
+                            format!("{revert}{}@{}", m.version, m.start_at)
+                        } else {
+                            format!("{revert}{}", m.version)
+                        }
+                    })
+                    .collect();
+                let assets: Vec<String> = steps.assets.iter().map(|a| a.id.to_string()).collect();
+                format!("{} [{}] [{}]", steps.kind.name(), migrations.join(" "), assets.join(" "))
+            }
+        }
+    }
+
+    const A: &str = "CREATE TABLE a (id int);\n";
+    const B: &str = "-- migrate:no-transaction\nCREATE TABLE b (id int);\nCREATE TABLE c (id int);\n";
+
+    fn based(history: Vec<HistoryRow>, known: Option<PartialMigration>) -> Target {
+        let base_release = snapshot(BASE).1.state_id(&BTreeSet::new());
+        let mut state = state(Some(base_release));
+        state.partial = known;
+        Target { state: Some(state), history: Some(history), ..Target::default() }
+    }
+
+    fn b_statements(n: usize) -> Vec<ContentHash> {
+        ["CREATE TABLE b (id int)", "CREATE TABLE c (id int)"]
+            .iter()
+            .take(n)
+            .map(|s| ContentHash::of(s.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn every_decision_of_an_import() {
+        let full = bundle(HEAD, None);
+        let incremental = bundle(HEAD, Some((BASE, false)));
+        let head_release = full.0.release.id.clone();
+        let reverting = bundle(
+            BASE,
+            Some((
+                &[
+                    ("migrations/0001_a.sql", A),
+                    ("migrations/0004_e.sql", "CREATE TABLE e (id int);\n-- migrate:down\nDROP TABLE e;\n"),
+                    ("migrations/0005_f.sql", "SELECT 1;\n-- migrate:down\nSELECT 2;\n"),
+                ],
+                true,
+            )),
+        );
+        let base_only = bundle(BASE, None);
+        let committing = bundle(&[("migrations/0001_a.sql", "CREATE TABLE a (id int);\nCOMMIT;\n")], None);
+        let journal = |version: &str| {
+            Some(Ok(Journal {
+                format_version: JOURNAL_FORMAT_VERSION,
+                migrations: vec![JournalMigration {
+                    version: Version::parse(version).unwrap(),
+                    revert: false,
+                    statements: b_statements(2),
+                }],
+            }))
+        };
+        let known = |n: usize| {
+            Some(PartialMigration {
+                version: Version::parse("2").unwrap(),
+                statements: b_statements(n),
+                started: n,
+                revert: false,
+            })
+        };
+        let cases: Vec<(&str, &Bundle, Target, &str)> = vec![
+            ("an empty target initialises", &full, Target::default(), "initialise [1 2 3] [query/x]"),
+            (
+                "a target at the base upgrades",
+                &incremental,
+                based(vec![row("1", A, 1, 1)], None),
+                "upgrade [2 3] [query/x]",
+            ),
+            (
+                "a full bundle brings an older target up",
+                &full,
+                based(vec![row("1", A, 1, 1)], None),
+                "upgrade [2 3] [query/x]",
+            ),
+            (
+                "the release held is nothing to do",
+                &full,
+                Target { state: Some(state(Some(head_release.clone()))), history: Some(vec![]), ..Target::default() },
+                "nothing",
+            ),
+            (
+                "another project's target",
+                &full,
+                Target { state: Some(TargetState { project: "billing".into(), ..state(None) }), ..Target::default() },
+                "migrate::other_project",
+            ),
+            (
+                "another database",
+                &full,
+                Target { state: Some(state(None)), database: "postgres://other", ..Target::default() },
+                "migrate::other_database",
+            ),
+            (
+                "another environment",
+                &full,
+                Target { state: Some(state(None)), environment: Some("test"), ..Target::default() },
+                "migrate::other_environment",
+            ),
+            (
+                "a database migrated by other means",
+                &full,
+                Target { tables: true, ..Target::default() },
+                "migrate::database_not_empty",
+            ),
+            (
+                "the same, adopted with --baseline",
+                &full,
+                Target { tables: true, baseline: Some("1"), ..Target::default() },
+                "initialise [1@1 2 3] [query/x]",
+            ),
+            ("an incremental bundle needs its base", &incremental, Target::default(), "migrate::unexpected_base"),
+            (
+                "a history row another bundle wrote",
+                &incremental,
+                based(vec![row("1", A, 1, 1), row("7", "x", 1, 1)], None),
+                "migrate::unexpected_history",
+            ),
+            ("a changed history row", &full, based(vec![row("1", "changed", 1, 1)], None), "migrate::history_mismatch"),
+            (
+                "a target ahead of the bundle",
+                &full,
+                based(vec![row("1", A, 1, 1), row("9", "x", 1, 1)], None),
+                "migrate::target_ahead",
+            ),
+            (
+                "an older migration than the newest applied",
+                &full,
+                based(vec![row("1", A, 1, 1), row("3", "CREATE TABLE d (id int);\n", 1, 1)], None),
+                "migrate::out_of_order",
+            ),
+            ("a downgrade needs the flag", &reverting, Target::default(), "migrate::downgrade_refused"),
+            (
+                "a downgrade with the flag reverts, newest first",
+                &reverting,
+                Target {
+                    downgrade: true,
+                    state: Some(state(reverting.0.requires.release_id.clone())),
+                    history: Some(vec![
+                        row("1", A, 1, 1),
+                        row("4", "CREATE TABLE e (id int);\n-- migrate:down\nDROP TABLE e;\n", 1, 1),
+                        row("5", "SELECT 1;\n-- migrate:down\nSELECT 2;\n", 1, 1),
+                    ]),
+                    ..Target::default()
+                },
+                "downgrade [-5 -4] [query/x]",
+            ),
+            (
+                "a partial migration resumes after what ran",
+                &full,
+                based(vec![row("1", A, 1, 1), row("2", B, 1, 2)], known(1)),
+                "resume [2@1 3] [query/x]",
+            ),
+            (
+                "its progress row lagging one statement behind",
+                &full,
+                based(vec![row("1", A, 1, 1), row("2", B, 0, 2)], known(1)),
+                "resume [2@1 3] [query/x]",
+            ),
+            (
+                "a record that says less than the history",
+                &full,
+                based(vec![row("1", A, 1, 1), row("2", B, 2, 3)], known(1)),
+                "migrate::partial_unknown",
+            ),
+            (
+                "a statement that ran is different in this bundle",
+                &full,
+                based(
+                    vec![row("1", A, 1, 1), row("2", B, 1, 2)],
+                    Some(PartialMigration {
+                        version: Version::parse("2").unwrap(),
+                        statements: vec![ContentHash::of(b"CREATE TABLE b (id bigint)")],
+                        started: 1,
+                        revert: false,
+                    }),
+                ),
+                "migrate::resume_changed",
+            ),
+            (
+                "a crash with a statement in flight",
+                &full,
+                Target { journal: journal("2"), ..based(vec![row("1", A, 1, 1), row("2", B, 1, 2)], None) },
+                "migrate::statement_uncertain",
+            ),
+            (
+                "a journal that cannot be read",
+                &full,
+                Target { journal: Some(Err(())), ..based(vec![row("1", A, 1, 1), row("2", B, 1, 2)], None) },
+                "migrate::statement_uncertain",
+            ),
+            (
+                "a journal of migrations that did not start",
+                &full,
+                Target { journal: journal("2"), ..based(vec![row("1", A, 1, 1)], None) },
+                "upgrade [2 3] [query/x]",
+            ),
+            (
+                "a partial row and no record",
+                &full,
+                based(vec![row("1", A, 1, 1), row("2", B, 1, 2)], None),
+                "migrate::partial_unknown",
+            ),
+            (
+                "a partial migration this bundle does not carry",
+                &base_only,
+                based(vec![row("1", A, 1, 1), row("2", B, 1, 2)], known(1)),
+                "migrate::partial_not_in_bundle",
+            ),
+            (
+                "an asset path through a link",
+                &full,
+                Target { escape: true, ..Target::default() },
+                "migrate::path_escape",
+            ),
+            ("a migration that commits by itself", &committing, Target::default(), "migrate::transaction_control"),
+        ];
+        for (name, bundle, target, expected) in cases {
+            assert_eq!(outcome(&decide_on(bundle, &target)), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_downgrade_stopped_part_way_resumes_its_down_section() {
+        let down = "CREATE TABLE e (id int);\n-- migrate:down\nDROP TABLE e;\nDROP TABLE f;\n";
+        let head: &[(&str, &str)] = &[("migrations/0001_a.sql", A), ("migrations/0004_e.sql", down)];
+        let downgrade = bundle(&[("migrations/0001_a.sql", A)], Some((head, true)));
+        let known = PartialMigration {
+            version: Version::parse("4").unwrap(),
+            statements: vec![ContentHash::of(b"DROP TABLE e")],
+            started: 1,
+            revert: true,
+        };
+        let mut held = state(downgrade.0.requires.release_id.clone());
+        held.partial = Some(known);
+        let mut target = Target {
+            state: Some(held),
+            history: Some(vec![row("1", A, 1, 1), row("4", down, 1, 1)]),
+            downgrade: true,
+            ..Target::default()
+        };
+        assert_eq!(outcome(&decide_on(&downgrade, &target)), "resume [-4@1] []");
+        // Without that record, a journal naming the revert means it may have run part-way.
+        target.state.as_mut().unwrap().partial = None;
+        target.journal = Some(Ok(Journal {
+            format_version: JOURNAL_FORMAT_VERSION,
+            migrations: vec![JournalMigration {
+                version: Version::parse("4").unwrap(),
+                revert: true,
+                statements: vec![],
+            }],
+        }));
+        assert_eq!(outcome(&decide_on(&downgrade, &target)), "migrate::statement_uncertain");
+    }
+}
