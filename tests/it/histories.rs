@@ -591,7 +591,9 @@ impl Random {
 /// added columns, indexes, views, rows inserted, updated and deleted, empty migrations and
 /// `-- migrate:no-transaction` ones. Returns the base's files, the head's, the rows put in
 /// between and the tables.
-fn generated(seed: u64) -> (Vec<(String, String)>, Vec<(String, String)>, String, Vec<String>) {
+type Files = Vec<(String, String)>;
+
+fn generated(seed: u64) -> (Files, Files, String, Vec<String>) {
     let mut random = Random(seed);
     let mut tables: Vec<(String, usize, usize)> = Vec::new(); // name, columns, next id
     let mut indexes = 0;
