@@ -402,3 +402,145 @@ int sqlite3_extension_init(sqlite3 *db, char **error, const sqlite3_api_routines
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     Some(library)
 }
+
+/// Issue 10, item 3: session statements travel in the manifest with their hash, are part of the
+/// release id, and `plan`, `inspect` and `import --dry-run` show them; `verify` catches an edit.
+#[test]
+fn issue10_session_statements_travel_show_and_are_checked() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("repo.git"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: s\ndialects: [sqlite, postgres]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n");
+    let first = repo.commit("one");
+    repo.write(
+        "migrate.yaml",
+        "version: 1\nproject: s\ndialects: [sqlite, postgres]\nsession:\n  postgres: [\"SET lock_timeout = '5s';\"]\n  sqlite: [\"PRAGMA legacy_alter_table = ON\"]\n",
+    );
+    let second = repo.commit("two");
+    let (first, second) = (first.to_string(), second.to_string());
+
+    let out = env.run(&repo.dir, &["plan", "--base", &first, "--head", &second]);
+    assert!(out.contains("release: migration (SQL runs), needs a minor version bump"), "{out}");
+    assert!(
+        out.contains("session (run first by every import session):") && out.contains("+SET lock_timeout = '5s';"),
+        "{out}"
+    );
+    let json = env.run(&repo.dir, &["plan", "--base", &first, "--head", &second, "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(json.split("----- stderr -----").next().unwrap()).unwrap();
+    assert_eq!(json["session"][1]["after"], serde_json::json!(["SET lock_timeout = '5s'"]), "{json:#}");
+
+    let bundle = |head: &str, name: &str| {
+        let path = env.path(name);
+        let out = env.run(&repo.dir, &["export", "--head", head, "-o", path.to_str().unwrap()]);
+        assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+        path
+    };
+    let (without, with) = (bundle(&first, "one.tar"), bundle(&second, "two.tar"));
+    let manifest = |path: &Path| -> serde_json::Value {
+        let members = migrate::archive::read(&std::fs::read(path).unwrap()).unwrap();
+        serde_json::from_slice(&members.into_iter().find(|(p, _)| p == "manifest.json").unwrap().1).unwrap()
+    };
+    let (m1, m2) = (manifest(&without), manifest(&with));
+    assert_ne!(m1["release"]["id"], m2["release"]["id"], "the session is part of the release id");
+    let expected_sha = migrate::core::hash::ContentHash::of(b"SET lock_timeout = '5s'\n").to_string();
+    assert_eq!(m2["session"]["postgres"]["sha256"], serde_json::json!(expected_sha));
+    let inspect = env.run(env.root.path(), &["inspect", with.to_str().unwrap()]);
+    assert!(
+        inspect.contains("session (postgres, run first by every import): sha256:")
+            && inspect.contains("  PRAGMA legacy_alter_table = ON;"),
+        "{inspect}"
+    );
+    let script = script(&with, "postgres", &env.path("pg.sql"));
+    let script = std::fs::read_to_string(script).unwrap();
+    let (session_at, guard_at) = (script.find("SET lock_timeout = '5s';").unwrap(), script.find("-- guard").unwrap());
+    assert!(session_at < guard_at, "the session runs before the guard");
+    let target = env.path("site");
+    let dry = env
+        .run(env.root.path(), &["import", with.to_str().unwrap(), "--target", target.to_str().unwrap(), "--dry-run"]);
+    assert!(dry.contains("-- session: run first\nPRAGMA legacy_alter_table = ON;"), "{dry}");
+
+    // An edited statement no longer matches its hash: refused before anything else.
+    let mut members = migrate::archive::read(&std::fs::read(&with).unwrap()).unwrap();
+    let manifest_at = members.iter().position(|(p, _)| p == "manifest.json").unwrap();
+    let edited = String::from_utf8(members[manifest_at].1.clone()).unwrap().replace("'5s'", "'0'");
+    members[manifest_at].1 = edited.into_bytes();
+    let first_member = members.remove(manifest_at);
+    let tampered = env.path("tampered.tar");
+    let rest: Vec<(&str, &[u8])> = members.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    migrate::archive::write(
+        &tampered,
+        migrate::archive::Members { first: vec![(first_member.0.as_str(), first_member.1)], rest: &rest },
+        0,
+        &mut |_| {},
+    )
+    .unwrap();
+    let out = env.run(env.root.path(), &["verify", tampered.to_str().unwrap()]);
+    assert!(flat(&out).contains("migrate::session_hash") && out.ends_with("[exit status: 1]\n"), "{out}");
+}
+
+/// Issue 10, item 10: database failures before anything changes each say what is wrong, with
+/// their own code, help and exit: busy (5), unreachable (5), credentials refused (1), a URL or
+/// TLS option that cannot work (2).
+#[test]
+fn issue10_database_errors_each_say_what_is_wrong() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("repo.git"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: e\ndialects: [postgres, mysql]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n");
+    repo.commit("one");
+    let bundle = env.path("a.tar");
+    let out = env.run(&repo.dir, &["export", "-o", bundle.to_str().unwrap()]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    let run = |name: &str, url: &str| {
+        let target = env.path(name);
+        flat(&env.run(
+            env.root.path(),
+            &[
+                "import",
+                bundle.to_str().unwrap(),
+                "--target",
+                target.to_str().unwrap(),
+                "--db",
+                url,
+                "--lock-timeout",
+                "1",
+            ],
+        ))
+    };
+    let out = run("closed", "postgres://postgres@127.0.0.1:1/nothing");
+    assert!(out.contains("migrate::database_unreachable") && out.ends_with("[exit status: 5]"), "{out}");
+    let out = run("tls", "postgres://postgres@127.0.0.1:5432/test?sslmode=verify-full");
+    assert!(out.contains("migrate::database_url") && out.ends_with("[exit status: 2]"), "{out}");
+    let Some(pg) = TestDb::create(Server::Postgres) else { return };
+    let out = run("role", &format!("postgres://no_such_role_here@127.0.0.1:5432/{}", pg.name));
+    assert!(out.contains("migrate::database_permission_denied") && out.ends_with("[exit status: 1]"), "{out}");
+    let Some(my) = TestDb::create(Server::Mariadb) else { return };
+    let out = run("denied", &format!("mysql://no_such_user:x@127.0.0.1:3306/{}", my.name));
+    assert!(
+        out.contains("migrate::database_permission_denied")
+            && !out.contains(":x@")
+            && out.ends_with("[exit status: 1]"),
+        "{out}"
+    );
+    // Another session holds the database's lock: busy, nothing changed; the control imports.
+    let holder = Command::new("mariadb")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-u",
+            "root",
+            &my.name,
+            "-e",
+            "SELECT GET_LOCK('migrate:migrate_history', 10); SELECT SLEEP(4);",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let url = format!("mysql://root@127.0.0.1:3306/{}", my.name);
+    let out = run("busy", &url);
+    assert!(out.contains("migrate::database_busy") && out.ends_with("[exit status: 5]"), "{out}");
+    assert_eq!(my.query("SHOW TABLES"), "", "nothing was created");
+    holder.wait_with_output().unwrap();
+    let out = run("busy", &url);
+    assert!(out.ends_with("[exit status: 0]"), "{out}");
+}
