@@ -19,7 +19,7 @@ fn bundles(env: &TestEnv) -> Bundles {
     let repo = env.scripts("repo.git");
     let make = |name: &str, args: &[&str]| {
         let path = env.path(name);
-        export(env, &repo.dir, &path, args);
+        env.export(&repo.dir, &path, args);
         path
     };
     Bundles {
@@ -28,15 +28,6 @@ fn bundles(env: &TestEnv) -> Bundles {
         full_change: make("full_change.tar", &["--head", "change"]),
         downgrade: make("downgrade.tar", &["--base", "change", "--head", "base"]),
     }
-}
-
-/// Exports with `args` (revisions, flags) to `out`, which must succeed.
-fn export(env: &TestEnv, repo: &Path, out: &Path, args: &[&str]) {
-    let mut all = vec!["export"];
-    all.extend_from_slice(args);
-    all.extend(["-o", out.to_str().unwrap()]);
-    let result = env.run(repo, &all);
-    assert!(result.ends_with("[exit status: 0]\n"), "{result}");
 }
 
 fn import(env: &TestEnv, bundle: &Path, target: &Path, extra: &[&str]) -> String {
@@ -177,8 +168,8 @@ fn a_failing_migration_is_rolled_back_whole() {
     let second = repo.commit("two");
     let base = env.path("base.tar");
     let change = env.path("change.tar");
-    export(&env, &repo.dir, &base, &["--head", &first.to_string()]);
-    export(&env, &repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
+    env.export(&repo.dir, &base, &["--head", &first.to_string()]);
+    env.export(&repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
     let target = env.path("site");
     import(&env, &base, &target, &[]);
     let before = (dump(&target), files(&target), std::fs::read(target.join(".migrate/state.json")).unwrap());
@@ -268,7 +259,7 @@ fn assets_never_land_outside_the_target() {
     let b = bundles(&env);
     let repo = env.inventory("inv.git", true);
     let bundle = env.path("inv.tar");
-    export(&env, &repo.dir, &bundle, &["--head", "feature"]);
+    env.export(&repo.dir, &bundle, &["--head", "feature"]);
     let _ = b;
     let target = env.path("site");
     let outside = env.path("outside");
@@ -286,7 +277,7 @@ fn assets_are_written_in_dependency_order() {
     let env = TestEnv::new();
     let repo = env.inventory("inv.git", true);
     let bundle = env.path("inv.tar");
-    export(&env, &repo.dir, &bundle, &["--head", "main"]);
+    env.export(&repo.dir, &bundle, &["--head", "main"]);
     let out = import(&env, &bundle, &env.path("site"), &["--dry-run"]);
     let writes: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("write  assets/")).collect();
     let position =
@@ -301,7 +292,7 @@ fn status_reports_drift() {
     let env = TestEnv::new();
     let repo = env.inventory("inv.git", true);
     let bundle = env.path("inv.tar");
-    export(&env, &repo.dir, &bundle, &["--head", "main"]);
+    env.export(&repo.dir, &bundle, &["--head", "main"]);
     let target = env.path("site");
     let status =
         |format: &str| env.run(env.root.path(), &["status", "--target", target.to_str().unwrap(), "--format", format]);
@@ -329,7 +320,7 @@ fn receipts_recorded_in_the_repository_feed_plan_env() {
     let env = TestEnv::new();
     let repo = env.inventory("work", false);
     let bundle = env.path("base.tar");
-    export(&env, &repo.dir, &bundle, &["--head", "main"]);
+    env.export(&repo.dir, &bundle, &["--head", "main"]);
     let receipt = env.path("receipt.json");
     let target = env.path("site");
     let out = import(&env, &bundle, &target, &["--env", "prod", "--receipt", receipt.to_str().unwrap()]);
@@ -384,8 +375,8 @@ fn postgres_first_install_upgrade_no_transaction_and_rollback() {
         .write("migrations/0006_f.sql", "INSERT INTO a VALUES (6);\n");
     let second = repo.commit("two");
     let (base, change) = (env.path("fail-base.tar"), env.path("fail-change.tar"));
-    export(&env, &repo.dir, &base, &["--head", &first.to_string()]);
-    export(&env, &repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
+    env.export(&repo.dir, &base, &["--head", &first.to_string()]);
+    env.export(&repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
     let Some(db2) = TestDb::create(Server::Postgres) else { return };
     let url2 = format!("postgres://postgres@127.0.0.1:5432/{}", db2.name);
     let target2 = env.path("site2");
@@ -427,8 +418,8 @@ fn mariadb_records_progress_statement_by_statement() {
     );
     let second = repo.commit("two");
     let (base, change) = (env.path("fail-base.tar"), env.path("fail-change.tar"));
-    export(&env, &repo.dir, &base, &["--head", &first.to_string()]);
-    export(&env, &repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
+    env.export(&repo.dir, &base, &["--head", &first.to_string()]);
+    env.export(&repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
     let Some(db2) = TestDb::create(Server::Mariadb) else { return };
     let url2 = format!("mysql://root@127.0.0.1:3306/{}", db2.name);
     let target2 = env.path("site2");
@@ -453,7 +444,7 @@ fn mariadb_records_progress_statement_by_statement() {
     );
     let changed = repo.commit("changes what ran");
     let bad = env.path("changed.tar");
-    export(&env, &repo.dir, &bad, &["--base", &first.to_string(), "--head", &changed.to_string()]);
+    env.export(&repo.dir, &bad, &["--base", &first.to_string(), "--head", &changed.to_string()]);
     let out = import(&env, &bad, &target2, &["--db", &url2]);
     assert!(out.contains("migrate::resume_changed") && out.ends_with("[exit status: 1]\n"), "{out}");
     // ...and one that fixes only the tail resumes at the failed statement.
@@ -463,7 +454,7 @@ fn mariadb_records_progress_statement_by_statement() {
     );
     let fixed = repo.commit("fixes the tail");
     let good = env.path("fixed.tar");
-    export(&env, &repo.dir, &good, &["--base", &first.to_string(), "--head", &fixed.to_string()]);
+    env.export(&repo.dir, &good, &["--base", &first.to_string(), "--head", &fixed.to_string()]);
     let out = import(&env, &good, &target2, &["--db", &url2, "--dry-run"]);
     assert!(out.contains("resume") && !out.contains("CREATE TABLE b"), "statement 1 does not run again: {out}");
     let out = import(&env, &good, &target2, &["--db", &url2]);
@@ -531,8 +522,8 @@ fn trusted_keys_in_the_target_require_a_signature() {
     let key = env.path("release.key");
     assert!(env.run(env.root.path(), &["keygen", "-o", key.to_str().unwrap()]).ends_with("[exit status: 0]\n"));
     let (signed, unsigned) = (env.path("signed.tar"), env.path("unsigned.tar"));
-    export(&env, &repo.dir, &signed, &["--head", "base", "--sign", key.to_str().unwrap()]);
-    export(&env, &repo.dir, &unsigned, &["--head", "base"]);
+    env.export(&repo.dir, &signed, &["--head", "base", "--sign", key.to_str().unwrap()]);
+    env.export(&repo.dir, &unsigned, &["--head", "base"]);
     let target = env.path("site");
     std::fs::create_dir_all(target.join(".migrate/trusted")).unwrap();
     std::fs::copy(env.path("release.key.pub"), target.join(".migrate/trusted/release.pub")).unwrap();
@@ -575,7 +566,7 @@ fn postgres_failure_at_commit_rolls_back() {
     );
     repo.commit("deferred violation");
     let bundle = env.path("b.tar");
-    export(&env, &repo.dir, &bundle, &[]);
+    env.export(&repo.dir, &bundle, &[]);
     let Some(db) = TestDb::create(Server::Postgres) else { return };
     let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.name);
     let target = env.path("site");
@@ -723,7 +714,7 @@ fn postgres_tls_when_the_url_asks_and_no_password_anywhere() {
     );
     repo.commit("tls");
     let bundle = env.path("b.tar");
-    export(&env, &repo.dir, &bundle, &[]);
+    env.export(&repo.dir, &bundle, &[]);
     let Some(db) = TestDb::create(Server::Postgres) else { return };
     let target = env.path("site");
     let receipt = env.path("receipt.json");
@@ -755,7 +746,7 @@ fn mariadb_tls_when_the_url_asks_never_in_clear() {
     );
     repo.commit("tls");
     let bundle = env.path("b.tar");
-    export(&env, &repo.dir, &bundle, &[]);
+    env.export(&repo.dir, &bundle, &[]);
     let Some(db) = TestDb::create(Server::Mariadb) else { return };
     let server_has_tls = db.query("SELECT @@have_ssl").trim() == "YES";
     let url = format!("mysql://root@127.0.0.1:3306/{}?ssl-mode=REQUIRED", db.name);
@@ -842,7 +833,7 @@ fn postgres_verify_ca_and_verify_full_check_the_certificate() {
         .write("migrations/0001_a.sql", "CREATE TABLE a (id integer);\n");
     repo.commit("one");
     let bundle = env.path("b.tar");
-    export(&env, &repo.dir, &bundle, &[]);
+    env.export(&repo.dir, &bundle, &[]);
     let Some(db) = TestDb::create(Server::Postgres) else { return };
     assert_eq!(db.query("SHOW ssl").trim(), "on", "the test server must offer TLS");
     // The server's own certificate is self-signed: as a CA file it is the one CA that signed it.
@@ -909,9 +900,9 @@ fn assets_are_deleted_last_and_only_when_an_import_put_them_there() {
     repo.remove("assets/query/gone.yaml").write("assets/query/keep.yaml", "spec: {sql: SELECT 3}\n");
     let second = repo.commit("two");
     let (base, change, full) = (env.path("base.tar"), env.path("change.tar"), env.path("full.tar"));
-    export(&env, &repo.dir, &base, &["--head", &first.to_string()]);
-    export(&env, &repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
-    export(&env, &repo.dir, &full, &["--head", &second.to_string()]);
+    env.export(&repo.dir, &base, &["--head", &first.to_string()]);
+    env.export(&repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
+    env.export(&repo.dir, &full, &["--head", &second.to_string()]);
     for (n, bundle) in [&change, &full].into_iter().enumerate() {
         let target = env.path(&format!("site{n}"));
         assert!(import(&env, &base, &target, &[]).ends_with("[exit status: 0]\n"));
@@ -941,7 +932,7 @@ fn dry_run_shows_each_migrations_hazards() {
     );
     repo.commit("one");
     let bundle = env.path("b.tar");
-    export(&env, &repo.dir, &bundle, &[]);
+    env.export(&repo.dir, &bundle, &[]);
     let target = env.path("site");
     let out = import(&env, &bundle, &target, &["--dry-run"]);
     assert!(out.ends_with("[exit status: 0]\n"), "{out}");
@@ -968,8 +959,8 @@ fn dry_run_hazards_are_those_of_the_targets_dialect() {
     repo.write("migrations/0002_b.sql", "CREATE INDEX a_id ON a (id);\n");
     let second = repo.commit("two");
     let (base, change) = (env.path("base.tar"), env.path("change.tar"));
-    export(&env, &repo.dir, &base, &["--head", &first.to_string()]);
-    export(&env, &repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
+    env.export(&repo.dir, &base, &["--head", &first.to_string()]);
+    env.export(&repo.dir, &change, &["--base", &first.to_string(), "--head", &second.to_string()]);
     let lite = env.path("lite");
     assert!(import(&env, &base, &lite, &[]).ends_with("[exit status: 0]\n"));
     let out = import(&env, &change, &lite, &["--dry-run"]);
@@ -995,9 +986,9 @@ fn an_incremental_bundle_needs_exactly_its_base_release_not_just_its_migrations(
     repo.write("assets/flag/b.yaml", "spec: {on: true}\n");
     let c2 = repo.commit("c2");
     let (full_c1, from_c0, from_c1) = (env.path("c1.tar"), env.path("c0-c2.tar"), env.path("c1-c2.tar"));
-    export(&env, &repo.dir, &full_c1, &["--head", &c1.to_string()]);
-    export(&env, &repo.dir, &from_c0, &["--base", &c0.to_string(), "--head", &c2.to_string()]);
-    export(&env, &repo.dir, &from_c1, &["--base", &c1.to_string(), "--head", &c2.to_string()]);
+    env.export(&repo.dir, &full_c1, &["--head", &c1.to_string()]);
+    env.export(&repo.dir, &from_c0, &["--base", &c0.to_string(), "--head", &c2.to_string()]);
+    env.export(&repo.dir, &from_c1, &["--base", &c1.to_string(), "--head", &c2.to_string()]);
     let site = env.path("site");
     assert!(import(&env, &full_c1, &site, &[]).starts_with("initialise:"));
     let before = files(&site);

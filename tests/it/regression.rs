@@ -22,17 +22,8 @@ fn two_bundles(env: &TestEnv, config: &str, base: &[(&str, &str)], head: &[(&str
     }
     let second = repo.commit("head");
     let (a, b) = (env.path("base.tar"), env.path("head.tar"));
-    for (out, args) in [
-        (&a, vec!["--head", &*first.to_string()]),
-        (&b, vec!["--base", &first.to_string(), "--head", &second.to_string()]),
-    ] {
-        let mut all = vec!["export".to_string()];
-        all.extend(args.iter().map(|s| s.to_string()));
-        all.extend(["-o".to_string(), out.display().to_string()]);
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        let result = env.run(&repo.dir, &refs);
-        assert!(result.ends_with("[exit status: 0]\n"), "{result}");
-    }
+    env.export(&repo.dir, &a, &["--head", &first.to_string()]);
+    env.export(&repo.dir, &b, &["--base", &first.to_string(), "--head", &second.to_string()]);
     (a, b)
 }
 

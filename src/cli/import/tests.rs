@@ -101,19 +101,21 @@ fn base_bundle(dialect: &str) -> (Manifest, BTreeMap<String, Arc<str>>) {
     (built.manifest, built.members.into_iter().collect())
 }
 
-/// One import, as `migrate import` runs it, on the fake database; `Err(None)` when it died.
-fn run(
+/// One import (or dry run), as `migrate import` runs it, on the fake database; `None` when the
+/// process "died".
+fn attempt(
     db: &FakeDb,
     url: &str,
     target: &Path,
     bundle: &(Manifest, BTreeMap<String, Arc<str>>),
-) -> Result<Outcome, Option<FailureKind>> {
+    dry_run: bool,
+) -> Option<Result<Outcome, Failure>> {
     let target = Target::new(target);
     let request = ImportRequest {
         target: &target,
         env: Some("test"),
         db: Some(url),
-        dry_run: false,
+        dry_run,
         receipt: None,
         baseline: None,
         allow_downgrade: false,
@@ -124,39 +126,31 @@ fn run(
     let mut progress = Progress::new(ProgressMode::Never, true);
     let mut open = |_: &str, _: bool| Ok(Box::new(db.connect()) as Box<dyn Driver>);
     let (manifest, members) = bundle;
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         import_bundle(&request, manifest, members, &mut open, &printer, &mut progress)
-    }));
-    match result {
-        Ok(Ok(outcome)) => Ok(outcome),
-        Ok(Err(Failure { kind, report })) => {
-            let _ = report;
-            Err(Some(kind))
-        }
-        Err(_) => Err(None),
+    }))
+    .ok()
+}
+
+/// An import's outcome, or its failure's kind; `Err(None)` when it died.
+fn run(
+    db: &FakeDb,
+    url: &str,
+    target: &Path,
+    bundle: &(Manifest, BTreeMap<String, Arc<str>>),
+) -> Result<Outcome, Option<FailureKind>> {
+    match attempt(db, url, target, bundle, false) {
+        Some(Ok(outcome)) => Ok(outcome),
+        Some(Err(failure)) => Err(Some(failure.kind)),
+        None => Err(None),
     }
 }
 
-/// The refusal code of a failed run, for the uncertain case.
+/// The code of a refused dry run, for the uncertain case.
 fn refusal_code(db: &FakeDb, url: &str, target: &Path, bundle: &(Manifest, BTreeMap<String, Arc<str>>)) -> String {
-    let target = Target::new(target);
-    let request = ImportRequest {
-        target: &target,
-        env: Some("test"),
-        db: Some(url),
-        dry_run: true,
-        receipt: None,
-        baseline: None,
-        allow_downgrade: false,
-        lock_timeout: Duration::from_secs(1),
-        format: Format::Text,
-    };
-    let printer = Printer::new(true, false, true);
-    let mut progress = Progress::new(ProgressMode::Never, true);
-    let mut open = |_: &str, _: bool| Ok(Box::new(db.connect()) as Box<dyn Driver>);
-    match import_bundle(&request, &bundle.0, &bundle.1, &mut open, &printer, &mut progress) {
-        Err(failure) => failure.report.code().map(|c| c.to_string()).unwrap_or_default(),
-        Ok(_) => String::new(),
+    match attempt(db, url, target, bundle, true) {
+        Some(Err(failure)) => failure.report.code().map(|c| c.to_string()).unwrap_or_default(),
+        _ => String::new(),
     }
 }
 

@@ -226,6 +226,15 @@ impl TestEnv {
         command
     }
 
+    /// Exports with `args` (revisions, flags) from `repo` to `out`, which must succeed.
+    pub fn export(&self, repo: &Path, out: &Path, args: &[&str]) {
+        let mut all = vec!["export"];
+        all.extend_from_slice(args);
+        all.extend(["-o", out.to_str().unwrap()]);
+        let result = self.run(repo, &all);
+        assert!(result.ends_with("[exit status: 0]\n"), "{result}");
+    }
+
     /// Runs `migrate` and returns stdout only, asserting the exit status.
     pub fn stdout(&self, dir: &Path, args: &[&str], status: i32) -> String {
         let rendered = self.run(dir, args);
