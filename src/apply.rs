@@ -180,8 +180,10 @@ struct Run<'a, 'd> {
     open: bool,
     /// This import created the history table, and the creation is committed.
     created_history: bool,
-    /// Foreign-key violations when the open transaction began: only new ones refuse it.
-    violations_before: Vec<Violation>,
+    /// Foreign-key violations before the open transaction's first migration ran: only new ones
+    /// refuse it. `None` while no migration ran in it, when there is nothing to check (a scan of
+    /// every child table is not free on a large database).
+    violations_before: Option<Vec<Violation>>,
 }
 
 impl Run<'_, '_> {
@@ -226,7 +228,7 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Opens a transaction, if none is open, and notes the foreign-key violations already there.
+    /// Opens a transaction, if none is open.
     fn begin(&mut self) -> Result<(), Cause> {
         if self.open {
             return Ok(());
@@ -234,7 +236,16 @@ impl Run<'_, '_> {
         self.effect();
         self.driver.begin()?;
         self.open = true;
-        self.violations_before = self.driver.constraint_violations()?;
+        self.violations_before = None;
+        Ok(())
+    }
+
+    /// Notes the foreign-key violations already there, before the open transaction's first
+    /// migration runs.
+    fn note_violations(&mut self) -> Result<(), Cause> {
+        if self.violations_before.is_none() {
+            self.violations_before = Some(self.driver.constraint_violations()?);
+        }
         Ok(())
     }
 
@@ -251,14 +262,15 @@ impl Run<'_, '_> {
         if !self.open {
             return Ok(());
         }
-        let before = std::mem::take(&mut self.violations_before);
-        let found = match self.driver.constraint_violations() {
-            Ok(found) => found,
+        let before = self.violations_before.take();
+        let found = match before.as_ref().map(|_| self.driver.constraint_violations()).transpose() {
+            Ok(found) => found.unwrap_or_default(),
             Err(e) => {
                 self.rollback();
                 return Err(e.into());
             }
         };
+        let before = before.unwrap_or_default();
         let new: Vec<Violation> = found
             .into_iter()
             .filter(|v| !before.iter().any(|b| b.table == v.table && b.rowid == v.rowid && b.parent == v.parent))
@@ -294,7 +306,7 @@ pub fn apply(
         in_transaction: Vec::new(),
         open: false,
         created_history: false,
-        violations_before: Vec::new(),
+        violations_before: None,
     };
     let mut applied = Applied::default();
     let journal = Journal {
@@ -338,6 +350,10 @@ pub fn apply(
         };
         if !outside_transaction(step, run.driver) {
             run.begin().map_err(|e| run.fail(at(step, 1), e))?;
+            if let Err(e) = run.note_violations() {
+                run.rollback();
+                return Err(run.fail(at(step, 1), e));
+            }
             let texts: Vec<&str> = step.statements.iter().map(|s| s.text.as_str()).collect();
             run.effect();
             if let Err((e, failed)) = run.driver.execute_all(&texts) {
