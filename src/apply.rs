@@ -249,6 +249,15 @@ impl Run<'_, '_> {
         Ok(())
     }
 
+    /// The rows that break a foreign key now and did not `before`, the first few described.
+    fn broken_since(&mut self, before: &[Violation]) -> Result<Vec<Violation>, Cause> {
+        let mut new = crate::db::new_violations(before, self.driver.constraint_violations()?);
+        for violation in new.iter_mut().take(5) {
+            violation.row = self.driver.describe(violation);
+        }
+        Ok(new)
+    }
+
     /// Rolls the open transaction back, if one is open.
     fn rollback(&mut self) {
         if std::mem::take(&mut self.open) {
@@ -262,22 +271,18 @@ impl Run<'_, '_> {
         if !self.open {
             return Ok(());
         }
-        let before = self.violations_before.take();
-        let found = match before.as_ref().map(|_| self.driver.constraint_violations()).transpose() {
-            Ok(found) => found.unwrap_or_default(),
-            Err(e) => {
+        if let Some(before) = self.violations_before.take() {
+            let new = match self.broken_since(&before) {
+                Ok(new) => new,
+                Err(e) => {
+                    self.rollback();
+                    return Err(e);
+                }
+            };
+            if !new.is_empty() {
                 self.rollback();
-                return Err(e.into());
+                return Err(Cause::ForeignKeys(new));
             }
-        };
-        let before = before.unwrap_or_default();
-        let new: Vec<Violation> = found
-            .into_iter()
-            .filter(|v| !before.iter().any(|b| b.table == v.table && b.rowid == v.rowid && b.parent == v.parent))
-            .collect();
-        if !new.is_empty() {
-            self.rollback();
-            return Err(Cause::ForeignKeys(new));
         }
         self.effect();
         self.open = false;
@@ -384,6 +389,12 @@ pub fn apply(
             run.commit().map_err(|e| run.fail(at(step, 1), e))?;
             let resumed = step.start_at;
             let n = step.statements.len();
+            // Statements outside a transaction cannot be rolled back: what they break in the
+            // foreign keys is reported after them (exit 4), not kept quiet.
+            let violations_before = match run.driver.constraint_violations() {
+                Ok(found) => found,
+                Err(e) => return Err(run.fail(at(step, 1), e)),
+            };
             // A fresh migration's row says 0 of n before its first statement; an adopted one
             // (`--baseline`), or one whose statements all ran before its row caught up, is
             // recorded complete.
@@ -429,6 +440,12 @@ pub fn apply(
                 if let Err(e) = run.driver.unrecord(cx.history_table, &step.version) {
                     return Err(run.stopped(at(step, 1), e, index, n));
                 }
+            }
+            match run.broken_since(&violations_before) {
+                Ok(new) if new.is_empty() => {}
+                // The migration is complete and recorded so: the failure says what it broke.
+                Ok(new) => return Err(run.fail(at(step, 1), Cause::ForeignKeys(new))),
+                Err(e) => return Err(run.fail(at(step, 1), e)),
             }
             // Every statement of it ran in this import: one migration, for the report.
             if let Some(last) = run.committed.last_mut()

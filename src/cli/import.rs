@@ -109,6 +109,9 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         .iter()
         .map(|(path, bytes)| (path.clone(), Arc::from(String::from_utf8_lossy(bytes).as_ref())))
         .collect();
+    // A wrong `--sqlite-extension` is found before the target or its database is touched.
+    crate::db::sqlite::check_extensions(&args.sqlite_extensions)
+        .map_err(|e| Failure::usage(miette::miette!(code = e.code(), help = e.help(), "{e}")))?;
     let baseline = match &args.baseline {
         Some(v) => {
             Some(Version::parse(v).ok_or_else(|| usage("migrate::bad_version", format!("`{v}` is not a version")))?)
@@ -453,7 +456,7 @@ fn database_failure(shown_url: &str, doing: &str, e: DbError) -> Failure {
     let report = miette::miette!(code = e.code(), help = e.help(), "cannot {doing} `{shown_url}`: {e}");
     match e {
         e if e.is_temporary() => Failure::temporary(report),
-        DbError::BadUrl(_) => Failure::usage(report),
+        DbError::BadUrl(_) | DbError::Extension(_) => Failure::usage(report),
         _ => Failure::refused(report),
     }
 }

@@ -520,7 +520,7 @@ fn transaction_control_refusal(migrations: &[MigrationStep], dialect: Dialect) -
                         "migration {} `{}` controls the transaction itself: `{word}` at {}:{}",
                         step.version, step.name, step.path, statement.line
                     ),
-                    help: "remove the statement: migrate runs each migration in a transaction of its own and records it in the same one".to_string(),
+                    help: "remove the statement: migrate opens the transaction the migrations run in and records them in it (a statement that cannot run in a transaction goes in a `-- migrate:no-transaction` migration)".to_string(),
                 });
             }
         }

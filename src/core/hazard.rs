@@ -141,7 +141,7 @@ pub const RULES: &[Rule] = &[
         id: CONTROL_STATEMENT,
         default: Error,
         explanation: "a migration that begins, commits or rolls back a transaction itself breaks the one migrate runs it in: what is committed would no longer match the history",
-        help: "remove the statement: migrate runs each migration in a transaction and records it in the same one (a statement that cannot run in a transaction goes in a `-- migrate:no-transaction` migration); this rule cannot be allowed or turned off",
+        help: "remove the statement: migrate opens the transaction the migrations run in and records them in it (a statement that cannot run in a transaction goes in a `-- migrate:no-transaction` migration); this rule cannot be allowed or turned off",
     },
     Rule {
         id: "transaction/vacuum",
@@ -185,6 +185,9 @@ pub const CONTROL_STATEMENT: &str = "transaction/control-statement";
 /// part of its `CREATE` statement and never top-level here; MariaDB's `BEGIN NOT ATOMIC … END`
 /// is a block, not a transaction.
 pub fn transaction_control(dialect: Dialect, text: &str) -> Option<&'static str> {
+    if dialect == Dialect::Mysql && sets_autocommit(text) {
+        return Some("SET autocommit");
+    }
     let mut words = text
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .filter(|w| !w.is_empty())
@@ -205,8 +208,46 @@ pub fn transaction_control(dialect: Dialect, text: &str) -> Option<&'static str>
         ("RELEASE", _) => "RELEASE",
         ("PREPARE", "TRANSACTION") if dialect == Dialect::Postgres => "PREPARE TRANSACTION",
         ("XA", _) if mysql => "XA",
-        ("SET", "AUTOCOMMIT") if mysql => "SET autocommit",
+        // LOCK TABLES commits what came before, and then no other table (the history among
+        // them) may be touched until UNLOCK TABLES.
+        ("LOCK", "TABLE" | "TABLES") if mysql => "LOCK TABLES",
+        ("UNLOCK", _) if mysql => "UNLOCK TABLES",
         _ => return None,
+    })
+}
+
+/// Whether a MySQL `SET` statement assigns `autocommit`, among any other assignments
+/// (`SET sql_mode = '', autocommit = 0`), in any scope (`@@autocommit`, `SESSION autocommit`,
+/// `@@session.autocommit`). Values are skipped, so a string that says autocommit is not one.
+fn sets_autocommit(text: &str) -> bool {
+    let trimmed = text.trim_start();
+    if !trimmed.get(..3).is_some_and(|w| w.eq_ignore_ascii_case("SET"))
+        || !trimmed[3..].starts_with(|c: char| c.is_whitespace())
+    {
+        return false;
+    }
+    // The assignments, split at commas outside quotes and parentheses.
+    let (mut depth, mut quote, mut start) = (0usize, None, 3usize);
+    let mut assignments = Vec::new();
+    for (i, c) in trimmed.char_indices().skip(3) {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth = depth.saturating_sub(1),
+            (None, ',') if depth == 0 => {
+                assignments.push(&trimmed[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    assignments.push(&trimmed[start..]);
+    assignments.iter().any(|assignment| {
+        let target = assignment.split(['=', ':']).next().unwrap_or("").trim().trim_start_matches('@');
+        let target = target.rsplit(['.', ' ']).next().unwrap_or("");
+        target.eq_ignore_ascii_case("autocommit")
     })
 }
 
@@ -301,7 +342,10 @@ pub fn analyse_parsed(
         let mut add = |rule: &'static str, message: String| found.push((index, rule, message));
         match read {
             Parsed::Keyword { rule, message } => {
-                if *rule == CONTROL_STATEMENT || (context.dialect == Dialect::Postgres && !context.no_transaction) {
+                let in_transaction = !context.no_transaction
+                    && (context.dialect == Dialect::Postgres
+                        || (context.dialect == Dialect::Sqlite && *rule == "transaction/vacuum"));
+                if *rule == CONTROL_STATEMENT || in_transaction {
                     add(rule, message.to_string());
                 }
             }

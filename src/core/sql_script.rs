@@ -153,13 +153,17 @@ struct Bookkeeping {
     begin: String,
     /// Commits the open transaction (after the checks it needs).
     commit: String,
+    /// Before and after a migration that runs outside a transaction (SQLite: what it breaks in
+    /// the foreign keys cannot be rolled back, but it stops the script).
+    before_outside: String,
+    after_outside: String,
 }
 
 /// The migrations of a script that runs in one transaction (SQLite, PostgreSQL): each followed by
 /// its history row; a no-transaction migration between a COMMIT and a new transaction, with its
 /// progress recorded statement by statement.
 fn transactional_steps(out: &mut String, table: &str, release: &str, steps: &[Step<'_>], words: &Bookkeeping) {
-    let Bookkeeping { start_clock, now, elapsed, begin, commit } = words;
+    let Bookkeeping { start_clock, now, elapsed, begin, commit, before_outside, after_outside } = words;
     for planned in steps {
         out.push_str(&planned.header());
         let step = &planned.step;
@@ -168,6 +172,7 @@ fn transactional_steps(out: &mut String, table: &str, release: &str, steps: &[St
             (quote(step.version.as_str()), quote(&step.name), quote(planned.item.sha256.as_str()));
         if !step.transactional {
             out.push_str(commit);
+            out.push_str(before_outside);
         }
         let _ = writeln!(out, "{start_clock}");
         if !step.transactional && !step.revert {
@@ -196,6 +201,7 @@ fn transactional_steps(out: &mut String, table: &str, release: &str, steps: &[St
             );
         }
         if !step.transactional {
+            out.push_str(after_outside);
             out.push_str(begin);
         }
     }
@@ -225,6 +231,8 @@ fn statement_line(out: &mut String, dialect: Dialect, text: &str) {
 fn sqlite(out: &mut String, manifest: &Manifest, table: &str, expected: &[String], steps: &[Step<'_>]) {
     let create = history_table_ddl(Dialect::Sqlite, table);
     let release = quote(manifest.release.id.as_str());
+    let snapshot = "DELETE FROM temp.migrate_fk_before;\n\
+                    INSERT INTO temp.migrate_fk_before SELECT \"table\", parent, count(*) FROM pragma_foreign_key_check GROUP BY 1, 2;\n";
     out.push_str(".bail on\n");
     session(out, manifest, Dialect::Sqlite);
     let _ = write!(
@@ -265,30 +273,41 @@ CREATE TEMP TABLE migrate_clock (t0 REAL NOT NULL);
 INSERT INTO temp.migrate_clock (t0) VALUES (julianday('now'));
 
 -- foreign keys: rows that break one before the release are tolerated, new ones refuse the COMMIT
-CREATE TEMP TABLE migrate_fk_before (tbl TEXT, rid INTEGER, parent TEXT);
-INSERT INTO temp.migrate_fk_before SELECT \"table\", rowid, parent FROM pragma_foreign_key_check;
-CREATE TEMP TABLE migrate_fk_guard (ok INTEGER NOT NULL);
+-- (counted per child and parent table: a table rebuild renumbers the rows it copies)
+CREATE TEMP TABLE migrate_fk_before (tbl TEXT, parent TEXT, n INTEGER);
+{snapshot}CREATE TEMP TABLE migrate_fk_guard (ok INTEGER NOT NULL);
 CREATE TEMP TRIGGER migrate_fk_guard_check BEFORE INSERT ON migrate_fk_guard WHEN NEW.ok = 0
 BEGIN
   SELECT RAISE(ABORT, 'migrate: foreign keys are broken (see above), nothing of this transaction is committed');
 END;
+CREATE TEMP TABLE migrate_fk_guard_outside (ok INTEGER NOT NULL);
+CREATE TEMP TRIGGER migrate_fk_guard_outside_check BEFORE INSERT ON migrate_fk_guard_outside WHEN NEW.ok = 0
+BEGIN
+  SELECT RAISE(ABORT, 'migrate: foreign keys are broken (see above) by a migration that ran outside a transaction: it is committed');
+END;
 "
     );
-    let new_violations = "FROM pragma_foreign_key_check f WHERE NOT EXISTS (SELECT 1 FROM temp.migrate_fk_before b \
-                          WHERE b.tbl = f.\"table\" AND b.rid IS f.rowid AND b.parent = f.parent)";
-    let commit = format!(
-        "SELECT 'migrate: foreign key broken: ' || f.\"table\" || ' rowid ' || coalesce(f.rowid, '-') || ' refers to a missing row of ' || f.parent {new_violations};\n\
-         INSERT INTO temp.migrate_fk_guard (ok) SELECT NOT EXISTS (SELECT 1 {new_violations});\n\
-         COMMIT;\n"
-    );
+    let grown = "FROM (SELECT \"table\" AS tbl, parent, count(*) AS n FROM pragma_foreign_key_check GROUP BY 1, 2) a \
+                 LEFT JOIN temp.migrate_fk_before b ON b.tbl = a.tbl AND b.parent = a.parent WHERE a.n > coalesce(b.n, 0)";
+    let check = |guard: &str| {
+        format!(
+            "SELECT 'migrate: foreign key broken: ' || a.n || ' row(s) of ' || a.tbl || ' refer to missing rows of ' || a.parent \
+             || ' (' || coalesce(b.n, 0) || ' before the release), rowids ' || (SELECT group_concat(coalesce(f.rowid, '-'), ' ') \
+             FROM pragma_foreign_key_check f WHERE f.\"table\" = a.tbl AND f.parent = a.parent) {grown};\n\
+             INSERT INTO temp.{guard} (ok) SELECT NOT EXISTS (SELECT 1 {grown});\n"
+        )
+    };
+    let commit = format!("{}COMMIT;\n", check("migrate_fk_guard"));
     let sqlite = Bookkeeping {
         start_clock: "UPDATE temp.migrate_clock SET t0 = julianday('now');",
         now: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
         elapsed: "CAST(round((julianday('now') - (SELECT t0 FROM temp.migrate_clock)) * 86400000.0) AS INTEGER)",
-        begin: "BEGIN IMMEDIATE;\nDELETE FROM temp.migrate_fk_before;\n\
-                INSERT INTO temp.migrate_fk_before SELECT \"table\", rowid, parent FROM pragma_foreign_key_check;\n"
-            .to_string(),
+        // A no-transaction migration may have turned enforcement on: off again, outside the
+        // transaction where the pragma takes effect.
+        begin: format!("PRAGMA foreign_keys = OFF;\nBEGIN IMMEDIATE;\n{snapshot}"),
         commit: commit.clone(),
+        before_outside: snapshot.to_string(),
+        after_outside: check("migrate_fk_guard_outside"),
     };
     transactional_steps(out, table, &release, steps, &sqlite);
     let _ = writeln!(out, "\n{commit}SELECT 'migrate: done, release {}';", manifest.release.id);
@@ -348,6 +367,8 @@ $migrate_guard$;
         elapsed: "(extract(epoch FROM clock_timestamp() - :'migrate_t0'::timestamptz) * 1000)::bigint",
         begin: "BEGIN;\n".to_string(),
         commit: "COMMIT;\n".to_string(),
+        before_outside: String::new(),
+        after_outside: String::new(),
     };
     transactional_steps(out, table, &release, steps, &postgres);
     let _ = writeln!(out, "\nCOMMIT;\n\\echo migrate: done, release {}", manifest.release.id);

@@ -31,6 +31,9 @@ pub enum DbError {
     /// The URL, or one of its options, is wrong.
     #[error("{0}")]
     BadUrl(String),
+    /// A `--sqlite-extension` cannot be loaded.
+    #[error("{0}")]
+    Extension(String),
     /// The disk, or the database's space, is full.
     #[error("{0}")]
     DiskFull(String),
@@ -60,6 +63,7 @@ impl DbError {
             DbError::PermissionDenied(_) => "migrate::database_permission_denied",
             DbError::Tls(_) => "migrate::database_tls",
             DbError::BadUrl(_) => "migrate::database_url",
+            DbError::Extension(_) => "migrate::sqlite_extension",
             DbError::DiskFull(_) => "migrate::disk_full",
             DbError::ReadOnly(_) => "migrate::database_read_only",
             DbError::MissingFunction { .. } => "migrate::missing_function",
@@ -74,7 +78,7 @@ impl DbError {
                 "check that the server runs and the host and port are right; retrying later may help".into()
             }
             DbError::Busy(_) => {
-                "another session holds the lock: wait for it to finish and import again, or raise `--lock-timeout`"
+                "another session holds a lock this import needs: import again when it is released (`--lock-timeout` is how long import waits for its own lock; a `lock_timeout` in `session:` limits how long the statements wait)"
                     .into()
             }
             DbError::PermissionDenied(_) => {
@@ -84,6 +88,7 @@ impl DbError {
                 "check the URL's TLS options (`sslmode`, `sslrootcert`, `ssl-mode`) and the server's certificate".into()
             }
             DbError::BadUrl(_) => "correct the database URL".into(),
+            DbError::Extension(_) => "give `--sqlite-extension` the path of a loadable SQLite extension (a shared library with an `sqlite3_extension_init` entry point)".into(),
             DbError::DiskFull(_) => "free space on the database's disk, then import again".into(),
             DbError::ReadOnly(_) => "make the database writable for this user, then import again".into(),
             DbError::MissingFunction { function, .. } => format!(
@@ -104,8 +109,33 @@ pub struct Violation {
     /// Whether the parent table exists at all (a table renamed before it was dropped takes its
     /// children's references along on SQLite 3.26 and newer, unless `legacy_alter_table` is on).
     pub parent_exists: bool,
-    /// The row's first columns, `name = value`, for the message.
+    /// The row's first columns, `name = value`, for the message (filled in for the few a
+    /// message names, by `Driver::describe`).
     pub row: String,
+}
+
+/// The violations in `after` that `before` does not account for: per child and parent table,
+/// more rows break the key than before. Counted rather than matched row by row, because a
+/// table rebuild renumbers the rows it copies (and a `WITHOUT ROWID` table has no rowid).
+pub fn new_violations(before: &[Violation], after: Vec<Violation>) -> Vec<Violation> {
+    let count = |list: &[Violation], table: &str, parent: &str| {
+        list.iter().filter(|v| v.table == table && v.parent == parent).count()
+    };
+    let grew: Vec<(String, String)> = {
+        let mut pairs: Vec<(String, String)> = after.iter().map(|v| (v.table.clone(), v.parent.clone())).collect();
+        pairs.sort();
+        pairs.dedup();
+        pairs.into_iter().filter(|(t, p)| count(&after, t, p) > count(before, t, p)).collect()
+    };
+    // Within a pair that grew, the rows whose rowid was not orphaned before come first.
+    let (mut fresh, mut rest): (Vec<Violation>, Vec<Violation>) =
+        after.into_iter().filter(|v| grew.iter().any(|(t, p)| *t == v.table && *p == v.parent)).partition(|v| {
+            !before
+                .iter()
+                .any(|b| b.table == v.table && b.parent == v.parent && b.rowid == v.rowid && v.rowid.is_some())
+        });
+    fresh.append(&mut rest);
+    fresh
 }
 
 impl std::fmt::Display for Violation {
@@ -192,6 +222,10 @@ pub trait Driver {
     /// the database enforces them itself.
     fn constraint_violations(&mut self) -> Result<Vec<Violation>, DbError> {
         Ok(Vec::new())
+    }
+    /// Describes the row of a violation (its first columns) for a message.
+    fn describe(&mut self, _violation: &Violation) -> String {
+        String::new()
     }
     /// Writes (or replaces) a history row.
     fn record(&mut self, table: &str, row: &NewRow<'_>) -> Result<(), DbError>;

@@ -84,13 +84,28 @@ impl Sqlite {
     }
 }
 
+/// Checks that each extension loads, into a database in memory: before the target or its
+/// database is touched, so that a wrong path changes nothing.
+pub fn check_extensions(extensions: &[PathBuf]) -> Result<(), DbError> {
+    if extensions.is_empty() {
+        return Ok(());
+    }
+    for path in extensions {
+        if !path.is_file() {
+            return Err(DbError::Extension(format!("the SQLite extension `{}` is not a file", path.display())));
+        }
+    }
+    let connection = Connection::open_in_memory().map_err(error)?;
+    load_extensions(&connection, extensions)
+}
+
 /// Loads the operator's extensions, then switches loading off for good.
 fn load_extensions(connection: &Connection, extensions: &[PathBuf]) -> Result<(), DbError> {
     if extensions.is_empty() {
         return Ok(());
     }
     let failed = |path: &Path, e: rusqlite::Error| {
-        DbError::BadUrl(format!("cannot load the SQLite extension `{}`: {}", path.display(), error(e)))
+        DbError::Extension(format!("cannot load the SQLite extension `{}`: {}", path.display(), error(e)))
     };
     // SAFETY: loading is enabled only while the operator's own libraries load; no SQL runs in
     // between, and it is disabled again before this function returns, on every path.
@@ -213,23 +228,39 @@ impl Driver for Sqlite {
             .collect::<Result<Vec<_>, _>>()
             .map_err(error)?;
         let mut violations = Vec::with_capacity(found.len());
+        let mut parents: std::collections::BTreeMap<String, bool> = std::collections::BTreeMap::new();
         for (table, rowid, parent) in found {
-            let row = match rowid {
-                // Only the first few rows are described: the message names them, the rest count.
-                Some(rowid) if violations.len() < 10 => describe_row(connection, &table, rowid),
-                _ => String::new(),
+            let parent_exists = match parents.get(&parent) {
+                Some(exists) => *exists,
+                None => {
+                    let exists = connection
+                        .query_row(
+                            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+                            params![parent],
+                            |r| r.get::<_, i64>(0),
+                        )
+                        .map_err(error)?
+                        > 0;
+                    parents.insert(parent.clone(), exists);
+                    exists
+                }
             };
-            let parent_exists = connection
-                .query_row(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
-                    params![parent],
-                    |r| r.get::<_, i64>(0),
-                )
-                .map_err(error)?
-                > 0;
-            violations.push(Violation { table, rowid, parent, parent_exists, row });
+            violations.push(Violation { table, rowid, parent, parent_exists, row: String::new() });
         }
         Ok(violations)
+    }
+
+    fn describe(&mut self, violation: &Violation) -> String {
+        self.describe_violation(violation)
+    }
+}
+
+impl Sqlite {
+    fn describe_violation(&self, violation: &Violation) -> String {
+        match (&self.connection, violation.rowid) {
+            (Some(connection), Some(rowid)) => describe_row(connection, &violation.table, rowid),
+            _ => String::new(),
+        }
     }
 }
 

@@ -99,7 +99,9 @@ fn issue10_sqlite_an_orphan_left_by_a_release_is_refused_and_nothing_changes() {
     let said = format!("{}{}", String::from_utf8_lossy(&refused.stdout), String::from_utf8_lossy(&refused.stderr));
     assert!(
         !refused.status.success()
-            && said.contains("foreign key broken: child rowid 7 refers to a missing row of parent"),
+            && said.contains(
+                "foreign key broken: 1 row(s) of child refer to missing rows of parent (0 before the release), rowids 7"
+            ),
         "{said}"
     );
     assert_eq!(sqlite3(&scripted, ".dump"), dump);
@@ -120,6 +122,127 @@ fn issue10_sqlite_an_orphan_left_by_a_release_is_refused_and_nothing_changes() {
     let out = import(&env, &head, &target, &db, &[]);
     assert!(out.ends_with("[exit status: 0]\n"), "{out}");
     assert_eq!(sqlite3(&target.join("db.sqlite3"), "SELECT id, parent_id FROM child"), "7|99\n");
+}
+
+/// Issue 10, item 1, found on real histories after the fix: an orphan from before the release
+/// survives a rebuild of its table (which renumbers the rows) without being taken for a new one,
+/// in a `WITHOUT ROWID` table too, where a new orphan is still caught; a migration outside a
+/// transaction that orphans a row is reported (exit 4: it is committed); and a no-transaction
+/// `PRAGMA foreign_keys = ON` does not make the offline script's next rebuild cascade.
+#[test]
+fn issue10_sqlite_foreign_key_checks_count_rows_and_cover_every_migration() {
+    let config = "version: 1\nproject: fk\ndialects: [sqlite]\n";
+    let both = |base: &[(&str, &str)], head: &[(&str, &str)], rows: &str| {
+        let env = TestEnv::new();
+        let (base, head) = two_bundles(&env, config, base, head);
+        let target = env.path("site");
+        let db = Db::Sqlite(target.join("db.sqlite3"));
+        assert!(import(&env, &base, &target, &db, &[]).ends_with("[exit status: 0]\n"));
+        sqlite3(&target.join("db.sqlite3"), rows);
+        let imported = flat(&import(&env, &head, &target, &db, &[]));
+        let scripted = env.path("scripted.sqlite3");
+        for (n, bundle) in [&base, &head].into_iter().enumerate() {
+            let text = script(bundle, "sqlite", &env.path(&format!("{n}.sql")));
+            let run =
+                Command::new("sqlite3").arg(&scripted).stdin(std::fs::File::open(text).unwrap()).output().unwrap();
+            if n == 0 {
+                assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+                sqlite3(&scripted, rows);
+            } else {
+                let said = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+                return (
+                    imported,
+                    run.status.success(),
+                    said,
+                    sqlite3(&target.join("db.sqlite3"), "SELECT count(*) FROM child"),
+                    sqlite3(&scripted, "SELECT count(*) FROM child"),
+                    env,
+                );
+            }
+        }
+        unreachable!()
+    };
+    let tables = "CREATE TABLE parent (id INTEGER PRIMARY KEY);\nCREATE TABLE child (name TEXT NOT NULL, parent_id INTEGER REFERENCES parent (id) ON DELETE CASCADE);\n";
+    let rows = "INSERT INTO parent VALUES (1); INSERT INTO child VALUES ('a', 1), ('b', 1), ('orphan', 99); DELETE FROM child WHERE name = 'a';";
+    let rebuild = "CREATE TABLE child_new (name TEXT NOT NULL, parent_id INTEGER REFERENCES parent (id) ON DELETE CASCADE, note TEXT);\nINSERT INTO child_new (name, parent_id) SELECT name, parent_id FROM child;\nDROP TABLE child;\nALTER TABLE child_new RENAME TO child;\n";
+    let (imported, ok, said, kept, scripted_kept, _env) =
+        both(&[("migrations/0001_tables.sql", tables)], &[("migrations/0002_rebuild.sql", rebuild)], rows);
+    assert!(imported.ends_with("[exit status: 0]") && ok, "{imported}\n{said}");
+    assert_eq!((kept.as_str(), scripted_kept.as_str()), ("2\n", "2\n"));
+
+    let without_rowid = "CREATE TABLE parent (id INTEGER PRIMARY KEY);\nCREATE TABLE child (name TEXT PRIMARY KEY, parent_id INTEGER REFERENCES parent (id)) WITHOUT ROWID;\n";
+    let (imported, ok, said, ..) = both(
+        &[("migrations/0001_tables.sql", without_rowid)],
+        &[("migrations/0002_orphan.sql", "INSERT INTO child VALUES ('new orphan', 77);\n")],
+        "INSERT INTO parent VALUES (1); INSERT INTO child VALUES ('old orphan', 99), ('fine', 1);",
+    );
+    assert!(
+        imported.contains("migrate::foreign_key_violation") && imported.ends_with("[exit status: 3]"),
+        "{imported}"
+    );
+    assert!(
+        !ok && said
+            .contains("foreign key broken: 2 row(s) of child refer to missing rows of parent (1 before the release)"),
+        "{said}"
+    );
+
+    let (imported, ok, said, ..) = both(
+        &[("migrations/0001_tables.sql", tables)],
+        &[("migrations/0002_outside.sql", "-- migrate:no-transaction\nDELETE FROM parent WHERE id = 1;\n")],
+        "INSERT INTO parent VALUES (1); INSERT INTO child VALUES ('a', 1);",
+    );
+    assert!(
+        imported.contains("migrate::apply_partial")
+            && imported.contains("`child` rowid 1 (name = 'a', parent_id = 1)")
+            && imported.ends_with("[exit status: 4]"),
+        "{imported}"
+    );
+    assert!(!ok && said.contains("by a migration that ran outside a transaction: it is committed"), "{said}");
+
+    let (imported, ok, said, kept, scripted_kept, _env) = both(
+        &[("migrations/0001_tables.sql", tables)],
+        &[
+            ("migrations/0002_enforce.sql", "-- migrate:no-transaction\nPRAGMA foreign_keys = ON;\n"),
+            (
+                "migrations/0003_rebuild_parent.sql",
+                "CREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT);\nINSERT INTO parent_new (id) SELECT id FROM parent;\nDROP TABLE parent;\nALTER TABLE parent_new RENAME TO parent;\n",
+            ),
+        ],
+        "INSERT INTO parent VALUES (1); INSERT INTO child VALUES ('a', 1), ('b', 1);",
+    );
+    assert!(imported.ends_with("[exit status: 0]") && ok, "{imported}\n{said}");
+    assert_eq!((kept.as_str(), scripted_kept.as_str()), ("2\n", "2\n"), "no cascade either way");
+}
+
+/// A `--sqlite-extension` that cannot load is a usage error found before the target is
+/// touched (it was reported as a bad URL, after an empty database file was made).
+#[test]
+fn issue10_a_wrong_sqlite_extension_changes_nothing() {
+    let env = TestEnv::new();
+    let (base, _) = two_bundles(
+        &env,
+        "version: 1\nproject: ext\ndialects: [sqlite]\n",
+        &[("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n")],
+        &[],
+    );
+    let target = env.path("site");
+    let not_a_library = env.path("notes.txt");
+    std::fs::write(&not_a_library, "not a library").unwrap();
+    for path in [env.path("missing.so"), not_a_library] {
+        let out = flat(&env.run(
+            env.root.path(),
+            &[
+                "import",
+                base.to_str().unwrap(),
+                "--target",
+                target.to_str().unwrap(),
+                "--sqlite-extension",
+                path.to_str().unwrap(),
+            ],
+        ));
+        assert!(out.contains("migrate::sqlite_extension") && out.ends_with("[exit status: 2]"), "{out}");
+        assert!(!target.exists(), "the target was touched");
+    }
 }
 
 /// Issue 10, item 1: a parent renamed before it is dropped (as some histories written for
