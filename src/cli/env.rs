@@ -1,6 +1,7 @@
 //! `migrate env record`: store an import's receipt in `environments/<env>.json` of the source
 //! repository, closing the loop so that `plan --env` and `export --env` see what the
-//! environment holds.
+//! environment holds; `migrate env retire`: take an environment, or one target, out of the
+//! records again (a temporary environment whose databases are gone).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,6 +15,22 @@ use crate::settings::{ENVIRONMENTS_DIR, Settings};
 #[derive(Debug, clap::Subcommand)]
 pub enum EnvCommand {
     Record(RecordArgs),
+    Retire(RetireArgs),
+}
+
+/// Remove an environment, or one of its targets, from the records (commit it afterwards)
+///
+/// Without `--target`, deletes `environments/<env>.json`: what only that environment held no
+/// longer counts as shipped, and `plan --env`/`export --env` no longer know it (`environments:`
+/// in migrate.yaml is left as it is). With `--target ID`, removes that target's receipt; the
+/// last one takes the file with it.
+#[derive(Debug, clap::Args)]
+pub struct RetireArgs {
+    /// The environment
+    pub env: String,
+    /// Only this target (its id, as the record and `migrate status` show it)
+    #[arg(long, value_name = "ID")]
+    pub target: Option<String>,
 }
 
 /// Store a receipt in environments/<env>.json of the work tree (commit it afterwards)
@@ -31,7 +48,69 @@ fn usage(code: &'static str, message: String) -> Failure {
 }
 
 pub fn run_env(settings: &Settings, command: &EnvCommand) -> Result<Outcome, Failure> {
-    let EnvCommand::Record(args) = command;
+    match command {
+        EnvCommand::Record(args) => record(settings, args),
+        EnvCommand::Retire(args) => retire(settings, args),
+    }
+}
+
+/// The work tree's folder of environment records, and how to name a record in messages.
+fn records_dir(settings: &Settings) -> Result<(PathBuf, String), Failure> {
+    let Some(workdir) = settings.repo.workdir() else {
+        return Err(usage("migrate::no_worktree", "environment records are written to a work tree".into()));
+    };
+    Ok((workdir.join(&settings.prefix).join(ENVIRONMENTS_DIR), format!("{}{ENVIRONMENTS_DIR}", settings.prefix)))
+}
+
+fn retire(settings: &Settings, args: &RetireArgs) -> Result<Outcome, Failure> {
+    if !is_environment_name(&args.env) {
+        return Err(usage("migrate::bad_environment", format!("`{}` is not an environment name", args.env)));
+    }
+    let (dir, shown_dir) = records_dir(settings)?;
+    let path = dir.join(format!("{}.json", args.env));
+    let shown = format!("{shown_dir}/{}.json", args.env);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(usage("migrate::no_record", format!("there is no `{shown}`: `{}` has no record", args.env)));
+        }
+        Err(e) => return Err(usage("migrate::record_unreadable", format!("cannot read `{shown}`: {e}"))),
+    };
+    let mut record = EnvironmentRecord::parse(&shown, &args.env, &bytes).map_err(Failure::usage)?;
+    let remove_file = |what: String| -> Result<Outcome, Failure> {
+        std::fs::remove_file(&path)
+            .map_err(|e| usage("migrate::record_unwritten", format!("cannot remove `{shown}`: {e}")))?;
+        settings.printer.status(&format!("{what}: removed `{shown}`; commit it"));
+        Ok(Outcome::Success)
+    };
+    let Some(target) = &args.target else {
+        let targets = record.targets.len();
+        return remove_file(format!(
+            "retired environment `{}` ({} target{})",
+            args.env,
+            targets,
+            if targets == 1 { "" } else { "s" }
+        ));
+    };
+    if record.targets.remove(target).is_none() {
+        let known: Vec<&str> = record.targets.keys().map(String::as_str).collect();
+        return Err(Failure::usage(miette::miette!(
+            code = "migrate::unknown_target",
+            help = format!("the targets of `{}` are: {}", args.env, known.join(", ")),
+            "`{shown}` has no target `{target}`"
+        )));
+    }
+    if record.targets.is_empty() {
+        return remove_file(format!("retired target `{target}`, the last of `{}`", args.env));
+    }
+    let mut text = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    text.push(b'\n');
+    crate::target::write_durably(&path, &text).map_err(|e| usage("migrate::record_unwritten", e.to_string()))?;
+    settings.printer.status(&format!("retired target `{target}` from `{shown}`; commit it"));
+    Ok(Outcome::Success)
+}
+
+fn record(settings: &Settings, args: &RecordArgs) -> Result<Outcome, Failure> {
     let bytes = std::fs::read(&args.receipt)
         .map_err(|e| usage("migrate::receipt_unreadable", format!("cannot read `{}`: {e}", args.receipt.display())))?;
     let receipt: Receipt = serde_json::from_slice(&bytes).map_err(|e| {
@@ -52,6 +131,7 @@ pub fn run_env(settings: &Settings, command: &EnvCommand) -> Result<Outcome, Fai
     let Some(workdir) = settings.repo.workdir() else {
         return Err(usage("migrate::no_worktree", "recording needs a work tree to write to".into()));
     };
+    let (dir, shown_dir) = records_dir(settings)?;
     // A receipt of another project's target must not land in this project's records.
     let project_file = workdir.join(&settings.prefix).join(crate::core::project::PROJECT_FILE);
     let shown_file = format!("{}{}", settings.prefix, crate::core::project::PROJECT_FILE);
@@ -69,9 +149,8 @@ pub fn run_env(settings: &Settings, command: &EnvCommand) -> Result<Outcome, Fai
             project.config.project
         )));
     }
-    let dir = workdir.join(&settings.prefix).join(ENVIRONMENTS_DIR);
     let path = dir.join(format!("{}.json", receipt.environment));
-    let shown = format!("{}{ENVIRONMENTS_DIR}/{}.json", settings.prefix, receipt.environment);
+    let shown = format!("{shown_dir}/{}.json", receipt.environment);
     let mut record = match std::fs::read(&path) {
         Ok(bytes) => EnvironmentRecord::parse(&shown, &receipt.environment, &bytes).map_err(Failure::usage)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => EnvironmentRecord {

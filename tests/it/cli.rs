@@ -12,6 +12,7 @@ fn help_lists_commands_and_exit_codes() {
         insta::assert_snapshot!(format!("{command}_help"), env.run(env.root.path(), &[command, "--help"]));
     }
     insta::assert_snapshot!("env_record_help", env.run(env.root.path(), &["env", "record", "--help"]));
+    insta::assert_snapshot!("env_retire_help", env.run(env.root.path(), &["env", "retire", "--help"]));
 }
 
 #[test]

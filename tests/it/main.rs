@@ -3,6 +3,7 @@
 mod check;
 mod cli;
 mod common;
+mod env;
 mod export;
 mod histories;
 mod import;
