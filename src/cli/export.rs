@@ -107,7 +107,10 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         }
     } else {
         let changes = super::plan::changed_assets(&head, base.as_ref())?;
-        let planned = plan(&plan_input(settings, &head, base.as_ref(), &records, &changes)).map_err(failure)?;
+        let mut input = plan_input(settings, &head, base.as_ref(), &records, &changes);
+        // What the environment needs, with its hazards, as `plan --env` shows it.
+        input.environment = environment.clone();
+        let planned = plan(&input).map_err(failure)?;
         findings = planned.findings;
         head_snapshot = read_snapshot(&head.project, head.source(), settings.threads).map_err(failure)?.0;
     }

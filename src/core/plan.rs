@@ -5,7 +5,7 @@
 //! (a git tree diff never opens unchanged folders), migration folders are listed by name, and
 //! only changed items — plus what a changed asset's `depends_on` reaches — are read and parsed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -611,15 +611,36 @@ fn plan_migrations(
     ignored.extend(base.ignored.iter().filter(|p| !head.ignored.contains(p)).map(|p| project.repo_path(p)));
 
     let shipped = shipped_migrations(input.records);
+    // Planning for an environment, what it needs is what its least advanced target lacks,
+    // whatever other environments hold; immutability still counts every record.
+    let target_holds: Option<BTreeSet<(Dialect, &Version, &ContentHash)>> = input.environment.as_ref().map(|env| {
+        input
+            .records
+            .iter()
+            .filter(|r| r.environment == env.name)
+            .filter_map(|r| r.targets.get(&env.target_id))
+            .flat_map(|receipt| {
+                receipt.migrations.iter().flat_map(|(d, ms)| ms.iter().map(move |m| (*d, &m.version, &m.sha256)))
+            })
+            .collect()
+    });
     let mut head_texts = MigrationTexts { source: input.head, project, cache: HashMap::new(), findings: Vec::new() };
     let mut base_texts =
         input.base.map(|source| MigrationTexts { source, project, cache: HashMap::new(), findings: Vec::new() });
     let mut changes = Vec::new();
     for &dialect in &project.config.dialects {
         let head_eff = head.effective(dialect);
-        let base_eff = base.effective(dialect);
-        let newest_shipped =
-            base_eff.keys().chain(shipped.keys().filter(|(d, _)| *d == dialect).map(|(_, v)| v)).max().cloned();
+        // A dialect the base did not target has no history there: all of it is new.
+        let base_eff = match input.base_project {
+            Some(base_project) if !base_project.config.dialects.contains(&dialect) => BTreeMap::new(),
+            _ => base.effective(dialect),
+        };
+        let newest_shipped = match &target_holds {
+            Some(holds) => {
+                base_eff.keys().chain(holds.iter().filter(|(d, ..)| *d == dialect).map(|(_, v, _)| *v)).max().cloned()
+            }
+            None => base_eff.keys().chain(shipped.keys().filter(|(d, _)| *d == dialect).map(|(_, v)| v)).max().cloned(),
+        };
         let versions: BTreeSet<&Version> = head_eff.keys().chain(base_eff.keys()).collect();
         // Tables the release creates, in version order: their first indexes and columns lock nothing.
         let mut created_tables = BTreeSet::new();
@@ -669,11 +690,17 @@ fn plan_migrations(
                     let Some((after, after_hash, no_tx)) = head_texts.get(h, true)? else {
                         continue;
                     };
+                    let held =
+                        target_holds.as_ref().is_some_and(|holds| holds.contains(&(dialect, version, &after_hash)));
                     if let Some(recorded) = recorded {
-                        // Not at the base, but a target has it: it shipped from elsewhere.
-                        if recorded.iter().all(|s| s.sha256 == after_hash) {
+                        // Not at the base, but a target has it: it shipped from elsewhere. For
+                        // an environment, it still ships unless that environment's target has it.
+                        let same = recorded.iter().all(|s| s.sha256 == after_hash);
+                        if same && (target_holds.is_none() || held) {
                             continue;
                         }
+                    }
+                    if let Some(recorded) = recorded.filter(|r| r.iter().any(|s| s.sha256 != after_hash)) {
                         let change = migration_change(
                             project,
                             dialect,

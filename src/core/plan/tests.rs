@@ -336,3 +336,107 @@ fn a_release_version_too_small_for_its_changes_is_a_warning() {
     assert_eq!(parse_version("v1.2.3-rc.1"), Some((1, 2, 3)));
     assert_eq!(parse_version("1.2"), None);
 }
+
+/// A receipt of `target` in `environment` holding `migrations` (sqlite).
+fn holding(environment: &str, target: &str, migrations: &[(&str, &str)]) -> EnvironmentRecord {
+    let mut record = record("1", "", false);
+    record.environment = environment.into();
+    let mut receipt = record.targets.remove("t1").unwrap();
+    receipt.environment = environment.into();
+    receipt.target_id = target.into();
+    receipt.migrations = BTreeMap::from([(
+        Dialect::Sqlite,
+        migrations
+            .iter()
+            .map(|(v, sql)| AppliedMigration {
+                version: Version::parse(v).unwrap(),
+                sha256: ContentHash::of(sql.as_bytes()),
+                status: MigrationStatus::Applied,
+                statements: None,
+            })
+            .collect(),
+    )]);
+    record.targets = BTreeMap::from([(target.to_string(), receipt)]);
+    record
+}
+
+fn plan_of(
+    base: (&str, &[(&str, &str)]),
+    head: (&str, &[(&str, &str)]),
+    records: &[EnvironmentRecord],
+    environment: Option<EnvironmentBase>,
+) -> Plan {
+    let with_config = |config: &str, files: &[(&str, &str)]| {
+        let mut all = vec![("migrate.yaml", config)];
+        all.extend_from_slice(files);
+        MemorySource::from_files(all.iter().map(|(p, c)| (*p, c.as_bytes())))
+    };
+    let (base_source, head_source) = (with_config(base.0, base.1), with_config(head.0, head.1));
+    let base_project = Project::parse("migrate.yaml", "", base.0.as_bytes()).unwrap();
+    let project = Project::parse("migrate.yaml", "", head.0.as_bytes()).unwrap();
+    let changes = diff_listings(&base_source.list("assets").unwrap(), &head_source.list("assets").unwrap());
+    plan(&PlanInput {
+        project: &project,
+        head: &head_source,
+        head_revision: Revision { spec: "head".into(), commit: None },
+        base: Some(&base_source),
+        base_project: Some(&base_project),
+        base_revision: Some(Revision { spec: "base".into(), commit: None }),
+        asset_changes: &changes,
+        records,
+        environment,
+        release_version: None,
+        previous_version: None,
+        threads: 2,
+    })
+    .unwrap()
+}
+
+fn migrations_of(plan: &Plan) -> Vec<String> {
+    plan.migrations.iter().map(|m| format!("{} {} {:?}", m.dialect, m.version, m.change)).collect()
+}
+
+/// Issue 11: adding `mysql` to `dialects:` made `plan` say "nothing to ship" while `export`
+/// shipped the whole MySQL history: a dialect the base did not target has no history there.
+#[test]
+fn a_dialect_added_since_the_base_ships_its_whole_history() {
+    let files = [("migrations/0001_a.sql", "CREATE TABLE a (id INT);\n")];
+    let plan = plan_of(
+        ("version: 1\nproject: p\ndialects: [sqlite]\n", &files),
+        ("version: 1\nproject: p\ndialects: [sqlite, mysql]\n", &files),
+        &[],
+        None,
+    );
+    assert_eq!(migrations_of(&plan), ["mysql 1 Added"]);
+    assert_eq!(plan.release.kind, ReleaseKind::Migration);
+}
+
+/// Issue 11, item 2: `plan --env prod` left out every migration another environment held, with
+/// its hazards, while `export --env prod` shipped it. What prod needs is what prod's least
+/// advanced target lacks; immutability still counts every record.
+#[test]
+fn plan_env_shows_what_the_environments_target_lacks_whatever_others_hold() {
+    let config = "version: 1\nproject: p\ndialects: [sqlite]\nenvironments: [test, prod]\n";
+    let one = ("migrations/0001_a.sql", "CREATE TABLE a (id INT);\n");
+    let two = ("migrations/0002_b.sql", "DROP TABLE a;\n");
+    let three = ("migrations/0003_c.sql", "CREATE TABLE c (id INT);\n");
+    let records = [
+        holding("test", "t-test", &[("1", one.1), ("2", two.1), ("3", three.1)]),
+        holding("prod", "t-prod", &[("1", one.1)]),
+    ];
+    let prod = EnvironmentBase {
+        name: "prod".into(),
+        target_id: "t-prod".into(),
+        release_id: ContentHash::of(b"r"),
+        targets: 1,
+        targets_disagree: false,
+        release_version: None,
+    };
+    let plan = plan_of((config, &[one]), (config, &[one, two, three]), &records, Some(prod));
+    assert_eq!(migrations_of(&plan), ["sqlite 2 Added", "sqlite 3 Added"]);
+    assert_eq!(codes(&plan), ["migrate::destructive/drop-table"], "its hazards, and no out-of-order error");
+    assert_eq!((plan.release.kind, plan.release.bump), (ReleaseKind::Migration, Bump::Major));
+    // A pull request's plan from the same base still counts what `test` holds as shipped.
+    let plan = plan_of((config, &[one]), (config, &[one, two, three]), &records, None);
+    assert!(plan.migrations.is_empty(), "{:?}", migrations_of(&plan));
+}
