@@ -55,6 +55,7 @@ pub fn run_check(settings: &Settings, args: &CheckArgs) -> Result<Outcome, Failu
                 head_revision: opened.revision.clone(),
                 base: base.as_ref().map(Opened::source),
                 base_project: base.as_ref().map(|b| &b.project),
+                downgrade: false,
                 base_revision: base_revision.clone(),
                 asset_changes: &[],
                 records: &records,

@@ -244,6 +244,7 @@ fn plan_input<'a>(
         head_revision: head.revision.clone(),
         base: base.map(Opened::source),
         base_project: base.map(|b| &b.project),
+        downgrade: false,
         base_revision: base.map(|b| b.revision.clone()),
         asset_changes: changes,
         records,

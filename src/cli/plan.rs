@@ -41,6 +41,13 @@ pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure
     };
     let asset_changes = changed_assets(&head, base.as_ref())?;
     settings.printer.debug(|| format!("{} changed paths under the assets folder", asset_changes.len()));
+    // A head older than its base is a downgrade, as `export` makes it.
+    let downgrade = match (&base_point, &head_point) {
+        (Some(crate::settings::Point::Commit(base_commit)), crate::settings::Point::Commit(head_commit)) => {
+            base_commit.id != head_commit.id && settings.repo.is_ancestor(head_commit, base_commit)?
+        }
+        _ => false,
+    };
     let base_revision = match (&base, &base_point) {
         (Some(b), _) => Some(b.revision.clone()),
         (None, Some(crate::settings::Point::Commit(c))) => {
@@ -70,6 +77,7 @@ pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure
         head_revision: head.revision.clone(),
         base: base.as_ref().map(Opened::source),
         base_project: base.as_ref().map(|b| &b.project),
+        downgrade,
         base_revision,
         asset_changes: &asset_changes,
         records: &records,

@@ -146,6 +146,8 @@ pub enum MigrationChangeKind {
     Edited,
     /// Gone from head; an error for a shipped migration.
     Removed,
+    /// Undone by its down section: the head is older than the base (a downgrade).
+    Reverted,
 }
 
 /// One migration that changes for one dialect.
@@ -235,6 +237,8 @@ pub struct PlanInput<'a> {
     pub base: Option<&'a dyn Source>,
     /// The base's project, for what changed in `migrate.yaml` itself (its `session:`).
     pub base_project: Option<&'a Project>,
+    /// The head is older than the base: a downgrade, which reverts what the base has beyond it.
+    pub downgrade: bool,
     pub base_revision: Option<Revision>,
     /// Project-relative paths under the assets folder that differ between base and head.
     pub asset_changes: &'a [PathChange],
@@ -279,7 +283,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
         *match change.change {
             MigrationChangeKind::Added => &mut summary.migrations_added,
             MigrationChangeKind::Edited => &mut summary.migrations_edited,
-            MigrationChangeKind::Removed => &mut summary.migrations_removed,
+            MigrationChangeKind::Removed | MigrationChangeKind::Reverted => &mut summary.migrations_removed,
         } += 1;
     }
     let breaking = findings
@@ -641,7 +645,9 @@ fn plan_migrations(
             }
             None => base_eff.keys().chain(shipped.keys().filter(|(d, _)| *d == dialect).map(|(_, v)| v)).max().cloned(),
         };
-        let versions: BTreeSet<&Version> = head_eff.keys().chain(base_eff.keys()).collect();
+        // A migration a record holds is shipped: gone from the head, it is a deletion too.
+        let recorded_versions = shipped.keys().filter(|(d, _)| *d == dialect).map(|(_, v)| v);
+        let versions: BTreeSet<&Version> = head_eff.keys().chain(base_eff.keys()).chain(recorded_versions).collect();
         // Tables the release creates, in version order: their first indexes and columns lock nothing.
         let mut created_tables = BTreeSet::new();
         for version in versions {
@@ -685,6 +691,19 @@ fn plan_migrations(
                         sha256: Some(after_hash),
                         ..change
                     });
+                }
+                (None, Some(h)) if input.downgrade => {
+                    // As `export` refuses it: a downgrade goes back to an ancestor of the base.
+                    let path = project.repo_path(&h.path);
+                    findings.push(
+                        Finding::error(
+                            "diverged",
+                            format!("`{path}` ({dialect}) exists at the head but not at the base: the history has diverged, not gone back"),
+                        )
+                        .at(Location::file(&path))
+                        .item(format!("migration {version}"))
+                        .help("a downgrade bundle goes from a base to one of its ancestors"),
+                    );
                 }
                 (None, Some(h)) => {
                     let Some((after, after_hash, no_tx)) = head_texts.get(h, true)? else {
@@ -761,17 +780,34 @@ fn plan_migrations(
                     };
                     let before_text = before.as_ref().map(|(t, _, _)| t.clone());
                     let no_tx = before.as_ref().is_some_and(|(_, _, n)| *n);
-                    let change = migration_change(
-                        project,
-                        dialect,
-                        b,
-                        MigrationChangeKind::Removed,
-                        Some(b),
-                        before_text.as_deref(),
-                        None,
-                        no_tx,
-                    );
+                    let kind =
+                        if input.downgrade { MigrationChangeKind::Reverted } else { MigrationChangeKind::Removed };
+                    let change =
+                        migration_change(project, dialect, b, kind, Some(b), before_text.as_deref(), None, no_tx);
                     let path = project.repo_path(&b.path);
+                    if input.downgrade {
+                        // What a downgrade bundle runs: the down section, with its hazards.
+                        let down = before_text.as_ref().map(|text| catalog::parse_migration_text(&path, text).0);
+                        match down.as_ref().and_then(|d| d.down.as_ref().map(|section| (section, d.down_line))) {
+                            Some((section, line)) if report_head => {
+                                let item = format!("migration {version}");
+                                let found = down_hazard_findings(project, dialect, &path, &item, before_text.as_ref(), section, line, no_tx);
+                                findings.extend(found);
+                            }
+                            Some(_) => {}
+                            None => findings.push(
+                                Finding::error(
+                                    "missing_down",
+                                    format!("migration `{}` ({dialect}) has no down section, so the downgrade cannot undo it", b.name),
+                                )
+                                .at(Location::file(&path))
+                                .item(format!("migration {version}"))
+                                .help("add a `-- migrate:down` section to it at the base, or ship a new migration that undoes it"),
+                            ),
+                        }
+                        changes.push(MigrationChange { sha256_before: before.map(|(_, h, _)| h), ..change });
+                        continue;
+                    }
                     findings.push(
                         Finding::error(
                             "shipped_migration_deleted",
@@ -783,7 +819,23 @@ fn plan_migrations(
                     );
                     changes.push(MigrationChange { sha256_before: before.map(|(_, h, _)| h), ..change });
                 }
-                (None, None) => {}
+                (None, None) => {
+                    // Recorded as shipped, at neither side: it was deleted before the base.
+                    if let Some(recorded) = recorded.filter(|_| !input.downgrade) {
+                        let environments: BTreeSet<&str> = recorded.iter().map(|s| s.environment.as_str()).collect();
+                        findings.push(
+                            Finding::error(
+                                "shipped_migration_deleted",
+                                format!(
+                                    "migration {version} ({dialect}) shipped to `{}` and is gone from head",
+                                    environments.into_iter().collect::<Vec<_>>().join("`, `")
+                                ),
+                            )
+                            .item(format!("migration {version}"))
+                            .help("restore the file; to undo its effect, write a new migration"),
+                        );
+                    }
+                }
             }
         }
     }
@@ -827,6 +879,45 @@ fn version_finding(input: &PlanInput<'_>, needed: Bump) -> Option<Finding> {
         Some(help) => finding.help(help),
         None => finding.help("give the release a version newer than the one shipped"),
     })
+}
+
+/// The SQL hazards of a down section a downgrade runs, as findings (lines in the whole file).
+#[allow(clippy::too_many_arguments)]
+fn down_hazard_findings(
+    project: &Project,
+    dialect: Dialect,
+    path: &str,
+    item: &str,
+    text: Option<&Arc<str>>,
+    section: &str,
+    first_line: Option<usize>,
+    no_transaction: bool,
+) -> Vec<Finding> {
+    let Some(text) = text else { return Vec::new() };
+    let statements = crate::core::sql_split::split(section, dialect);
+    let mut created = BTreeSet::new();
+    let mut context =
+        hazard::Context { dialect, no_transaction, overrides: &project.config.hazards, created_tables: &mut created };
+    let offset = first_line.unwrap_or(1) - 1;
+    hazard::analyse(section, &statements, &mut context)
+        .into_iter()
+        .filter_map(|found| {
+            let rule = hazard::rule(found.rule)?;
+            let severity = match (&found.allowed, found.severity) {
+                (Some(_), _) | (None, RuleSeverity::Info) => Severity::Info,
+                (None, RuleSeverity::Error) => Severity::Error,
+                (None, RuleSeverity::Warning) => Severity::Warning,
+                (None, RuleSeverity::Off) => return None,
+            };
+            Some(
+                Finding::new(severity, rule.id, format!("{} ({dialect}, down section)", found.message))
+                    .at(Location::line(path, text, found.line + offset))
+                    .item(item)
+                    .label(rule.explanation)
+                    .help(rule.help),
+            )
+        })
+        .collect()
 }
 
 /// The SQL hazards of a new migration's up section, as findings. An allowed hazard stays in

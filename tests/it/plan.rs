@@ -311,3 +311,32 @@ fn release_version_checked_against_the_version_tag_on_the_base() {
         assert!(out.contains("\"previous_version\": \"v1.3.0\""), "{out}");
     }
 }
+
+/// Issue 11: for a downgrade range `plan` exited 1 (every migration "deleted") while `export` of
+/// the same range made the bundle. Now `plan` shows the reverts, with their down sections'
+/// hazards, and refuses exactly where `export` does (a migration without a down section).
+#[test]
+fn a_downgrade_range_plans_the_reverts_export_makes() {
+    let env = TestEnv::new();
+    let mut repo = env.scripts("repo.git");
+    let out = env.run(&repo.dir, &["plan", "--base", "change", "--head", "base"]);
+    assert!(out.contains("reverted") && out.ends_with("[exit status: 0]\n"), "{out}");
+    assert!(!out.contains("shipped_migration_deleted"), "{out}");
+    let json = env.stdout(&repo.dir, &["plan", "--base", "change", "--head", "base", "--format", "json"], 0);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let changes: Vec<&str> =
+        json["migrations"].as_array().unwrap().iter().map(|m| m["change"].as_str().unwrap()).collect();
+    assert!(!changes.is_empty() && changes.iter().all(|c| *c == "reverted"), "{changes:?}");
+    let bundle = env.path("down.tar");
+    env.export(&repo.dir, &bundle, &["--base", "change", "--head", "base"]);
+
+    // A migration without a down section: both refuse.
+    repo.write("migrations/0009_no_down.sql", "CREATE TABLE nine (id INTEGER);\n");
+    let third = repo.commit("no down");
+    repo.tag("third", third);
+    let out = env.run(&repo.dir, &["plan", "--base", "third", "--head", "change"]);
+    assert!(out.contains("migrate::missing_down") && out.ends_with("[exit status: 1]\n"), "{out}");
+    let out = env
+        .run(&repo.dir, &["export", "--base", "third", "--head", "change", "-o", env.path("x.tar").to_str().unwrap()]);
+    assert!(out.contains("missing_down") && out.ends_with("[exit status: 1]\n"), "{out}");
+}

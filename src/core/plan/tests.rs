@@ -35,6 +35,7 @@ fn run_versions(
         head_revision: Revision { spec: "head".into(), commit: None },
         base: Some(&base),
         base_project: None,
+        downgrade: false,
         base_revision: Some(Revision { spec: "base".into(), commit: None }),
         asset_changes: &changes,
         records,
@@ -230,7 +231,7 @@ fn recorded_migrations_are_shipped_too() {
     assert!(!partial.has_errors());
     let older =
         run_with(&[], &[("migrations/0003_c.sql", "SELECT 3;\n")], config, &[record("7", "SELECT 7;\n", false)]);
-    assert_eq!(codes(&older), ["migrate::out_of_order"]);
+    assert_eq!(codes(&older), ["migrate::shipped_migration_deleted", "migrate::out_of_order"], "7 is gone too");
 }
 
 #[test]
@@ -381,6 +382,7 @@ fn plan_of(
         head_revision: Revision { spec: "head".into(), commit: None },
         base: Some(&base_source),
         base_project: Some(&base_project),
+        downgrade: false,
         base_revision: Some(Revision { spec: "base".into(), commit: None }),
         asset_changes: &changes,
         records,
@@ -439,4 +441,17 @@ fn plan_env_shows_what_the_environments_target_lacks_whatever_others_hold() {
     // A pull request's plan from the same base still counts what `test` holds as shipped.
     let plan = plan_of((config, &[one]), (config, &[one, two, three]), &records, None);
     assert!(plan.migrations.is_empty(), "{:?}", migrations_of(&plan));
+}
+
+/// Issue 11: `check` refused an edit of a shipped migration but not its deletion.
+#[test]
+fn a_recorded_migration_gone_from_head_is_a_deletion() {
+    let config = "version: 1\nproject: p\ndialects: [sqlite]\n";
+    let plan = run_with(&[], &[("migrations/0008_h.sql", "SELECT 8;\n")], config, &[record("7", "SELECT 7;\n", false)]);
+    assert_eq!(codes(&plan), ["migrate::shipped_migration_deleted"]);
+    assert!(
+        plan.findings[0].message.contains("migration 7 (sqlite) shipped to `prod`"),
+        "{}",
+        plan.findings[0].message
+    );
 }

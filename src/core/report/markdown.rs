@@ -64,6 +64,7 @@ pub fn plan_with_limit(plan: &Plan, limit: usize) -> String {
                 MigrationChangeKind::Added => "added",
                 MigrationChangeKind::Edited => "**edited**",
                 MigrationChangeKind::Removed => "**removed**",
+                MigrationChangeKind::Reverted => "reverted (down section)",
             };
             let no_tx = if change.no_transaction { " (no transaction)" } else { "" };
             let _ = writeln!(head, "| `{}` | {} | {what}{no_tx} |", change.name, change.dialect);

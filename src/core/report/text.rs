@@ -65,6 +65,7 @@ pub fn plan(plan: &Plan, style: Style) -> String {
                 MigrationChangeKind::Added => "added",
                 MigrationChangeKind::Edited => "edited",
                 MigrationChangeKind::Removed => "removed",
+                MigrationChangeKind::Reverted => "reverted",
             };
             let no_tx = if change.no_transaction { "  (no transaction)" } else { "" };
             let _ = writeln!(out, "  {what:<9} {:<9} {}{no_tx}", change.dialect.name(), change.name);
