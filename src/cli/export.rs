@@ -95,12 +95,12 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
     // Validate what ships, and read the snapshots the bundle is made from.
     let mut findings: Vec<Finding>;
     let head_snapshot: Snapshot;
-    if base.is_none() || downgrade {
+    if base.is_none() {
         let report = check_project(&head.project, head.source(), settings.threads).map_err(failure)?;
         findings = report.findings;
         head_snapshot = report.snapshot;
         // Without a base, only environment records can say a migration shipped.
-        if !downgrade && !records.is_empty() {
+        if !records.is_empty() {
             findings.extend(
                 shipped_migration_findings(&plan_input(settings, &head, None, &records, &[])).map_err(failure)?,
             );
@@ -108,8 +108,10 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
     } else {
         let changes = super::plan::changed_assets(&head, base.as_ref())?;
         let mut input = plan_input(settings, &head, base.as_ref(), &records, &changes);
-        // What the environment needs, with its hazards, as `plan --env` shows it.
+        // What the environment needs, with its hazards, as `plan --env` shows it; a downgrade
+        // as `plan` shows one (the reverts, and what refuses them).
         input.environment = environment.clone();
+        input.downgrade = downgrade;
         let planned = plan(&input).map_err(failure)?;
         findings = planned.findings;
         head_snapshot = read_snapshot(&head.project, head.source(), settings.threads).map_err(failure)?.0;

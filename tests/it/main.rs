@@ -10,5 +10,6 @@ mod import;
 mod plan;
 mod progress;
 mod regression;
+mod release;
 mod schemas;
 mod verify;
