@@ -759,7 +759,15 @@ fn plan_migrations(
                     if report_head {
                         let path = project.repo_path(&h.path);
                         let item = format!("migration {version}");
-                        findings.extend(hazard_findings(project, dialect, &path, &item, &after, &mut created_tables));
+                        findings.extend(hazard_findings(
+                            project,
+                            dialect,
+                            &path,
+                            &item,
+                            &after,
+                            false,
+                            &mut created_tables,
+                        ));
                     }
                     let change = migration_change(
                         project,
@@ -787,15 +795,16 @@ fn plan_migrations(
                     let path = project.repo_path(&b.path);
                     if input.downgrade {
                         // What a downgrade bundle runs: the down section, with its hazards.
-                        let down = before_text.as_ref().map(|text| catalog::parse_migration_text(&path, text).0);
-                        match down.as_ref().and_then(|d| d.down.as_ref().map(|section| (section, d.down_line))) {
-                            Some((section, line)) if report_head => {
+                        let has_down = before_text
+                            .as_ref()
+                            .is_some_and(|text| catalog::parse_migration_text(&path, text).0.down.is_some());
+                        match before_text.as_ref() {
+                            Some(text) if has_down && report_head => {
                                 let item = format!("migration {version}");
-                                let found = down_hazard_findings(project, dialect, &path, &item, before_text.as_ref(), section, line, no_tx);
-                                findings.extend(found);
+                                findings.extend(hazard_findings(project, dialect, &path, &item, text, true, &mut created_tables));
                             }
-                            Some(_) => {}
-                            None => findings.push(
+                            _ if has_down => {}
+                            _ => findings.push(
                                 Finding::error(
                                     "missing_down",
                                     format!("migration `{}` ({dialect}) has no down section, so the downgrade cannot undo it", b.name),
@@ -881,78 +890,47 @@ fn version_finding(input: &PlanInput<'_>, needed: Bump) -> Option<Finding> {
     })
 }
 
-/// The SQL hazards of a down section a downgrade runs, as findings (lines in the whole file).
-#[allow(clippy::too_many_arguments)]
-fn down_hazard_findings(
-    project: &Project,
-    dialect: Dialect,
-    path: &str,
-    item: &str,
-    text: Option<&Arc<str>>,
-    section: &str,
-    first_line: Option<usize>,
-    no_transaction: bool,
-) -> Vec<Finding> {
-    let Some(text) = text else { return Vec::new() };
-    let statements = crate::core::sql_split::split(section, dialect);
-    let mut created = BTreeSet::new();
-    let mut context =
-        hazard::Context { dialect, no_transaction, overrides: &project.config.hazards, created_tables: &mut created };
-    let offset = first_line.unwrap_or(1) - 1;
-    hazard::analyse(section, &statements, &mut context)
-        .into_iter()
-        .filter_map(|found| {
-            let rule = hazard::rule(found.rule)?;
-            let severity = match (&found.allowed, found.severity) {
-                (Some(_), _) | (None, RuleSeverity::Info) => Severity::Info,
-                (None, RuleSeverity::Error) => Severity::Error,
-                (None, RuleSeverity::Warning) => Severity::Warning,
-                (None, RuleSeverity::Off) => return None,
-            };
-            Some(
-                Finding::new(severity, rule.id, format!("{} ({dialect}, down section)", found.message))
-                    .at(Location::line(path, text, found.line + offset))
-                    .item(item)
-                    .label(rule.explanation)
-                    .help(rule.help),
-            )
-        })
-        .collect()
-}
-
-/// The SQL hazards of a new migration's up section, as findings. An allowed hazard stays in
-/// the plan as information, with the reason it was allowed.
+/// The SQL hazards of what a release runs of a migration — its up section, or for a downgrade
+/// its down section — as findings at their lines in the file. An allowed hazard stays in the
+/// plan as information, with the reason it was allowed.
 fn hazard_findings(
     project: &Project,
     dialect: Dialect,
     path: &str,
     item: &str,
     text: &Arc<str>,
+    down: bool,
     created_tables: &mut BTreeSet<String>,
 ) -> Vec<Finding> {
     let (parsed, _) = catalog::parse_migration_text(path, text);
-    let statements = crate::core::sql_split::split(&parsed.up, dialect);
+    let (section, offset, what) = match (down, &parsed.down) {
+        (false, _) => (parsed.up.as_str(), 0, ""),
+        (true, Some(down)) => (down.as_str(), parsed.down_line.unwrap_or(1) - 1, ", down section"),
+        (true, None) => return Vec::new(),
+    };
+    let statements = crate::core::sql_split::split(section, dialect);
     let mut context = hazard::Context {
         dialect,
         no_transaction: parsed.no_transaction,
         overrides: &project.config.hazards,
         created_tables,
     };
-    let hazards = hazard::analyse(&parsed.up, &statements, &mut context);
-    hazards
+    hazard::analyse(section, &statements, &mut context)
         .into_iter()
         .filter_map(|found| {
             let rule = hazard::rule(found.rule)?;
             let (severity, message) = match (&found.allowed, found.severity) {
-                (Some(reason), _) => (Severity::Info, format!("{} ({dialect}), allowed: {reason}", found.message)),
-                (None, RuleSeverity::Error) => (Severity::Error, format!("{} ({dialect})", found.message)),
-                (None, RuleSeverity::Warning) => (Severity::Warning, format!("{} ({dialect})", found.message)),
-                (None, RuleSeverity::Info) => (Severity::Info, format!("{} ({dialect})", found.message)),
+                (Some(reason), _) => {
+                    (Severity::Info, format!("{} ({dialect}{what}), allowed: {reason}", found.message))
+                }
+                (None, RuleSeverity::Error) => (Severity::Error, format!("{} ({dialect}{what})", found.message)),
+                (None, RuleSeverity::Warning) => (Severity::Warning, format!("{} ({dialect}{what})", found.message)),
+                (None, RuleSeverity::Info) => (Severity::Info, format!("{} ({dialect}{what})", found.message)),
                 (None, RuleSeverity::Off) => return None,
             };
             Some(
                 Finding::new(severity, rule.id, message)
-                    .at(Location::line(path, text, found.line))
+                    .at(Location::line(path, text, found.line + offset))
                     .item(item)
                     .label(rule.explanation)
                     .help(rule.help),

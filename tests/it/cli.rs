@@ -91,3 +91,26 @@ fn the_guide_and_the_readme_give_the_same_exit_codes() {
     let codes: Vec<&str> = readme[2..].iter().map(|l| l.split('|').nth(1).unwrap_or_default().trim()).collect();
     assert_eq!(codes, ["0", "1", "2", "3", "4", "5"]);
 }
+
+/// The README and the guide link only to files of this repository, and every such file exists
+/// (a leading `/` is the repository root, as GitHub and GitLab read it).
+#[test]
+fn documentation_links_stay_inside_the_repository_and_resolve() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in ["README.md", "docs/guide.md"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let dir = root.join(file).parent().unwrap().to_path_buf();
+        for link in text.split("](").skip(1).filter_map(|rest| rest.split(')').next()) {
+            let target = link.split('#').next().unwrap_or_default();
+            if target.is_empty() || target.starts_with("http") {
+                continue;
+            }
+            assert!(!target.contains(".."), "{file} links outside the repository: {link}");
+            let path = match target.strip_prefix('/') {
+                Some(from_root) => root.join(from_root),
+                None => dir.join(target),
+            };
+            assert!(path.exists(), "{file} links to `{link}`, which does not exist");
+        }
+    }
+}

@@ -322,6 +322,8 @@ fn a_downgrade_range_plans_the_reverts_export_makes() {
     let out = env.run(&repo.dir, &["plan", "--base", "change", "--head", "base"]);
     assert!(out.contains("reverted") && out.ends_with("[exit status: 0]\n"), "{out}");
     assert!(!out.contains("shipped_migration_deleted"), "{out}");
+    // The down sections' hazards, at their lines in the file.
+    assert!(out.contains("destructive/drop-column") && out.contains("down section)"), "{out}");
     let json = env.stdout(&repo.dir, &["plan", "--base", "change", "--head", "base", "--format", "json"], 0);
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     let changes: Vec<&str> =

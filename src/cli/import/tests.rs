@@ -55,16 +55,18 @@ fn project(dialect: &str, head: bool) -> (Project, Snapshot) {
     (project, snapshot)
 }
 
-/// A bundle: full, or incremental from the base.
-fn bundle(dialect: &str, incremental: bool) -> (Manifest, BTreeMap<String, Arc<str>>) {
-    let (project, head) = project(dialect, true);
-    let (_, base) = project_base(dialect);
+type Bundle = (Manifest, BTreeMap<String, Arc<str>>);
+
+/// The bundle of the head (`head`), or of the base; full, or incremental from the base.
+fn bundle_of(dialect: &str, head: bool, incremental: bool) -> Bundle {
+    let (_, base) = project(dialect, false);
+    let (project, snapshot) = project(dialect, head);
     let commit = |c: &str| SourceRef { reference: c.into(), commit: c.repeat(40) };
     let request = BundleRequest {
         project: &project,
-        head: &head,
-        head_ref: commit("b"),
-        head_depth: 2,
+        head: &snapshot,
+        head_ref: commit(if head { "b" } else { "a" }),
+        head_depth: if head { 2 } else { 1 },
         base: incremental.then(|| BaseSide {
             snapshot: &base,
             reference: commit("a"),
@@ -80,36 +82,9 @@ fn bundle(dialect: &str, incremental: bool) -> (Manifest, BTreeMap<String, Arc<s
     (built.manifest, built.members.into_iter().collect())
 }
 
-fn project_base(dialect: &str) -> (Project, Snapshot) {
-    project(dialect, false)
-}
-
-fn base_bundle(dialect: &str) -> (Manifest, BTreeMap<String, Arc<str>>) {
-    let (project, base) = project_base(dialect);
-    let request = BundleRequest {
-        project: &project,
-        head: &base,
-        head_ref: SourceRef { reference: "a".into(), commit: "a".repeat(40) },
-        head_depth: 1,
-        base: None,
-        environment: None,
-        skipped: Default::default(),
-        release_version: None,
-        threads: 1,
-    };
-    let built = build(&request).expect("the base bundle builds");
-    (built.manifest, built.members.into_iter().collect())
-}
-
 /// One import (or dry run), as `migrate import` runs it, on the fake database; `None` when the
 /// process "died".
-fn attempt(
-    db: &FakeDb,
-    url: &str,
-    target: &Path,
-    bundle: &(Manifest, BTreeMap<String, Arc<str>>),
-    dry_run: bool,
-) -> Option<Result<Outcome, Failure>> {
+fn attempt(db: &FakeDb, url: &str, target: &Path, bundle: &Bundle, dry_run: bool) -> Option<Result<Outcome, Failure>> {
     let target = Target::new(target);
     let request = ImportRequest {
         target: &target,
@@ -133,12 +108,7 @@ fn attempt(
 }
 
 /// An import's outcome, or its failure's kind; `Err(None)` when it died.
-fn run(
-    db: &FakeDb,
-    url: &str,
-    target: &Path,
-    bundle: &(Manifest, BTreeMap<String, Arc<str>>),
-) -> Result<Outcome, Option<FailureKind>> {
+fn run(db: &FakeDb, url: &str, target: &Path, bundle: &Bundle) -> Result<Outcome, Option<FailureKind>> {
     match attempt(db, url, target, bundle, false) {
         Some(Ok(outcome)) => Ok(outcome),
         Some(Err(failure)) => Err(Some(failure.kind)),
@@ -147,7 +117,7 @@ fn run(
 }
 
 /// The code of a refused dry run, for the uncertain case.
-fn refusal_code(db: &FakeDb, url: &str, target: &Path, bundle: &(Manifest, BTreeMap<String, Arc<str>>)) -> String {
+fn refusal_code(db: &FakeDb, url: &str, target: &Path, bundle: &Bundle) -> String {
     match attempt(db, url, target, bundle, true) {
         Some(Err(failure)) => failure.report.code().map(|c| c.to_string()).unwrap_or_default(),
         _ => String::new(),
@@ -198,8 +168,8 @@ fn assert_no_statement_twice(contents: &Contents, context: &str) {
 fn matrix(transactional_ddl: bool, upgrade: bool) {
     let (dialect, url) =
         if transactional_ddl { ("postgres", "postgres://fake/db") } else { ("mysql", "mysql://fake/db") };
-    let head = bundle(dialect, upgrade);
-    let base = base_bundle(dialect);
+    let head = bundle_of(dialect, true, upgrade);
+    let base = bundle_of(dialect, false, false);
     let fresh = |dir: &Path| {
         let db = FakeDb::new(transactional_ddl);
         if upgrade {
