@@ -1,13 +1,13 @@
 //! `migrate export`.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::core::bundle::{self, BaseSide, BundleRequest};
 use crate::core::check::check_project;
 use crate::core::finding::{Finding, sort_findings};
 use crate::core::manifest::{MANIFEST_PATH, SIGNATURE_PATH, SourceRef};
-use crate::core::model::{Dialect, ItemId};
+use crate::core::model::Dialect;
 use crate::core::plan::{PlanInput, plan, shipped_migration_findings};
 use crate::core::report::render_finding;
 use crate::core::snapshot::{Snapshot, read_snapshot};
@@ -88,6 +88,9 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         }
         _ => false,
     };
+    let held = super::held_assets(&records, environment.as_ref());
+    let selection = super::selection(&head, base.as_ref(), &held, &args.skip, &args.only)?;
+    let held_plan: Vec<_> = held.iter().map(|h| (h.clone(), None)).collect();
     let failure = |e| read_failure(&head.revision.spec, e);
     let mut progress = crate::progress::Progress::for_printer(args.progress, &settings.printer);
     progress.phase("reading and validating the head");
@@ -111,6 +114,9 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         // What the environment needs, with its hazards, as `plan --env` shows it; a downgrade
         // as `plan` shows one (the reverts, and what refuses them).
         input.environment = environment.clone();
+        input.environment_name = args.env.as_deref();
+        input.selection = &selection;
+        input.held = &held_plan;
         input.downgrade = downgrade;
         let planned = plan(&input).map_err(failure)?;
         findings = planned.findings;
@@ -138,7 +144,6 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         Some(b) => Some(read_snapshot(&b.project, b.source(), settings.threads).map_err(failure)?.0),
         None => None,
     };
-    let skipped = skipped_assets(args, &head_snapshot, base_snapshot.as_ref())?;
 
     let base_side = match (&base, &base_snapshot) {
         (Some(b), Some(snapshot)) => {
@@ -149,12 +154,13 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
                 .find(|r| Some(&r.environment) == args.env.as_ref())
                 .and_then(|r| r.least_advanced())
                 .map(|(_, receipt, _)| receipt.release.id.clone())
-                .unwrap_or_else(|| snapshot.state_id(&BTreeSet::new()));
+                .unwrap_or_else(|| snapshot.state_id(&BTreeMap::new()));
             Some(BaseSide {
                 snapshot,
                 reference: SourceRef { reference: b.revision.spec.clone(), commit },
                 release_id,
                 downgrade,
+                held: held.iter().map(|h| (h.id.clone(), h.sha256.clone())).collect(),
             })
         }
         _ => None,
@@ -167,7 +173,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         head_depth: settings.repo.depth(&head_commit)?,
         base: base_side,
         environment: environment.map(|e| e.name).or_else(|| args.env.clone()),
-        skipped,
+        selection: &selection,
         release_version: args.release_version.clone(),
         threads: settings.threads,
     };
@@ -251,33 +257,11 @@ fn plan_input<'a>(
         asset_changes: changes,
         records,
         environment: None,
+        environment_name: None,
+        selection: &crate::core::selection::Selection::All,
+        held: &[],
         release_version: None,
         previous_version: None,
         threads: settings.threads,
     }
-}
-
-/// Resolves `--skip` and `--only` to the set of skipped assets; an identity that names no asset
-/// is a usage error, so that a typo does not ship what it meant to hold back.
-fn skipped_assets(args: &ExportArgs, head: &Snapshot, base: Option<&Snapshot>) -> Result<BTreeSet<ItemId>, Failure> {
-    let known = |id: &ItemId| head.assets.contains_key(id) || base.is_some_and(|b| b.assets.contains_key(id));
-    let parse = |text: &String| -> Result<ItemId, Failure> {
-        let id = ItemId::parse(text).map_err(|e| {
-            Failure::usage(miette::miette!(code = "migrate::bad_identity", "`{text}` is not an asset identity: {e}"))
-        })?;
-        if !known(&id) {
-            return Err(Failure::usage(miette::miette!(
-                code = "migrate::unknown_asset",
-                help = "name assets as `<kind>/<name>`; migrations cannot be skipped",
-                "there is no asset `{text}` at the head or the base"
-            )));
-        }
-        Ok(id)
-    };
-    if !args.only.is_empty() {
-        let only: BTreeSet<ItemId> = args.only.iter().map(parse).collect::<Result<_, _>>()?;
-        let all = head.assets.keys().chain(base.map(|b| b.assets.keys()).into_iter().flatten());
-        return Ok(all.filter(|id| !only.contains(*id)).cloned().collect());
-    }
-    args.skip.iter().map(parse).collect()
 }

@@ -328,16 +328,16 @@ pub fn import_bundle(
     }
     match result {
         Ok(applied) => {
+            new_state.skipped = crate::core::selection::skipped_after(manifest, state.as_ref(), &new_state.assets);
             new_state.release = Some(StateRelease {
-                id: manifest.release.id.clone(),
+                id: crate::core::selection::held_release_id(manifest, &new_state.assets),
                 version: manifest.release.version.clone(),
                 head_commit: manifest.source.head.commit.clone(),
                 head_depth: manifest.source.head_depth,
             });
-            new_state.skipped = manifest.skipped.clone();
             new_state.partial = None;
             new_state.imports.push(ImportEntry {
-                release_id: manifest.release.id.clone(),
+                release_id: crate::core::selection::held_release_id(manifest, &new_state.assets),
                 decision: steps.kind.name().to_string(),
                 migrations: applied.migrations,
                 assets: applied.assets,
@@ -551,7 +551,10 @@ fn write_receipt(
         project: state.project.clone(),
         target_id: state.target_id.clone(),
         database: redact(&state.database),
-        release: ReceiptRelease { id: manifest.release.id.clone(), version: manifest.release.version.clone() },
+        release: ReceiptRelease {
+            id: crate::core::selection::held_release_id(manifest, &state.assets),
+            version: manifest.release.version.clone(),
+        },
         source: ReceiptSource {
             head_commit: manifest.source.head.commit.clone(),
             head_depth: manifest.source.head_depth,

@@ -16,8 +16,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::core::model::ItemId;
 use crate::core::plan::EnvironmentBase;
-use crate::core::record::EnvironmentRecord;
+use crate::core::record::{EnvironmentRecord, HeldAsset};
+use crate::core::selection::Selection;
+use crate::core::source::{ObjectId, Source};
 use crate::exit::{EXIT_CODES_HELP, Failure, exit_code};
 use crate::settings::{GlobalArgs, Opened, Point, Settings};
 
@@ -96,7 +99,7 @@ pub fn resolve_base(
 ) -> Result<(Option<Point>, Option<EnvironmentBase>), Failure> {
     if let Some(env) = env {
         let Some(record) = records.iter().find(|r| r.environment == env) else {
-            if !head.project.config.environments.iter().any(|e| e == env) {
+            if !head.project.config.environments.contains(env) {
                 return Err(Failure::usage(miette::miette!(
                     code = "migrate::unknown_environment",
                     help = "list it under `environments` in migrate.yaml",
@@ -143,4 +146,76 @@ pub fn resolve_base(
     };
     let merge_base = settings.repo.merge_base(&head_commit, &branch)?;
     Ok((Some(Point::Commit(merge_base)), None))
+}
+
+/// Resolves `--skip` and `--only` (asset identities) to a selection. An identity that names no
+/// asset at the head, the base or the target is a usage error, so that a typo does not ship what
+/// it meant to hold back.
+pub fn selection(
+    head: &Opened,
+    base: Option<&Opened>,
+    held: &[HeldAsset],
+    skip: &[String],
+    only: &[String],
+) -> Result<Selection, Failure> {
+    let path = |id: &ItemId| format!("{}{id}.yaml", head.project.assets_dir());
+    let exists = |opened: &Opened, id: &ItemId| -> Result<bool, Failure> {
+        let found =
+            opened.source().lookup(&path(id)).map_err(|e| crate::settings::read_failure(&opened.revision.spec, e))?;
+        Ok(found.is_some())
+    };
+    let parse = |text: &String| -> Result<ItemId, Failure> {
+        let id = ItemId::parse(text).map_err(|e| {
+            Failure::usage(miette::miette!(code = "migrate::bad_identity", "`{text}` is not an asset identity: {e}"))
+        })?;
+        let known = held.iter().any(|h| h.id == id)
+            || exists(head, &id)?
+            || match base {
+                Some(base) => exists(base, &id)?,
+                None => false,
+            };
+        if !known {
+            return Err(Failure::usage(miette::miette!(
+                code = "migrate::unknown_asset",
+                help = "name assets as `<kind>/<name>`; migrations cannot be skipped",
+                "there is no asset `{text}` at the head or the base"
+            )));
+        }
+        Ok(id)
+    };
+    if !only.is_empty() {
+        return Ok(Selection::Only(only.iter().map(parse).collect::<Result<_, _>>()?));
+    }
+    if !skip.is_empty() {
+        return Ok(Selection::Skip(skip.iter().map(parse).collect::<Result<_, _>>()?));
+    }
+    Ok(Selection::All)
+}
+
+/// The assets that the least advanced target of the environment keeps skipped.
+pub fn held_assets(records: &[EnvironmentRecord], environment: Option<&EnvironmentBase>) -> Vec<HeldAsset> {
+    let Some(environment) = environment else { return Vec::new() };
+    records
+        .iter()
+        .find(|r| r.environment == environment.name)
+        .and_then(|r| r.targets.get(&environment.target_id))
+        .map(|receipt| receipt.skipped.clone())
+        .unwrap_or_default()
+}
+
+/// The held assets with the object of the copy each keeps, looked up at the commit it came from
+/// (none when that commit or file is gone: the plan then shows no text for it).
+pub fn held_copies(settings: &Settings, head: &Opened, held: Vec<HeldAsset>) -> Vec<(HeldAsset, Option<ObjectId>)> {
+    held.into_iter()
+        .map(|asset| {
+            let path = format!("{}{}.yaml", head.project.assets_dir(), asset.id);
+            let object = asset
+                .commit
+                .as_deref()
+                .and_then(|commit| settings.repo.resolve(commit).ok())
+                .and_then(|commit| settings.repo.project_at(&commit, &settings.prefix).ok().flatten())
+                .and_then(|source| source.lookup(&path).ok().flatten());
+            (asset, object)
+        })
+        .collect()
 }

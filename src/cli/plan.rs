@@ -27,6 +27,14 @@ pub struct PlanArgs {
     /// A human version for the release, shown in the plan
     #[arg(long, value_name = "V")]
     pub release_version: Option<String>,
+    /// Show this asset as left as targets have it, as `export --skip` would (an identity like
+    /// `query/active-hosts`); repeatable
+    #[arg(long, value_name = "ID", conflicts_with = "only")]
+    pub skip: Vec<String>,
+    /// Show only these assets as shipping (and every migration), as `export --only` would;
+    /// repeatable
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
 }
 
 pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure> {
@@ -39,6 +47,9 @@ pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure
         Some(point) => settings.open(point)?,
         None => None,
     };
+    let held = super::held_copies(settings, &head, super::held_assets(&records, environment.as_ref()));
+    let held_assets: Vec<_> = held.iter().map(|(h, _)| h.clone()).collect();
+    let selection = super::selection(&head, base.as_ref(), &held_assets, &args.skip, &args.only)?;
     let asset_changes = changed_assets(&head, base.as_ref())?;
     settings.printer.debug(|| format!("{} changed paths under the assets folder", asset_changes.len()));
     // A head older than its base is a downgrade, as `export` makes it.
@@ -82,6 +93,9 @@ pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure
         asset_changes: &asset_changes,
         records: &records,
         environment,
+        environment_name: args.env.as_deref(),
+        selection: &selection,
+        held: &held,
         release_version: args.release_version.clone(),
         previous_version,
         threads: settings.threads,

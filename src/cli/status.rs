@@ -93,6 +93,14 @@ fn render(status: &Status) -> String {
         }
     }
     let _ = writeln!(out, "{} migrations applied, {} assets", status.migrations.len(), status.assets);
+    for held in &status.skipped {
+        let holds = match &held.sha256 {
+            Some(sha) => format!("target holds sha256:{}", sha.short()),
+            None => "target has no copy".to_string(),
+        };
+        let always = if held.always { " always (skip_always)" } else { "" };
+        let _ = writeln!(out, "skipped{always}: {}, {holds}", held.id);
+    }
     if !status.applied_by_script.is_empty() {
         let versions: Vec<String> = status.applied_by_script.iter().map(ToString::to_string).collect();
         let _ = writeln!(out, "applied by the offline script (the next import adopts them): {}", versions.join(", "));

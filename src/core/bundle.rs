@@ -8,10 +8,11 @@ use crate::core::hash::ContentHash;
 use crate::core::hazard;
 use crate::core::manifest::{
     Action, BUNDLE_FORMAT_VERSION, BundleKind, BundleSource, HistoryRow, Item, ItemType, Manifest, ManifestHazard,
-    MigrationInfo, Release, ReleaseKind, Requires, SourceRef, StatementInfo,
+    MigrationInfo, Release, ReleaseKind, Requires, SkippedAsset, SourceRef, StatementInfo,
 };
 use crate::core::model::{Dialect, ItemId, Version};
 use crate::core::project::{HAZARD_CATEGORIES, Project, RuleSeverity};
+use crate::core::selection::{AssetAction, Selection, Selector};
 use crate::core::snapshot::{Snapshot, SnapshotMigration};
 use crate::core::sql_script;
 use crate::core::sql_split;
@@ -24,6 +25,19 @@ pub struct BaseSide<'a> {
     pub release_id: ContentHash,
     /// Whether the head is older than the base.
     pub downgrade: bool,
+    /// Where the target differs from the base snapshot: assets skipped earlier, at the copy the
+    /// target keeps (none: it has no copy).
+    pub held: BTreeMap<ItemId, Option<ContentHash>>,
+}
+
+impl BaseSide<'_> {
+    /// The sha256 of the copy of `id` a target at the base holds.
+    pub fn holds(&self, id: &ItemId) -> Option<&ContentHash> {
+        match self.held.get(id) {
+            Some(held) => held.as_ref(),
+            None => self.snapshot.assets.get(id).map(|a| &a.sha256),
+        }
+    }
 }
 
 /// What to bundle.
@@ -34,8 +48,8 @@ pub struct BundleRequest<'a> {
     pub head_depth: u64,
     pub base: Option<BaseSide<'a>>,
     pub environment: Option<String>,
-    /// Assets left as the target has them.
-    pub skipped: BTreeSet<ItemId>,
+    /// The release manager's `--skip`/`--only` (the environment's `skip_always` applies too).
+    pub selection: &'a Selection,
     pub release_version: Option<String>,
     /// Threads for parsing the migrations' SQL.
     pub threads: usize,
@@ -131,23 +145,37 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
         }
     }
 
-    let base_assets = request.base.as_ref().map(|b| &b.snapshot.assets);
+    let selector = Selector { project, environment: request.environment.as_deref(), selection: request.selection };
+    let before = |id: &ItemId| request.base.as_ref().and_then(|b| b.holds(id));
+    // What a skipped asset counts as in the release id: the copy a target at the base keeps; a
+    // full bundle does not know it (each target records what it holds).
+    let mut kept: BTreeMap<ItemId, Option<ContentHash>> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    let mut skip = |id: &ItemId, action: AssetAction, items: &mut Vec<Item>, sha256: &ContentHash| {
+        kept.insert(id.clone(), before(id).cloned());
+        skipped.push(SkippedAsset {
+            id: id.clone(),
+            kept: before(id).cloned(),
+            always: action == AssetAction::SkipAlways,
+        });
+        items.push(Item {
+            item_type: ItemType::Asset,
+            identity: id.to_string(),
+            dialect: None,
+            path: None,
+            action: Action::Skip,
+            sha256: sha256.clone(),
+            size: 0,
+            migration: None,
+        });
+    };
     for (id, asset) in &head.assets {
-        let unchanged = base_assets.and_then(|b| b.get(id)).is_some_and(|b| b.sha256 == asset.sha256);
-        if unchanged {
+        if before(id) == Some(&asset.sha256) {
             continue;
         }
-        if request.skipped.contains(id) {
-            items.push(Item {
-                item_type: ItemType::Asset,
-                identity: id.to_string(),
-                dialect: None,
-                path: None,
-                action: Action::Skip,
-                sha256: asset.sha256.clone(),
-                size: 0,
-                migration: None,
-            });
+        let action = selector.action(id);
+        if !action.ships() {
+            skip(id, action, &mut items, &asset.sha256);
             continue;
         }
         let path = format!("assets/{id}.yaml");
@@ -163,9 +191,16 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
             migration: None,
         });
     }
-    if let Some(base_assets) = base_assets {
-        for (id, asset) in base_assets {
-            if head.assets.contains_key(id) || request.skipped.contains(id) {
+    if let Some(base) = &request.base {
+        let candidates: BTreeSet<&ItemId> = base.snapshot.assets.keys().chain(base.held.keys()).collect();
+        for id in candidates {
+            let Some(sha256) = base.holds(id) else { continue };
+            if head.assets.contains_key(id) {
+                continue;
+            }
+            let action = selector.action(id);
+            if !action.ships() {
+                skip(id, action, &mut items, sha256);
                 continue;
             }
             items.push(Item {
@@ -174,7 +209,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
                 dialect: None,
                 path: None,
                 action: Action::Delete,
-                sha256: asset.sha256.clone(),
+                sha256: sha256.clone(),
                 size: 0,
                 migration: None,
             });
@@ -198,7 +233,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
         hazards: hazards_in_force(project),
         allow_out_of_order: project.config.allow_out_of_order,
         release: Release {
-            id: head.state_id(&request.skipped),
+            id: head.state_id(&kept),
             version: request.release_version.clone(),
             kind,
             bundle: bundle_kind,
@@ -240,7 +275,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
                 (*dialect, crate::core::manifest::Session { statements: statements.clone(), sha256 })
             })
             .collect(),
-        skipped: request.skipped.iter().cloned().collect(),
+        skipped,
         items,
     };
     // The offline scripts are rendered from the items above, so what a DBA reads is what

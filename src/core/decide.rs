@@ -136,7 +136,9 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
     let history: &[HistoryRow] = facts.history.unwrap_or(&[]);
     let held = facts.state.and_then(|s| s.release.as_ref());
     let unfinished = facts.state.and_then(|s| s.partial.as_ref());
-    if held.is_some_and(|r| r.id == manifest.release.id)
+    let release_id =
+        crate::core::selection::held_release_id(manifest, facts.state.map(|s| &s.assets).unwrap_or(&BTreeMap::new()));
+    if held.is_some_and(|r| r.id == release_id)
         && history.iter().all(|r| r.statements_done == r.statements_total)
         && unfinished.is_none()
     {
@@ -342,7 +344,7 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
         && let Some(owned) = owned
     {
         for (id, sha256) in owned {
-            if !listed.contains(id.as_str()) && !manifest.skipped.contains(id) {
+            if !listed.contains(id.as_str()) && !manifest.skipped.iter().any(|s| &s.id == id) {
                 deletes.push(AssetStep { id: id.clone(), member: None, sha256: sha256.clone() });
             }
         }
@@ -665,11 +667,12 @@ mod tests {
             base: base.as_ref().map(|(snapshot, downgrade)| BaseSide {
                 snapshot,
                 reference: SourceRef { reference: "base".into(), commit: "a".repeat(40) },
-                release_id: snapshot.state_id(&BTreeSet::new()),
+                release_id: snapshot.state_id(&BTreeMap::new()),
                 downgrade: *downgrade,
+                held: BTreeMap::new(),
             }),
             environment: None,
-            skipped: BTreeSet::new(),
+            selection: &crate::core::selection::Selection::All,
             release_version: None,
             threads: 1,
         })
@@ -781,7 +784,7 @@ mod tests {
     const B: &str = "-- migrate:no-transaction\nCREATE TABLE b (id int);\nCREATE TABLE c (id int);\n";
 
     fn based(history: Vec<HistoryRow>, known: Option<PartialMigration>) -> Target {
-        let base_release = snapshot(BASE).1.state_id(&BTreeSet::new());
+        let base_release = snapshot(BASE).1.state_id(&BTreeMap::new());
         let mut state = state(Some(base_release));
         state.partial = known;
         Target { state: Some(state), history: Some(history), ..Target::default() }

@@ -45,10 +45,26 @@ pub struct Manifest {
     /// top of the offline script (`session:` in `migrate.yaml`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub session: BTreeMap<Dialect, Session>,
-    /// Assets left out on purpose (`--skip`, or not named by `--only`): targets keep theirs.
-    pub skipped: Vec<ItemId>,
+    /// Assets that differ and are left out on purpose (`--skip`, not named by `--only`, or the
+    /// environment's `skip_always`): targets keep their copy, and do not delete it.
+    pub skipped: Vec<SkippedAsset>,
     /// Every member of the bundle but the manifest and its signature, and every deletion.
     pub items: Vec<Item>,
+}
+
+/// An asset a bundle leaves as targets have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SkippedAsset {
+    pub id: ItemId,
+    /// Incremental and downgrade bundles: sha256 of the copy a target at the base keeps (absent:
+    /// it has none), as the release id counts it. Full bundles: absent, each target keeps what it
+    /// has and records the state id of that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<ContentHash>,
+    /// Skipped by the environment's `skip_always` rather than for this release only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub always: bool,
 }
 
 /// The session statements of one dialect.
@@ -64,7 +80,9 @@ pub struct Session {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Release {
-    /// The state id of the head without the skipped assets: what a target holds afterwards.
+    /// The state id of what a target holds afterwards: the head, with each skipped asset at the
+    /// copy the target keeps (a full bundle leaves skipped assets out here; each target records
+    /// the id of what it holds).
     pub id: ContentHash,
     /// The human release version (`--release-version`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -19,6 +19,7 @@ pub mod plan;
 pub mod project;
 pub mod record;
 pub mod report;
+pub mod selection;
 pub mod snapshot;
 pub mod source;
 pub mod sql_script;

@@ -18,8 +18,9 @@ use crate::core::hash::{self, ContentHash};
 use crate::core::hazard;
 use crate::core::model::{Dialect, ItemId, Version};
 use crate::core::project::{Project, RuleSeverity};
-use crate::core::record::{EnvironmentRecord, ShippedMigration, shipped_migrations};
-use crate::core::source::{PathChange, Source, SourceError};
+use crate::core::record::{EnvironmentRecord, HeldAsset, ShippedMigration, shipped_migrations};
+use crate::core::selection::{AssetAction, Selection, Selector};
+use crate::core::source::{ObjectId, PathChange, Source, SourceError};
 
 /// The format version of `plan --format json`.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -136,6 +137,25 @@ pub struct AssetChange {
     pub sha256: Option<ContentHash>,
     /// Unified diff of the normalised text.
     pub diff: String,
+    /// What the release does with it: `ship` (the default, left out), `skip` (`--skip`, or not
+    /// named by `--only`: the target keeps the copy it holds, `sha256_before`), `skip_always`
+    /// (the environment's `skip_always`).
+    #[serde(default, skip_serializing_if = "is_ship")]
+    pub action: AssetAction,
+    /// An earlier release to this environment skipped it: what changes is counted from the copy
+    /// the target kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped_earlier: bool,
+    /// Removed because `ignore` in `migrate.yaml` now names it: deleted where an import put it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignored: bool,
+    /// The assets it depends on (`depends_on`), at head.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<ItemId>,
+}
+
+fn is_ship(action: &AssetAction) -> bool {
+    *action == AssetAction::Ship
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -245,6 +265,13 @@ pub struct PlanInput<'a> {
     /// Every environment record at head: what they hold has shipped.
     pub records: &'a [EnvironmentRecord],
     pub environment: Option<EnvironmentBase>,
+    /// The environment the release is for, even without a record yet: its `skip_always` applies.
+    pub environment_name: Option<&'a str>,
+    /// `--skip`/`--only`.
+    pub selection: &'a Selection,
+    /// The assets the environment's least advanced target keeps skipped, each with the object of
+    /// the copy it keeps when the shell found it (for the diff).
+    pub held: &'a [(HeldAsset, Option<ObjectId>)],
     pub release_version: Option<String>,
     /// The version shipped before (see `ReleaseSummary::previous_version`).
     pub previous_version: Option<String>,
@@ -290,7 +317,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
         .iter()
         .any(|f| f.code.starts_with("migrate::destructive/") || f.code.starts_with("migrate::blue-green/"));
     let sql_changes = !migrations.is_empty() || !session.is_empty();
-    let bump = match (!sql_changes, assets.is_empty()) {
+    let ships_assets = assets.iter().any(|a| a.action.ships());
+    let bump = match (!sql_changes, !ships_assets) {
         (false, _) if breaking => Bump::Major,
         (false, _) => Bump::Minor,
         (true, false) => Bump::Patch,
@@ -304,7 +332,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
     summary.warnings = findings.iter().filter(|f| f.severity == Severity::Warning).count();
     let kind = if sql_changes {
         ReleaseKind::Migration
-    } else if !assets.is_empty() {
+    } else if ships_assets {
         ReleaseKind::Deployment
     } else {
         ReleaseKind::None
@@ -425,18 +453,67 @@ fn prepare(
     Ok(PreparedChange { id, path: change.path.clone(), before, after, had_before: change.old.is_some() })
 }
 
+/// The asset paths whose content a target may see change: the diff from base to head, corrected
+/// for `ignore` (an asset `ignore` newly names is removed, one it no longer names is added) and
+/// for the copies an environment's target kept when a release skipped them.
+fn candidate_changes<'a>(
+    input: &PlanInput<'a>,
+    ignored: &mut Vec<String>,
+) -> Result<(Vec<PathChange>, BTreeMap<String, &'a HeldAsset>), SourceError> {
+    let project = input.project;
+    let base_ignores = |path: &str| input.base_project.unwrap_or(project).is_ignored(path);
+    let mut paths: BTreeMap<String, PathChange> =
+        input.asset_changes.iter().map(|c| (c.path.clone(), c.clone())).collect();
+    if let (Some(base), Some(base_project)) = (input.base, input.base_project)
+        && base_project.config.ignore != project.config.ignore
+    {
+        let folder = &project.config.assets;
+        let old: BTreeMap<String, ObjectId> = base.list(folder)?.into_iter().map(|e| (e.path, e.id)).collect();
+        let new: BTreeMap<String, ObjectId> = input.head.list(folder)?.into_iter().map(|e| (e.path, e.id)).collect();
+        for path in old.keys().chain(new.keys()) {
+            if base_ignores(path) != project.is_ignored(path) && !paths.contains_key(path) {
+                let change =
+                    PathChange { path: path.clone(), old: old.get(path).copied(), new: new.get(path).copied() };
+                paths.insert(path.clone(), change);
+            }
+        }
+    }
+    let mut held = BTreeMap::new();
+    for (asset, object) in input.held {
+        let path = format!("{}{}.yaml", project.assets_dir(), asset.id);
+        let new = input.head.lookup(&path)?;
+        let old = if asset.sha256.is_some() { *object } else { None };
+        paths.insert(path.clone(), PathChange { path: path.clone(), old, new });
+        held.insert(path, asset);
+    }
+    let mut changes = Vec::with_capacity(paths.len());
+    for (path, mut change) in paths {
+        if base_ignores(&path) {
+            change.old = None;
+        }
+        if project.is_ignored(&path) {
+            change.new = None;
+            if change.old.is_none() {
+                ignored.push(project.repo_path(&path));
+                continue;
+            }
+        }
+        if change.old.is_some() || change.new.is_some() || held.contains_key(&path) {
+            changes.push(change);
+        }
+    }
+    Ok((changes, held))
+}
+
 fn plan_assets(
     input: &PlanInput<'_>,
     checker: &mut AssetChecker<'_>,
     ignored: &mut Vec<String>,
 ) -> Result<Vec<AssetChange>, SourceError> {
     let project = input.project;
+    let (candidates, held) = candidate_changes(input, ignored)?;
     let mut work = Vec::new();
-    for change in input.asset_changes {
-        if project.is_ignored(&change.path) {
-            ignored.push(project.repo_path(&change.path));
-            continue;
-        }
+    for change in &candidates {
         match catalog::asset_identity(project, &change.path) {
             None => {}
             Some(Ok(id)) => work.push((id, change)),
@@ -446,16 +523,36 @@ fn plan_assets(
     }
     let schemas = checker.schemas();
     let prepared = crate::core::parallel::map(work, input.threads, |(id, change)| prepare(input, schemas, id, change))?;
+    let selector = Selector {
+        project,
+        environment: input.environment_name.or(input.environment.as_ref().map(|e| e.name.as_str())),
+        selection: input.selection,
+    };
 
     let mut changes = Vec::new();
     let mut roots = Vec::new();
     let mut added: Vec<(ItemId, String, Side)> = Vec::new();
-    let mut removed: Vec<(ItemId, String, Option<Side>)> = Vec::new();
-    for PreparedChange { id, path, before, after, had_before } in prepared {
+    let mut removed: Vec<(ItemId, String, Option<Side>, Option<ContentHash>)> = Vec::new();
+    let mut depends_on: BTreeMap<ItemId, Vec<ItemId>> = BTreeMap::new();
+    for PreparedChange { id, path, mut before, after, mut had_before } in prepared {
+        // A copy the target kept: what changes is counted from it, whatever the base has.
+        let kept = held.get(&path);
+        let mut before_sha = before.as_ref().map(|b| b.hash.clone());
+        if let Some(kept) = kept {
+            had_before = kept.sha256.is_some();
+            before_sha = kept.sha256.clone();
+            if before.as_ref().map(|b| &b.hash) != kept.sha256.as_ref() {
+                before = None; // the shell did not find the kept copy's text
+            }
+        }
+        let ignored_now = input.base_project.is_some_and(|b| !b.is_ignored(&path)) && project.is_ignored(&path);
         match (had_before, after) {
             (true, Some((after, analysed))) => {
-                if before.as_ref().is_some_and(|b| b.hash == after.hash) {
-                    continue; // BOM or line endings only: the normalised bytes are the same
+                if before_sha.as_ref() == Some(&after.hash) {
+                    continue; // BOM or line endings only, or the target kept this very copy
+                }
+                if let Some(parsed) = &analysed.parsed {
+                    depends_on.insert(id.clone(), parsed.depends_on.clone());
                 }
                 checker.record(&id, analysed);
                 roots.push(id.clone());
@@ -464,22 +561,52 @@ fn plan_assets(
                 let kind = if cosmetic { AssetChangeKind::Cosmetic } else { AssetChangeKind::Modified };
                 let mut c =
                     asset_change(project, &id, kind, &path, before.as_ref().map(|b| &*b.text), Some(&after.text), None);
-                c.sha256_before = before.map(|b| b.hash);
+                c.sha256_before = before_sha;
+                c.skipped_earlier = kept.is_some();
                 changes.push(c);
             }
             (false, Some((after, analysed))) => {
+                if let Some(parsed) = &analysed.parsed {
+                    depends_on.insert(id.clone(), parsed.depends_on.clone());
+                }
                 checker.record(&id, analysed);
                 roots.push(id.clone());
-                added.push((id, path, after));
+                if kept.is_some() || !selector.action(&id).ships() {
+                    let mut c =
+                        asset_change(project, &id, AssetChangeKind::Added, &path, None, Some(&after.text), None);
+                    c.skipped_earlier = kept.is_some();
+                    changes.push(c);
+                } else {
+                    added.push((id, path, after));
+                }
             }
-            (true, None) => removed.push((id, path, before)),
+            (true, None) => {
+                if kept.is_some() || ignored_now || !selector.action(&id).ships() {
+                    let mut c = asset_change(
+                        project,
+                        &id,
+                        AssetChangeKind::Removed,
+                        &path,
+                        before.as_ref().map(|s| &*s.text),
+                        None,
+                        None,
+                    );
+                    c.sha256_before = before_sha;
+                    c.skipped_earlier = kept.is_some();
+                    c.ignored = ignored_now;
+                    changes.push(c);
+                } else {
+                    removed.push((id, path, before, before_sha));
+                }
+            }
             (false, None) => {}
         }
     }
 
-    // Renames: an added asset whose content (without `kind`/`name`) equals a removed one's.
+    // Renames: an added asset whose content (without `kind`/`name`) equals a removed one's, both
+    // shipped (a skipped side ships, or stays, on its own).
     let mut removed_by_key: HashMap<&ContentHash, Vec<usize>> = HashMap::new();
-    for (index, (_, _, side)) in removed.iter().enumerate() {
+    for (index, (_, _, side, _)) in removed.iter().enumerate() {
         if let Some(side) = side {
             removed_by_key.entry(&side.content_key).or_default().push(index);
         }
@@ -490,7 +617,7 @@ fn plan_assets(
         match from {
             Some(index) => {
                 renamed_away.insert(index);
-                let (old_id, _, before) = &removed[index];
+                let (old_id, _, before, before_sha) = &removed[index];
                 let before_text = before.as_ref().map(|s| &*s.text);
                 let mut c = asset_change(
                     project,
@@ -501,7 +628,7 @@ fn plan_assets(
                     Some(&after.text),
                     Some(old_id),
                 );
-                c.sha256_before = before.as_ref().map(|s| s.hash.clone());
+                c.sha256_before = before_sha.clone();
                 changes.push(c);
             }
             None => {
@@ -509,16 +636,20 @@ fn plan_assets(
             }
         }
     }
-    for (index, (id, path, before)) in removed.iter().enumerate() {
+    for (index, (id, path, before, before_sha)) in removed.iter().enumerate() {
         if renamed_away.contains(&index) {
             continue;
         }
         let mut c =
             asset_change(project, id, AssetChangeKind::Removed, path, before.as_ref().map(|s| &*s.text), None, None);
-        c.sha256_before = before.as_ref().map(|s| s.hash.clone());
+        c.sha256_before = before_sha.clone();
         changes.push(c);
     }
     checker.check_dependencies(&roots)?;
+    for change in &mut changes {
+        change.action = selector.action(&change.id);
+        change.depends_on = depends_on.remove(&change.id).unwrap_or_default();
+    }
     changes.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(changes)
 }
@@ -542,6 +673,10 @@ fn asset_change(
         sha256_before: None,
         sha256: after.map(|t| ContentHash::of(t.as_bytes())),
         diff: unified_diff(old_path.as_deref().unwrap_or(&repo_path), before, &repo_path, after),
+        action: AssetAction::Ship,
+        skipped_earlier: false,
+        ignored: false,
+        depends_on: Vec::new(),
     }
 }
 

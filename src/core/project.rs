@@ -49,9 +49,9 @@ pub struct ProjectConfig {
     /// Name of the history table on targets.
     #[serde(default = "default_history_table")]
     pub history_table: String,
-    /// Environments in promotion order.
+    /// Environments in promotion order: a list of names, or a map from name to its options.
     #[serde(default)]
-    pub environments: Vec<String>,
+    pub environments: Environments,
     /// Globs (relative to `migrate.yaml`) of items that are never diffed, exported or imported.
     #[serde(default)]
     pub ignore: Vec<String>,
@@ -66,6 +66,130 @@ pub struct ProjectConfig {
     /// per entry; they travel in the bundle and are part of the release id.
     #[serde(default)]
     pub session: BTreeMap<Dialect, Vec<String>>,
+    /// Release rules that `plan` and `export` enforce.
+    #[serde(default)]
+    pub policy: Policy,
+}
+
+/// `environments:`, in promotion order (`[test, prod]`, or `{test: {}, prod: {skip_always: [...]}}`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Environments(pub Vec<(String, EnvironmentOptions)>);
+
+/// What one environment does differently.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentOptions {
+    /// Globs (relative to `migrate.yaml`) of assets never shipped to this environment's targets
+    /// and never deleted there: each target keeps its own copy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_always: Vec<String>,
+}
+
+impl Environments {
+    /// The names, in promotion order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(name, _)| name.as_str())
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.names().any(|n| n == name)
+    }
+
+    /// The environment before `name` in promotion order.
+    pub fn before(&self, name: &str) -> Option<&str> {
+        let names: Vec<&str> = self.names().collect();
+        let index = names.iter().position(|n| *n == name)?;
+        index.checked_sub(1).map(|i| names[i])
+    }
+}
+
+impl<'de> Deserialize<'de> for Environments {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Environments;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of environment names, or a map from name to options")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Environments, A::Error> {
+                let mut list = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    list.push((name, EnvironmentOptions::default()));
+                }
+                Ok(Environments(list))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Environments, A::Error> {
+                let mut list = Vec::new();
+                while let Some((name, options)) = map.next_entry::<String, Option<EnvironmentOptions>>()? {
+                    list.push((name, options.unwrap_or_default()));
+                }
+                Ok(Environments(list))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl Serialize for Environments {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if self.0.iter().all(|(_, options)| *options == EnvironmentOptions::default()) {
+            return serializer.collect_seq(self.names());
+        }
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, options) in &self.0 {
+            map.serialize_entry(name, options)?;
+        }
+        map.end()
+    }
+}
+
+impl schemars::JsonSchema for Environments {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Environments".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let options = generator.subschema_for::<EnvironmentOptions>();
+        schemars::json_schema!({
+            "description": "Environments in promotion order: a list of names, or a map from name to its options (in promotion order).",
+            "oneOf": [
+                { "type": "array", "items": { "type": "string" } },
+                { "type": "object", "additionalProperties": { "anyOf": [options, { "type": "null" }] } }
+            ]
+        })
+    }
+}
+
+/// `policy:` in `migrate.yaml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// `error`: a `--release-version` too small for the change is an error in `plan` and `export`
+    /// (default `warning`).
+    #[serde(default)]
+    pub version_bump: PolicyLevel,
+    /// `enforce`: `export --env E` refuses a release that the environment before E in
+    /// `environments` does not hold yet (unless `--skip-promotion REASON`); `warning` (the
+    /// default) says so; `off` says nothing.
+    #[serde(default)]
+    pub promotion: Promotion,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyLevel {
+    #[default]
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Promotion {
+    Off,
+    #[default]
+    Warning,
+    Enforce,
 }
 
 fn default_migrations() -> String {
@@ -107,6 +231,8 @@ pub struct Project {
     /// Where `migrate.yaml` sits in the repository: `""` or `"sub/dir/"`.
     pub prefix: String,
     ignore: globset::GlobSet,
+    /// Each environment's `skip_always`.
+    skip_always: BTreeMap<String, globset::GlobSet>,
     /// `session:` per dialect, each statement as the splitter reads it (without its `;`).
     pub session: BTreeMap<Dialect, Vec<String>>,
 }
@@ -120,6 +246,11 @@ impl Project {
     /// Returns whether a project-relative path is ignored.
     pub fn is_ignored(&self, path: &str) -> bool {
         self.ignore.is_match(path)
+    }
+
+    /// Returns whether the environment's `skip_always` holds a project-relative path.
+    pub fn skips_always(&self, environment: &str, path: &str) -> bool {
+        self.skip_always.get(environment).is_some_and(|globs| globs.is_match(path))
     }
 
     /// The migrations folder with a trailing `/`.
@@ -224,7 +355,7 @@ impl Project {
             ));
         }
         let mut seen_envs = Vec::new();
-        for env in &config.environments {
+        for env in config.environments.names() {
             if !is_environment_name(env) || seen_envs.contains(&env) {
                 return Err(fail(
                     "environments",
@@ -234,28 +365,31 @@ impl Project {
             }
             seen_envs.push(env);
         }
-        let mut globs = globset::GlobSetBuilder::new();
-        for pattern in &config.ignore {
-            let glob = globset::GlobBuilder::new(pattern).literal_separator(true).build();
-            match glob {
-                Ok(glob) => {
-                    globs.add(glob);
+        let globs = |key: &str, patterns: &[String]| {
+            let mut globs = globset::GlobSetBuilder::new();
+            for pattern in patterns {
+                match globset::GlobBuilder::new(pattern).literal_separator(true).build() {
+                    Ok(glob) => {
+                        globs.add(glob);
+                    }
+                    Err(e) => {
+                        return Err(fail(
+                            key,
+                            format!("`{pattern}` is not a glob: {}", e.kind()),
+                            "write globs like `assets/legacy/**`",
+                        ));
+                    }
                 }
-                Err(e) => {
-                    return Err(fail(
-                        "ignore",
-                        format!("`{pattern}` is not a glob: {}", e.kind()),
-                        "write globs like `assets/legacy/**`",
-                    ));
-                }
+            }
+            globs.build().map_err(|e| fail(key, e.to_string(), "write globs like `assets/legacy/**`"))
+        };
+        let ignore = globs("ignore", &config.ignore)?;
+        let mut skip_always = BTreeMap::new();
+        for (env, options) in &config.environments.0 {
+            if !options.skip_always.is_empty() {
+                skip_always.insert(env.clone(), globs("environments", &options.skip_always)?);
             }
         }
-        let ignore = match globs.build() {
-            Ok(set) => set,
-            Err(e) => {
-                return Err(fail("ignore", e.to_string(), "write globs like `assets/legacy/**`"));
-            }
-        };
         for (key, severity) in &config.hazards {
             if key == crate::core::hazard::CONTROL_STATEMENT && *severity != RuleSeverity::Error {
                 return Err(fail(
@@ -309,7 +443,7 @@ impl Project {
                 session.insert(*dialect, read);
             }
         }
-        Ok(Project { config, prefix: prefix.to_string(), ignore, session })
+        Ok(Project { config, prefix: prefix.to_string(), ignore, skip_always, session })
     }
 }
 

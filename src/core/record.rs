@@ -31,9 +31,10 @@ pub struct Receipt {
     pub migrations: BTreeMap<Dialect, Vec<AppliedMigration>>,
     /// The assets the target holds.
     pub assets: Vec<AppliedAsset>,
-    /// Assets the bundle skipped, left as they were on the target.
+    /// Assets skipped (by `--skip`, `--only` or `skip_always`), with the copy the target keeps;
+    /// the next `plan --env`/`export --env` offers them again.
     #[serde(default)]
-    pub skipped: Vec<ItemId>,
+    pub skipped: Vec<HeldAsset>,
     /// When the import finished, RFC 3339 in UTC.
     pub applied_at: String,
 }
@@ -81,6 +82,22 @@ pub enum MigrationStatus {
 pub struct StatementProgress {
     pub done: u32,
     pub total: u32,
+}
+
+/// An asset a release skipped, as the target keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeldAsset {
+    pub id: ItemId,
+    /// sha256 of the copy the target holds; absent when it holds none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<ContentHash>,
+    /// A commit whose version of the asset is that copy (to show what changed since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Skipped by the environment's `skip_always`, not by a choice for one release.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub always: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -2,7 +2,7 @@
 //! migration with its normalised text. `check` validates one; `export` ships one (or the
 //! difference of two); the state and release ids are computed from one.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::core::catalog::{self, MigrationCatalog, MigrationFile, MigrationText};
@@ -44,13 +44,16 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Returns the state entries (SPEC: state id), leaving out `skipped` assets.
-    pub fn state_entries(&self, skipped: &BTreeSet<ItemId>) -> Vec<StateEntry> {
-        let assets = self.assets.iter().filter(|(id, _)| !skipped.contains(*id)).map(|(id, asset)| StateEntry {
+    /// Returns the state entries (SPEC: state id), with each asset in `kept` at the copy a target
+    /// keeps instead (none: left out).
+    pub fn state_entries(&self, kept: &BTreeMap<ItemId, Option<ContentHash>>) -> Vec<StateEntry> {
+        let head = self.assets.iter().filter(|(id, _)| !kept.contains_key(*id)).map(|(id, a)| (id, &a.sha256));
+        let kept = kept.iter().filter_map(|(id, sha)| sha.as_ref().map(|sha| (id, sha)));
+        let assets = head.chain(kept).map(|(id, sha256)| StateEntry {
             item_type: "asset",
             identity: id.to_string(),
             dialect: String::new(),
-            sha256: asset.sha256.clone(),
+            sha256: sha256.clone(),
         });
         let migrations = self.migrations.iter().flat_map(|(dialect, versions)| {
             versions.iter().map(move |(version, m)| StateEntry {
@@ -69,9 +72,9 @@ impl Snapshot {
         assets.chain(migrations).chain(session).collect()
     }
 
-    /// Returns the state id, leaving out `skipped` assets: a bundle's release id.
-    pub fn state_id(&self, skipped: &BTreeSet<ItemId>) -> ContentHash {
-        state_id(&self.state_entries(skipped))
+    /// Returns the state id with the `kept` assets at the copy a target keeps: a release id.
+    pub fn state_id(&self, kept: &BTreeMap<ItemId, Option<ContentHash>>) -> ContentHash {
+        state_id(&self.state_entries(kept))
     }
 }
 

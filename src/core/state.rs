@@ -33,9 +33,9 @@ pub struct TargetState {
     pub release: Option<StateRelease>,
     /// The assets imports put in `<target>/assets/`, with the sha256 of what they wrote.
     pub assets: BTreeMap<ItemId, ContentHash>,
-    /// Assets the last bundle skipped (left as they were).
+    /// Assets releases skipped, with the copy the target keeps (see the receipt's `skipped`).
     #[serde(default)]
-    pub skipped: Vec<ItemId>,
+    pub skipped: Vec<crate::core::record::HeldAsset>,
     /// The history table as the last import left it, to tell drift from it.
     #[serde(default)]
     pub history: Vec<RecordedMigration>,

@@ -46,6 +46,9 @@ pub struct Status {
     pub release_version: Option<String>,
     pub migrations: Vec<StatusMigration>,
     pub assets: usize,
+    /// Assets releases skipped, with the copy the target keeps; the next `plan --env` offers them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<crate::core::record::HeldAsset>,
     /// History rows written by a bundle's offline script, which the next import adopts.
     pub applied_by_script: Vec<Version>,
     pub drift: Vec<Drift>,
@@ -70,6 +73,7 @@ pub fn not_a_target(database: String) -> Status {
         release_version: None,
         migrations: Vec::new(),
         assets: 0,
+        skipped: Vec::new(),
         applied_by_script: Vec::new(),
         drift: Vec::new(),
     }
@@ -131,6 +135,7 @@ pub fn status(state: &TargetState, files: &BTreeMap<ItemId, Option<ContentHash>>
             })
             .collect(),
         assets: state.assets.len(),
+        skipped: state.skipped.clone(),
         applied_by_script: by_script,
         drift,
     }

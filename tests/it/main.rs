@@ -12,4 +12,5 @@ mod progress;
 mod regression;
 mod release;
 mod schemas;
+mod select;
 mod verify;

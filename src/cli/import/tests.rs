@@ -72,9 +72,10 @@ fn bundle_of(dialect: &str, head: bool, incremental: bool) -> Bundle {
             reference: commit("a"),
             release_id: base.state_id(&Default::default()),
             downgrade: false,
+            held: Default::default(),
         }),
         environment: None,
-        skipped: Default::default(),
+        selection: &crate::core::selection::Selection::All,
         release_version: None,
         threads: 1,
     };

@@ -84,11 +84,16 @@ pub fn plan_with_limit(plan: &Plan, limit: usize) -> String {
         let _ = writeln!(head, "\n| asset | change | lines |\n|---|---|---|");
         for change in plan.assets.iter().take(MAX_ROWS) {
             let (added, removed) = diff_stat(&change.diff);
-            let what = match (&change.change, &change.renamed_from) {
+            let mut what = match (&change.change, &change.renamed_from) {
                 (AssetChangeKind::Renamed, Some(from)) => format!("renamed from `{from}`"),
                 (AssetChangeKind::Cosmetic, _) => "cosmetic (same data)".to_string(),
                 (kind, _) => format!("{kind:?}").to_lowercase(),
             };
+            let notes: Vec<String> =
+                super::asset_notes(change).into_iter().filter(|n| !n.starts_with("same data")).collect();
+            if !notes.is_empty() {
+                what = format!("{what}: {}", notes.join("; "));
+            }
             let _ = writeln!(head, "| `{}` | {what} | +{added} −{removed} |", change.id);
         }
         more(&mut head, plan.assets.len());

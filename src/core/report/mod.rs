@@ -149,3 +149,31 @@ pub fn bump_words(bump: crate::core::plan::Bump) -> Option<&'static str> {
         Bump::Major => Some("a major version bump"),
     }
 }
+
+/// What a plan says about one asset besides its change: skipped, kept, ignored, dependencies.
+pub fn asset_notes(change: &crate::core::plan::AssetChange) -> Vec<String> {
+    use crate::core::selection::AssetAction;
+    let mut notes = Vec::new();
+    if change.change == crate::core::plan::AssetChangeKind::Cosmetic {
+        notes.push("same data: formatting only".to_string());
+    }
+    let holds = match &change.sha256_before {
+        Some(sha) => format!("target holds sha256:{}", sha.short()),
+        None => "target has no copy".to_string(),
+    };
+    match change.action {
+        AssetAction::Ship if change.skipped_earlier => notes.push(format!("skipped earlier, {holds}")),
+        AssetAction::Ship => {}
+        AssetAction::Skip if change.skipped_earlier => notes.push(format!("skipped earlier and again, {holds}")),
+        AssetAction::Skip => notes.push(format!("skipped, {holds}")),
+        AssetAction::SkipAlways => notes.push(format!("skip always (never shipped or deleted here), {holds}")),
+    }
+    if change.ignored {
+        notes.push("ignored now: deleted where an import put it".to_string());
+    }
+    if !change.depends_on.is_empty() {
+        let list: Vec<String> = change.depends_on.iter().map(ToString::to_string).collect();
+        notes.push(format!("depends on {}", list.join(", ")));
+    }
+    notes
+}

@@ -52,10 +52,15 @@ pub fn plan(plan: &Plan, style: Style) -> String {
                 Some(from) => format!("{from} → {}", change.id),
                 None => change.id.to_string(),
             };
-            let note = if change.change == AssetChangeKind::Cosmetic { "  (same data: formatting only)" } else { "" };
-            let stat =
-                if change.diff.is_empty() { "(same content)".to_string() } else { format!("+{added} -{removed}") };
-            let _ = writeln!(out, "  {what:<9} {id}  {stat}{note}");
+            let mut notes = super::asset_notes(change);
+            let stat = if change.diff.is_empty() {
+                notes.insert(0, "same content".to_string());
+                String::new()
+            } else {
+                format!("  +{added} -{removed}")
+            };
+            let note = if notes.is_empty() { String::new() } else { format!("  ({})", notes.join("; ")) };
+            let _ = writeln!(out, "  {what:<9} {id}{stat}{note}");
         }
     }
     if !plan.migrations.is_empty() {

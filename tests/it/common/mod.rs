@@ -256,3 +256,13 @@ impl RepoBuilder {
         self
     }
 }
+
+/// Copies a folder recursively (a target, to try two futures of it).
+pub fn copy_dir(from: &Path, to: &Path) {
+    for path in walk(from) {
+        let relative = path.strip_prefix(from).unwrap();
+        let destination = to.join(relative);
+        std::fs::create_dir_all(destination.parent().unwrap()).unwrap();
+        std::fs::copy(&path, &destination).unwrap();
+    }
+}
