@@ -7,7 +7,7 @@ use crate::core::bundle::{self, BaseSide, BundleRequest};
 use crate::core::check::check_project;
 use crate::core::finding::{Finding, sort_findings};
 use crate::core::manifest::{MANIFEST_PATH, SIGNATURE_PATH, SourceRef};
-use crate::core::model::Dialect;
+use crate::core::model::{Dialect, ItemId};
 use crate::core::plan::{PlanInput, plan, shipped_migration_findings};
 use crate::core::report::render_finding;
 use crate::core::snapshot::{Snapshot, read_snapshot};
@@ -98,10 +98,22 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
     // Validate what ships, and read the snapshots the bundle is made from.
     let mut findings: Vec<Finding>;
     let head_snapshot: Snapshot;
+    let depends_on: BTreeMap<ItemId, Vec<ItemId>>;
     if base.is_none() {
         let report = check_project(&head.project, head.source(), settings.threads).map_err(failure)?;
         findings = report.findings;
         head_snapshot = report.snapshot;
+        depends_on = report.depends_on;
+        let selector = crate::core::selection::Selector {
+            project: &head.project,
+            environment: args.env.as_deref(),
+            selection: &selection,
+        };
+        findings.extend(crate::core::selection::full_bundle_dependency_findings(
+            &head_snapshot,
+            &selector,
+            &depends_on,
+        ));
         // Without a base, only environment records can say a migration shipped.
         if !records.is_empty() {
             findings.extend(
@@ -120,6 +132,8 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         input.downgrade = downgrade;
         let planned = plan(&input).map_err(failure)?;
         findings = planned.findings;
+        depends_on =
+            planned.assets.into_iter().filter(|a| !a.depends_on.is_empty()).map(|a| (a.id, a.depends_on)).collect();
         head_snapshot = read_snapshot(&head.project, head.source(), settings.threads).map_err(failure)?.0;
     }
     findings.retain(|f| f.is_error());
@@ -174,6 +188,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         base: base_side,
         environment: environment.map(|e| e.name).or_else(|| args.env.clone()),
         selection: &selection,
+        depends_on: &depends_on,
         release_version: args.release_version.clone(),
         threads: settings.threads,
     };

@@ -50,6 +50,8 @@ pub struct BundleRequest<'a> {
     pub environment: Option<String>,
     /// The release manager's `--skip`/`--only` (the environment's `skip_always` applies too).
     pub selection: &'a Selection,
+    /// The `depends_on` of the assets that have any (at least of those that ship).
+    pub depends_on: &'a BTreeMap<ItemId, Vec<ItemId>>,
     pub release_version: Option<String>,
     /// Threads for parsing the migrations' SQL.
     pub threads: usize,
@@ -167,6 +169,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
             sha256: sha256.clone(),
             size: 0,
             migration: None,
+            depends_on: Vec::new(),
         });
     };
     for (id, asset) in &head.assets {
@@ -189,6 +192,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
             sha256: asset.sha256.clone(),
             size: asset.text.len() as u64,
             migration: None,
+            depends_on: request.depends_on.get(id).cloned().unwrap_or_default(),
         });
     }
     if let Some(base) = &request.base {
@@ -212,6 +216,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
                 sha256: sha256.clone(),
                 size: 0,
                 migration: None,
+                depends_on: Vec::new(),
             });
         }
     }
@@ -275,7 +280,10 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
                 (*dialect, crate::core::manifest::Session { statements: statements.clone(), sha256 })
             })
             .collect(),
-        skipped,
+        skipped: {
+            skipped.sort_by(|a, b| a.id.cmp(&b.id));
+            skipped
+        },
         items,
     };
     // The offline scripts are rendered from the items above, so what a DBA reads is what
@@ -293,6 +301,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
             sha256: ContentHash::of(script.as_bytes()),
             size: script.len() as u64,
             migration: None,
+            depends_on: Vec::new(),
         });
         members.insert(path, Arc::from(script));
     }
@@ -341,6 +350,7 @@ fn migration_item(
                 })
                 .collect(),
         }),
+        depends_on: Vec::new(),
     }
 }
 

@@ -82,6 +82,17 @@ impl<'a> AssetChecker<'a> {
         Ok(self.record(id, analysed))
     }
 
+    /// The `depends_on` of every asset loaded that has any.
+    pub fn dependencies(&self) -> BTreeMap<ItemId, Vec<ItemId>> {
+        self.loaded
+            .iter()
+            .filter_map(|(id, loaded)| {
+                let deps = loaded.as_ref()?.depends_on.as_ref()?;
+                (!deps.is_empty()).then(|| (id.clone(), deps.to_vec()))
+            })
+            .collect()
+    }
+
     /// Records an asset analysed elsewhere (in parallel): its findings, and what later checks need.
     pub fn record(&mut self, id: &ItemId, analysed: AnalysedAsset) -> LoadedAsset {
         self.findings.extend(analysed.findings);
@@ -357,6 +368,8 @@ pub struct CheckReport {
     pub ignored: Vec<String>,
     /// Everything read, for callers that go on (export).
     pub snapshot: Snapshot,
+    /// The `depends_on` of each asset that has any.
+    pub depends_on: BTreeMap<ItemId, Vec<ItemId>>,
 }
 
 impl CheckReport {
@@ -382,6 +395,7 @@ pub fn check_project(project: &Project, source: &dyn Source, threads: usize) -> 
         checker.record(&id, analysed);
     }
     checker.check_dependencies(snapshot.assets.keys())?;
+    let depends_on = checker.dependencies();
     findings.append(&mut checker.findings);
     findings.extend(transaction_control_findings(project, &snapshot));
     sort_findings(&mut findings);
@@ -391,6 +405,7 @@ pub fn check_project(project: &Project, source: &dyn Source, threads: usize) -> 
         ignored: snapshot.ignored.clone(),
         findings,
         snapshot,
+        depends_on,
     })
 }
 

@@ -673,6 +673,7 @@ mod tests {
             }),
             environment: None,
             selection: &crate::core::selection::Selection::All,
+            depends_on: &Default::default(),
             release_version: None,
             threads: 1,
         })

@@ -207,6 +207,9 @@ pub struct Item {
     /// Migrations only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration: Option<MigrationInfo>,
+    /// Assets only: the identities it depends on (`depends_on`), written first by an import.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<ItemId>,
 }
 
 /// What a target needs to know about a migration before it runs one statement.

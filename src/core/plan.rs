@@ -19,7 +19,7 @@ use crate::core::hazard;
 use crate::core::model::{Dialect, ItemId, Version};
 use crate::core::project::{Project, RuleSeverity};
 use crate::core::record::{EnvironmentRecord, HeldAsset, ShippedMigration, shipped_migrations};
-use crate::core::selection::{AssetAction, Selection, Selector};
+use crate::core::selection::{AssetAction, Pending, Selection, Selector};
 use crate::core::source::{ObjectId, PathChange, Source, SourceError};
 
 /// The format version of `plan --format json`.
@@ -651,7 +651,51 @@ fn plan_assets(
         change.depends_on = depends_on.remove(&change.id).unwrap_or_default();
     }
     changes.sort_by(|a, b| a.id.cmp(&b.id));
+    checker.findings.extend(dependency_findings_of(input, &changes)?);
     Ok(changes)
+}
+
+/// What shipping `changes` does to the dependencies on the target (`selection::dependency_findings`).
+fn dependency_findings_of(input: &PlanInput<'_>, changes: &[AssetChange]) -> Result<Vec<Finding>, SourceError> {
+    if changes.iter().all(|c| c.action.ships()) {
+        // Everything that changes ships: the head's own check covers its dependencies.
+        return Ok(Vec::new());
+    }
+    let mut pending = Vec::with_capacity(changes.len() + 1);
+    for change in changes {
+        let removal = change.change == AssetChangeKind::Removed;
+        pending.push(Pending {
+            id: &change.id,
+            action: change.action,
+            at_head: !removal,
+            held: change.sha256_before.is_some(),
+            depends_on: &change.depends_on,
+            path: &change.path,
+        });
+    }
+    // A renamed asset's old identity goes away with it.
+    let gone: Vec<ItemId> = changes.iter().filter_map(|c| c.renamed_from.clone()).collect();
+    for (change, old) in changes.iter().filter(|c| c.renamed_from.is_some()).zip(&gone) {
+        pending.push(Pending {
+            id: old,
+            action: change.action,
+            at_head: false,
+            held: true,
+            depends_on: &[],
+            path: &change.path,
+        });
+    }
+    let project = input.project;
+    let mut looked_up: BTreeMap<ItemId, bool> = BTreeMap::new();
+    for change in changes {
+        for dependency in &change.depends_on {
+            if !looked_up.contains_key(dependency) {
+                let path = format!("{}{dependency}.yaml", project.assets_dir());
+                looked_up.insert(dependency.clone(), input.head.lookup(&path)?.is_some());
+            }
+        }
+    }
+    Ok(crate::core::selection::dependency_findings(&pending, &|id| looked_up.get(id).copied().unwrap_or(false)))
 }
 
 fn asset_change(

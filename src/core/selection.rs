@@ -156,3 +156,100 @@ pub fn skipped_after(
     }
     held.into_values().collect()
 }
+
+/// One changed asset, as the dependency check sees it.
+#[derive(Debug, Clone)]
+pub struct Pending<'a> {
+    pub id: &'a ItemId,
+    pub action: AssetAction,
+    /// Whether the head has it (not a removal).
+    pub at_head: bool,
+    /// Whether the target holds a copy now.
+    pub held: bool,
+    /// Its `depends_on` at head.
+    pub depends_on: &'a [ItemId],
+    /// Repository-relative path at head, for the finding.
+    pub path: &'a str,
+}
+
+/// Checks what a release ships against `depends_on` and what the target holds afterwards: an
+/// asset shipped without a dependency the target would not have is an error naming both; one
+/// whose dependency stays at the target's older copy is a warning. `unchanged_at_head` says
+/// whether an asset the release does not touch exists at head (the target then holds it).
+pub fn dependency_findings(
+    pending: &[Pending<'_>],
+    unchanged_at_head: &dyn Fn(&ItemId) -> bool,
+) -> Vec<crate::core::finding::Finding> {
+    use crate::core::finding::{Finding, Location};
+    let by_id: BTreeMap<&ItemId, &Pending<'_>> = pending.iter().map(|p| (p.id, p)).collect();
+    let mut findings = Vec::new();
+    for asset in pending.iter().filter(|p| p.action.ships() && p.at_head) {
+        for dependency in asset.depends_on {
+            let (present, current) = match by_id.get(dependency) {
+                Some(d) if d.action.ships() => (d.at_head, true),
+                Some(d) => (d.held, false),
+                None => (unchanged_at_head(dependency), true),
+            };
+            let at = Location::file(asset.path);
+            if !present {
+                findings.push(
+                    Finding::error(
+                        "dependency_not_shipped",
+                        format!(
+                            "`{}` ships without `{dependency}`, which it depends on: the targets of this release would not have `{dependency}`",
+                            asset.id
+                        ),
+                    )
+                    .item(asset.id.to_string())
+                    .at(at)
+                    .help(format!(
+                        "ship `{dependency}` too (`--only {} --only {dependency}`, or drop its `--skip`), or hold `{}` back as well",
+                        asset.id, asset.id
+                    )),
+                );
+            } else if !current {
+                findings.push(
+                    Finding::warning(
+                        "dependency_held_back",
+                        format!(
+                            "`{}` ships while `{dependency}`, which it depends on, stays at the copy the target holds",
+                            asset.id
+                        ),
+                    )
+                    .item(asset.id.to_string())
+                    .at(at)
+                    .help(format!("ship `{dependency}` with it unless the older copy is what `{}` expects", asset.id)),
+                );
+            }
+        }
+    }
+    findings
+}
+
+/// The dependency check of a full bundle: every asset at head is new to some target, and a
+/// skipped one may be missing on any of them.
+pub fn full_bundle_dependency_findings(
+    head: &crate::core::snapshot::Snapshot,
+    selector: &Selector<'_>,
+    depends_on: &BTreeMap<ItemId, Vec<ItemId>>,
+) -> Vec<crate::core::finding::Finding> {
+    let actions: BTreeMap<&ItemId, AssetAction> = head.assets.keys().map(|id| (id, selector.action(id))).collect();
+    if actions.values().all(|a| a.ships()) {
+        return Vec::new();
+    }
+    let paths: Vec<String> = head.assets.values().map(|a| selector.project.repo_path(&a.path)).collect();
+    let pending: Vec<Pending<'_>> = head
+        .assets
+        .keys()
+        .zip(&paths)
+        .map(|(id, path)| Pending {
+            id,
+            action: actions[id],
+            at_head: true,
+            held: false,
+            depends_on: depends_on.get(id).map_or(&[], Vec::as_slice),
+            path,
+        })
+        .collect();
+    dependency_findings(&pending, &|_| false)
+}

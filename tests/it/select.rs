@@ -128,3 +128,122 @@ fn a_skipped_asset_is_remembered_and_offered_again() {
     let head = release_id_of(&env, "head", &[("query/a", V2), ("query/b", V1), ("query/c", V1)]);
     assert_eq!(receipt["release"]["id"], head);
 }
+
+/// Issue 11, item 5: an environment's `skip_always` is never shipped there and never deleted
+/// there, and plan says so; `ignore` deletes where an import put it, and plan now shows it.
+#[test]
+fn skip_always_keeps_the_target_copy_and_ignore_deletes_are_planned() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("work"), false);
+    let config = "version: 1\nproject: p\ndialects: [sqlite]\nenvironments: [test, prod]\n";
+    repo.write("migrate.yaml", config)
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n")
+        .write("assets/query/a.yaml", V1)
+        .write("assets/experimental/x.yaml", V1)
+        .write("assets/legacy/old.yaml", V1);
+    repo.commit("one");
+    repo.checkout();
+    let target = env.path("target");
+    let one = env.path("one.tar");
+    env.export(&repo.dir, &one, &["--env", "prod"]);
+    ship(&env, &mut repo, &one, &target);
+    assert!(target.join("assets/experimental/x.yaml").exists());
+
+    // prod now never takes experimental assets; legacy ones are ignored everywhere.
+    let config = "version: 1\nproject: p\ndialects: [sqlite]\nignore: [\"assets/legacy/**\"]\nenvironments:\n  test: {}\n  prod: { skip_always: [\"assets/experimental/**\"] }\n";
+    repo.write("migrate.yaml", config).write("assets/experimental/y.yaml", V1).remove("assets/experimental/x.yaml");
+    repo.commit("two");
+    repo.checkout();
+    let plan = env.stdout(&repo.dir, &["plan", "--env", "prod", "--format", "json"], 0);
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let by_id = |id: &str| plan["assets"].as_array().unwrap().iter().find(|a| a["id"] == id).cloned();
+    let x = by_id("experimental/x").expect("the removal is listed");
+    assert_eq!((&x["change"], &x["action"]), (&"removed".into(), &"skip_always".into()), "{plan:#}");
+    let y = by_id("experimental/y").expect("the addition is listed");
+    assert_eq!((&y["change"], &y["action"]), (&"added".into(), &"skip_always".into()), "{plan:#}");
+    let old = by_id("legacy/old").expect("an ignore delete is shown");
+    assert_eq!((&old["change"], &old["ignored"], old.get("action")), (&"removed".into(), &true.into(), None));
+    let text = env.stdout(&repo.dir, &["plan", "--env", "prod"], 0);
+    assert!(text.contains("removed   experimental/x  +0 -1  (skip always"), "{text}");
+    assert!(text.contains("removed   legacy/old  +0 -1  (ignored now: deleted where an import put it)"), "{text}");
+    // For `test`, nothing is skipped.
+    let plan = env.stdout(&repo.dir, &["plan", "--base", "HEAD~1", "--format", "json"], 0);
+    assert!(!plan.contains("skip_always"), "{plan}");
+
+    let two = env.path("two.tar");
+    env.export(&repo.dir, &two, &["--env", "prod"]);
+    let bundle = manifest(&two);
+    let skipped: Vec<&str> = bundle["skipped"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(skipped, ["experimental/x", "experimental/y"]);
+    assert!(bundle["skipped"].as_array().unwrap().iter().all(|s| s["always"] == true));
+    let receipt = ship(&env, &mut repo, &two, &target);
+    assert!(target.join("assets/experimental/x.yaml").exists(), "never deleted there");
+    assert!(!target.join("assets/experimental/y.yaml").exists(), "never shipped there");
+    assert!(!target.join("assets/legacy/old.yaml").exists(), "an ignored asset an import put there is deleted");
+    assert!(target.join("assets/query/a.yaml").exists());
+    let held: Vec<(&str, bool)> = receipt["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), s.get("sha256").is_some()))
+        .collect();
+    assert_eq!(held, [("experimental/x", true), ("experimental/y", false)]);
+    // Nothing is pending for prod afterwards but what it always skips.
+    let plan = env.stdout(&repo.dir, &["plan", "--env", "prod", "--format", "json"], 0);
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert!(plan["assets"].as_array().unwrap().iter().all(|a| a["action"] == "skip_always"), "{plan:#}");
+    assert_eq!(plan["release"]["kind"], "none");
+}
+
+/// Issue 11, item 6: `--only`, `--skip` and `skip_always` are checked against `depends_on` and
+/// what the target holds; `depends_on` is in plan JSON and in the manifest.
+#[test]
+fn a_dependency_the_target_would_not_have_is_an_error_naming_both() {
+    let env = TestEnv::new();
+    let (mut repo, target) = project(&env);
+    let one = env.path("one.tar");
+    env.export(&repo.dir, &one, &["--head", "main"]);
+    ok(&env.run(env.root.path(), &["import", one.to_str().unwrap(), "--target", target.to_str().unwrap()]));
+    repo.write("assets/model/m.yaml", V1).write("assets/workflow/w.yaml", "depends_on: [model/m]\nspec: {}\n");
+    repo.commit("two");
+    repo.checkout();
+    for command in ["plan", "export"] {
+        let out = env.run(
+            &repo.dir,
+            &[command, "--base", "HEAD~1", "--only", "workflow/w", "-o", env.path("x.tar").to_str().unwrap()]
+                [..if command == "plan" { 5 } else { 7 }],
+        );
+        assert!(
+            out.contains("migrate::dependency_not_shipped")
+                && out.contains("`workflow/w` ships without `model/m`")
+                && out.ends_with("[exit status: 1]\n"),
+            "{out}"
+        );
+    }
+    assert!(!env.path("x.tar").exists(), "no bundle");
+    // A full bundle cannot know what a target holds: the same refusal.
+    let out = env.run(&repo.dir, &["export", "--only", "workflow/w", "-o", env.path("x.tar").to_str().unwrap()]);
+    assert!(out.contains("dependency_not_shipped") && out.ends_with("[exit status: 1]\n"), "{out}");
+    // With the dependency selected too, it ships, and the manifest names the dependency.
+    let plan = env.stdout(
+        &repo.dir,
+        &["plan", "--base", "HEAD~1", "--only", "workflow/w", "--only", "model/m", "--format", "json"],
+        0,
+    );
+    assert!(plan.contains("\"depends_on\": [\n        \"model/m\"\n      ]"), "{plan}");
+    let two = env.path("two.tar");
+    env.export(&repo.dir, &two, &["--base", "HEAD~1", "--only", "workflow/w", "--only", "model/m"]);
+    let bundle = manifest(&two);
+    let w = bundle["items"].as_array().unwrap().iter().find(|i| i["identity"] == "workflow/w").unwrap();
+    assert_eq!(w["depends_on"], serde_json::json!(["model/m"]));
+    ok(&env.run(env.root.path(), &["import", two.to_str().unwrap(), "--target", target.to_str().unwrap()]));
+
+    // The target holds `model/m`: shipping `workflow/w` alone keeps its older copy, a warning.
+    repo.write("assets/model/m.yaml", V2).write("assets/workflow/w.yaml", "depends_on: [model/m]\nspec: {v: 2}\n");
+    repo.commit("three");
+    let out = env.run(&repo.dir, &["plan", "--base", "HEAD~1", "--skip", "model/m"]);
+    assert!(
+        out.contains("migrate::dependency_held_back") && out.ends_with("[exit status: 0]\n"),
+        "a kept copy is a warning: {out}"
+    );
+}

@@ -76,6 +76,7 @@ fn bundle_of(dialect: &str, head: bool, incremental: bool) -> Bundle {
         }),
         environment: None,
         selection: &crate::core::selection::Selection::All,
+        depends_on: &Default::default(),
         release_version: None,
         threads: 1,
     };
