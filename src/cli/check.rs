@@ -65,6 +65,8 @@ pub fn run_check(settings: &Settings, args: &CheckArgs) -> Result<Outcome, Failu
                 held: &[],
                 release_version: None,
                 previous_version: None,
+                promotion: None,
+                skip_promotion: None,
                 threads: settings.threads,
             })
             .map_err(failure)?,

@@ -40,6 +40,10 @@ pub struct ExportArgs {
     /// Ship only these assets (and every migration); repeatable
     #[arg(long, value_name = "ID")]
     pub only: Vec<String>,
+    /// Export for --env although the environment before it has not taken this release
+    /// (`policy: promotion`); the reason is recorded in the manifest
+    #[arg(long, value_name = "REASON", requires = "env")]
+    pub skip_promotion: Option<String>,
     /// A human version for the release, recorded in the manifest
     #[arg(long, value_name = "V")]
     pub release_version: Option<String>,
@@ -91,6 +95,9 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
     let held = super::held_assets(&records, environment.as_ref());
     let selection = super::selection(&head, base.as_ref(), &held, &args.skip, &args.only)?;
     let held_plan: Vec<_> = held.iter().map(|h| (h.clone(), None)).collect();
+    let promotion = super::promotion_facts(settings, &head, &head_point, &records, args.env.as_deref())?;
+    let previous_version =
+        super::previous_version(settings, environment.as_ref(), base_point.as_ref(), args.base.as_deref());
     let failure = |e| read_failure(&head.revision.spec, e);
     let mut progress = crate::progress::Progress::for_printer(args.progress, &settings.printer);
     progress.phase("reading and validating the head");
@@ -114,6 +121,11 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
             &selector,
             &depends_on,
         ));
+        findings.extend(crate::core::plan::promotion_finding(
+            &head.project,
+            promotion.as_ref(),
+            args.skip_promotion.as_deref(),
+        ));
         // Without a base, only environment records can say a migration shipped.
         if !records.is_empty() {
             findings.extend(
@@ -130,6 +142,10 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         input.selection = &selection;
         input.held = &held_plan;
         input.downgrade = downgrade;
+        input.release_version = args.release_version.clone();
+        input.previous_version = previous_version;
+        input.promotion = promotion;
+        input.skip_promotion = args.skip_promotion.as_deref();
         let planned = plan(&input).map_err(failure)?;
         findings = planned.findings;
         depends_on =
@@ -190,6 +206,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         selection: &selection,
         depends_on: &depends_on,
         release_version: args.release_version.clone(),
+        skip_promotion: args.skip_promotion.clone(),
         threads: settings.threads,
     };
     let built = bundle::build(&request).map_err(Failure::refused)?;
@@ -277,6 +294,8 @@ fn plan_input<'a>(
         held: &[],
         release_version: None,
         previous_version: None,
+        promotion: None,
+        skip_promotion: None,
         threads: settings.threads,
     }
 }

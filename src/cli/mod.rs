@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::core::model::ItemId;
-use crate::core::plan::EnvironmentBase;
+use crate::core::plan::{EnvironmentBase, PromotionFacts};
 use crate::core::record::{EnvironmentRecord, HeldAsset};
 use crate::core::selection::Selection;
 use crate::core::source::{ObjectId, Source};
@@ -218,4 +218,88 @@ pub fn held_copies(settings: &Settings, head: &Opened, held: Vec<HeldAsset>) -> 
             (asset, object)
         })
         .collect()
+}
+
+/// What the environment before `env` (in `environments:` order) holds of the head, for
+/// `policy: promotion`. A target holds the head when its commit is the head or descends from it.
+pub fn promotion_facts(
+    settings: &Settings,
+    head: &Opened,
+    head_point: &Point,
+    records: &[EnvironmentRecord],
+    env: Option<&str>,
+) -> Result<Option<PromotionFacts>, Failure> {
+    let Some(env) = env else { return Ok(None) };
+    let Some(previous) = head.project.config.environments.before(env) else { return Ok(None) };
+    let mut facts = PromotionFacts {
+        environment: env.to_string(),
+        previous: previous.to_string(),
+        lacking: Vec::new(),
+        no_record: true,
+    };
+    let Some(record) = records.iter().find(|r| r.environment == previous && !r.targets.is_empty()) else {
+        return Ok(Some(facts));
+    };
+    facts.no_record = false;
+    for (target_id, receipt) in &record.targets {
+        let holds = match settings.repo.resolve(&receipt.source.head_commit) {
+            Ok(target) => match head_point {
+                Point::Commit(commit) if target.id == commit.id || settings.repo.is_ancestor(commit, &target)? => true,
+                // Records are committed after each import, so the head is usually a later commit
+                // with the same release in it.
+                _ => match settings.open(&Point::Commit(target))? {
+                    Some(held) => same_release(head, &held)?,
+                    None => false,
+                },
+            },
+            Err(_) => false,
+        };
+        if !holds {
+            facts.lacking.push(target_id.clone());
+        }
+    }
+    Ok(Some(facts))
+}
+
+/// The version shipped before: the environment's, else the version the base is tagged with
+/// (`--base v1.3.0`, or the newest version tag on the base commit).
+pub fn previous_version(
+    settings: &Settings,
+    environment: Option<&EnvironmentBase>,
+    base_point: Option<&Point>,
+    base_arg: Option<&str>,
+) -> Option<String> {
+    match (environment, base_point) {
+        (Some(environment), _) => environment.release_version.clone(),
+        (None, Some(Point::Commit(commit))) => {
+            let named = base_arg.map(str::to_string).filter(|base| crate::core::plan::parse_version(base).is_some());
+            named.or_else(|| {
+                let tags = settings.repo.tags_at(commit);
+                tags.into_iter()
+                    .filter_map(|tag| crate::core::plan::parse_version(&tag).map(|number| (number, tag)))
+                    .max()
+                    .map(|(_, tag)| tag)
+            })
+        }
+        (None, _) => None,
+    }
+}
+
+/// Whether two points of the project hold the same release: the same migrations and assets, and
+/// the same `migrate.yaml` settings that a release carries.
+fn same_release(head: &Opened, other: &Opened) -> Result<bool, Failure> {
+    let (a, b) = (&head.project, &other.project);
+    if a.session != b.session || a.config.dialects != b.config.dialects || a.config.ignore != b.config.ignore {
+        return Ok(false);
+    }
+    if !plan::changed_assets(head, Some(other))?.is_empty() {
+        return Ok(false);
+    }
+    let list = |opened: &Opened| {
+        opened
+            .source()
+            .list(&opened.project.config.migrations)
+            .map_err(|e| crate::settings::read_failure(&opened.revision.spec, e))
+    };
+    Ok(list(head)? == list(other)?)
 }

@@ -35,6 +35,10 @@ pub struct PlanArgs {
     /// repeatable
     #[arg(long, value_name = "ID")]
     pub only: Vec<String>,
+    /// Plan for --env although the environment before it has not taken this release
+    /// (`policy: promotion`), giving the reason
+    #[arg(long, value_name = "REASON", requires = "env")]
+    pub skip_promotion: Option<String>,
 }
 
 pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure> {
@@ -66,22 +70,9 @@ pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure
         }
         _ => None,
     };
-    // The version shipped before: the environment's, else the version the base is tagged with
-    // (`--base v1.3.0`, or the newest version tag on the base commit).
-    let previous_version = match (&environment, &base_point) {
-        (Some(environment), _) => environment.release_version.clone(),
-        (None, Some(crate::settings::Point::Commit(commit))) => {
-            let named = args.base.clone().filter(|base| crate::core::plan::parse_version(base).is_some());
-            named.or_else(|| {
-                let tags = settings.repo.tags_at(commit);
-                tags.into_iter()
-                    .filter_map(|tag| crate::core::plan::parse_version(&tag).map(|number| (number, tag)))
-                    .max()
-                    .map(|(_, tag)| tag)
-            })
-        }
-        (None, _) => None,
-    };
+    let previous_version =
+        super::previous_version(settings, environment.as_ref(), base_point.as_ref(), args.base.as_deref());
+    let promotion = super::promotion_facts(settings, &head, &head_point, &records, args.env.as_deref())?;
     let plan = plan(&PlanInput {
         project: &head.project,
         head: head.source(),
@@ -98,6 +89,8 @@ pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure
         held: &held,
         release_version: args.release_version.clone(),
         previous_version,
+        promotion,
+        skip_promotion: args.skip_promotion.as_deref(),
         threads: settings.threads,
     })
     .map_err(|e| read_failure(&head.revision.spec, e))?;

@@ -53,6 +53,8 @@ pub struct BundleRequest<'a> {
     /// The `depends_on` of the assets that have any (at least of those that ship).
     pub depends_on: &'a BTreeMap<ItemId, Vec<ItemId>>,
     pub release_version: Option<String>,
+    /// `--skip-promotion REASON`, recorded in the manifest.
+    pub skip_promotion: Option<String>,
     /// Threads for parsing the migrations' SQL.
     pub threads: usize,
 }
@@ -221,11 +223,17 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
         }
     }
 
-    let kind = if items.iter().any(|i| i.item_type == ItemType::Migration) {
-        ReleaseKind::Migration
-    } else {
-        ReleaseKind::Deployment
-    };
+    // Kind and bump as `plan` decides them: SQL is migrations or changed session statements.
+    let base_session = request.base.as_ref().map(|b| &b.snapshot.session);
+    let session_changed = base_session.map_or(!head.session.is_empty(), |base| *base != head.session);
+    let sql_changes = session_changed || items.iter().any(|i| i.item_type == ItemType::Migration);
+    let ships_assets = items.iter().any(|i| matches!(i.action, Action::Upsert | Action::Delete));
+    let breaking = items
+        .iter()
+        .filter_map(|i| i.migration.as_ref())
+        .any(|m| m.hazards.iter().any(|h| crate::core::plan::is_breaking_rule(&h.rule)));
+    let bump = crate::core::plan::release_bump(sql_changes, ships_assets, breaking);
+    let kind = if sql_changes { ReleaseKind::Migration } else { ReleaseKind::Deployment };
     let bundle_kind = match &request.base {
         None => BundleKind::Full,
         Some(b) if b.downgrade => BundleKind::Downgrade,
@@ -241,6 +249,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
             id: head.state_id(&kept),
             version: request.release_version.clone(),
             kind,
+            bump,
             bundle: bundle_kind,
         },
         source: BundleSource {
@@ -249,6 +258,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
             head_depth: request.head_depth,
         },
         environment: request.environment.clone(),
+        promotion_skipped: request.skip_promotion.clone(),
         requires: Requires {
             release_id: request.base.as_ref().map(|b| b.release_id.clone()),
             history: project

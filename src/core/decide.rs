@@ -675,6 +675,7 @@ mod tests {
             selection: &crate::core::selection::Selection::All,
             depends_on: &Default::default(),
             release_version: None,
+            skip_promotion: None,
             threads: 1,
         })
         .unwrap();

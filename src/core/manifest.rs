@@ -38,6 +38,10 @@ pub struct Manifest {
     /// The environment the bundle was exported for (`export --env`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+    /// The reason given with `export --skip-promotion`: the environment before this one in
+    /// promotion order had not taken the release (`policy: promotion`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_skipped: Option<String>,
     /// What the target must already hold.
     pub requires: Requires,
     pub dialects: Vec<Dialect>,
@@ -89,6 +93,10 @@ pub struct Release {
     pub version: Option<String>,
     /// `migration` when SQL runs, `deployment` when only assets change.
     pub kind: ReleaseKind,
+    /// The semantic-version bump the release needs, as `plan` shows it: `none`, `patch` (assets
+    /// only), `minor` (SQL), `major` (destructive or blue/green-unsafe SQL).
+    #[serde(default)]
+    pub bump: crate::core::plan::Bump,
     /// `full`, `incremental` or `downgrade`.
     pub bundle: BundleKind,
 }

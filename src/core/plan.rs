@@ -76,13 +76,33 @@ pub struct ReleaseSummary {
     pub previous_version: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Bump {
+    #[default]
     None,
     Patch,
     Minor,
     Major,
+}
+
+/// The bump a release needs: `major` for destructive or blue/green-unsafe SQL (allowed or not),
+/// `minor` for other SQL (migrations or session statements), `patch` for assets only. `plan`
+/// and `export` both decide it here.
+pub fn release_bump(sql_changes: bool, ships_assets: bool, breaking: bool) -> Bump {
+    match (sql_changes, ships_assets) {
+        (true, _) if breaking => Bump::Major,
+        (true, _) => Bump::Minor,
+        (false, true) => Bump::Patch,
+        (false, false) => Bump::None,
+    }
+}
+
+/// Whether a hazard rule id makes SQL a breaking change (a major bump).
+pub fn is_breaking_rule(rule: &str) -> bool {
+    rule.starts_with("destructive/") || rule.starts_with("blue-green/")
 }
 
 /// `1.2.3` or `v1.2.3` (a pre-release or build suffix is ignored) as numbers.
@@ -275,8 +295,61 @@ pub struct PlanInput<'a> {
     pub release_version: Option<String>,
     /// The version shipped before (see `ReleaseSummary::previous_version`).
     pub previous_version: Option<String>,
+    /// Whether the environment before this one in promotion order holds the head (`--env`).
+    pub promotion: Option<PromotionFacts>,
+    /// `--skip-promotion REASON`.
+    pub skip_promotion: Option<&'a str>,
     /// Threads for reading and parsing changed assets.
     pub threads: usize,
+}
+
+/// What the environment before a release's environment (in `environments:` order) holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromotionFacts {
+    pub environment: String,
+    pub previous: String,
+    /// The previous environment's targets that do not hold the head (all of them when it has
+    /// no record, which `no_record` says).
+    pub lacking: Vec<String>,
+    pub no_record: bool,
+}
+
+/// `policy: promotion`: a release for an environment should have passed the one before it.
+pub fn promotion_finding(
+    project: &Project,
+    facts: Option<&PromotionFacts>,
+    skip_promotion: Option<&str>,
+) -> Option<Finding> {
+    use crate::core::project::Promotion;
+    let facts = facts?;
+    let policy = project.config.policy.promotion;
+    if policy == Promotion::Off || (facts.lacking.is_empty() && !facts.no_record) {
+        return None;
+    }
+    let what = if facts.no_record {
+        format!("`{}` has no record yet", facts.previous)
+    } else {
+        match facts.lacking.as_slice() {
+            [one] => format!("target {one} of `{}` does not hold it", facts.previous),
+            many => format!("targets {} of `{}` do not hold it", many.join(", "), facts.previous),
+        }
+    };
+    let message = format!(
+        "this release for `{}` has not passed `{}`, the environment before it: {what}",
+        facts.environment, facts.previous
+    );
+    if let Some(reason) = skip_promotion {
+        return Some(Finding::new(Severity::Info, "promotion_skipped", format!("{message}; skipped: {reason}")));
+    }
+    let finding = if policy == Promotion::Enforce {
+        Finding::error("promotion_required", message)
+    } else {
+        Finding::warning("promotion_required", message)
+    };
+    Some(finding.help(format!(
+        "import it into `{}` first and record the receipt (`migrate env record`), or pass `--skip-promotion REASON`",
+        facts.previous
+    )))
 }
 
 /// Computes the plan.
@@ -313,21 +386,13 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
             MigrationChangeKind::Removed | MigrationChangeKind::Reverted => &mut summary.migrations_removed,
         } += 1;
     }
-    let breaking = findings
-        .iter()
-        .any(|f| f.code.starts_with("migrate::destructive/") || f.code.starts_with("migrate::blue-green/"));
+    let breaking = findings.iter().any(|f| f.code.strip_prefix("migrate::").is_some_and(is_breaking_rule));
     let sql_changes = !migrations.is_empty() || !session.is_empty();
     let ships_assets = assets.iter().any(|a| a.action.ships());
-    let bump = match (!sql_changes, !ships_assets) {
-        (false, _) if breaking => Bump::Major,
-        (false, _) => Bump::Minor,
-        (true, false) => Bump::Patch,
-        (true, true) => Bump::None,
-    };
-    if let Some(finding) = version_finding(input, bump) {
-        findings.push(finding);
-        sort_findings(&mut findings);
-    }
+    let bump = release_bump(sql_changes, ships_assets, breaking);
+    findings.extend(version_finding(input, bump));
+    findings.extend(promotion_finding(project, input.promotion.as_ref(), input.skip_promotion));
+    sort_findings(&mut findings);
     summary.errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
     summary.warnings = findings.iter().filter(|f| f.severity == Severity::Warning).count();
     let kind = if sql_changes {
@@ -1056,13 +1121,18 @@ fn version_finding(input: &PlanInput<'_>, needed: Bump) -> Option<Finding> {
             ),
             Some(match needed {
                 Bump::Major => "the SQL is destructive or unsafe for a blue/green deploy: bump the major version",
-                Bump::Minor => "new SQL runs: bump at least the minor version",
+                Bump::Minor => {
+                    "SQL runs, so this is a migration, not a deployment (which stays within one major.minor): bump at least the minor version"
+                }
                 _ => "bump at least the patch version",
             }),
         ),
         Some(_) => return None,
     };
-    let finding = Finding::warning("release_version_bump", message);
+    let finding = match input.project.config.policy.version_bump {
+        crate::core::project::PolicyLevel::Warning => Finding::warning("release_version_bump", message),
+        crate::core::project::PolicyLevel::Error => Finding::error("release_version_bump", message),
+    };
     Some(match help {
         Some(help) => finding.help(help),
         None => finding.help("give the release a version newer than the one shipped"),

@@ -1,8 +1,10 @@
 //! One release, two views (issue 11, item 1): over generated histories — assets added, edited,
-//! reformatted, renamed and deleted, migrations added (generic and per dialect, with and without
-//! down sections), edited and deleted, a dialect added later — and full, incremental and
-//! downgrade ranges, `plan --format json` must list what `export` puts in the bundle, with the
-//! same release kind, and refuse exactly when `export` refuses.
+//! reformatted, renamed and deleted, some depending on others, migrations added (generic and per
+//! dialect, with and without down sections), edited and deleted, a dialect added later — and
+//! full, incremental and downgrade ranges, or an environment whose two targets sit at different
+//! commits (the least advanced sometimes holding no copy of an asset a release skipped), with or
+//! without `--skip`/`--only`, `plan --format json` must list what `export` puts in the bundle,
+//! with the same release kind and bump, and refuse exactly when `export` refuses.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,18 +25,53 @@ impl Random {
 }
 
 /// A generated history: an empty first commit (what a plan of a full bundle starts from), then
-/// the project's commits, oldest first.
+/// the project's commits, oldest first, with what each holds.
 struct History {
     repo: RepoBuilder,
     empty: String,
     commits: Vec<String>,
+    states: Vec<State>,
+}
+
+/// The project at one commit: asset and migration paths with their texts, and the dialects.
+#[derive(Clone)]
+struct State {
+    assets: BTreeMap<String, String>,
+    migrations: BTreeMap<String, String>,
+    dialects: Vec<&'static str>,
+}
+
+impl State {
+    /// Asset identities.
+    fn ids(&self) -> Vec<String> {
+        self.assets.keys().map(|p| p.trim_start_matches("assets/").trim_end_matches(".yaml").to_string()).collect()
+    }
+
+    /// Per dialect, the effective migrations: (version without zeros, sha256 of the file).
+    fn history(&self, dialect: &str) -> Vec<(String, String)> {
+        let mut effective: BTreeMap<u64, (bool, &String)> = BTreeMap::new();
+        for (path, text) in &self.migrations {
+            let file = path.trim_start_matches("migrations/");
+            let version: u64 = file[..4].parse().unwrap_or_default();
+            let specific = file.ends_with(&format!(".{dialect}.sql"));
+            let generic = file.matches('.').count() == 1;
+            if specific || (generic && !effective.get(&version).is_some_and(|(s, _)| *s)) {
+                effective.insert(version, (specific, text));
+            }
+        }
+        effective.into_iter().map(|(v, (_, text))| (v.to_string(), sha256(text))).collect()
+    }
+}
+
+fn sha256(text: &str) -> String {
+    migrate::core::hash::ContentHash::of(text.as_bytes()).to_string()
 }
 
 fn generate(env: &TestEnv, seed: u64) -> History {
     let mut random = Random(seed.wrapping_mul(0x9E37_79B9).wrapping_add(7));
     let mut repo = RepoBuilder::init(&env.path(&format!("repo-{seed}.git")), true);
     let empty = repo.commit("nothing yet").to_string();
-    let mut dialects = vec!["sqlite"];
+    let mut dialects: Vec<&'static str> = vec!["sqlite"];
     if random.chance(50) {
         dialects.push("postgres");
     }
@@ -44,12 +81,19 @@ fn generate(env: &TestEnv, seed: u64) -> History {
     let mut migrations: BTreeMap<String, String> = BTreeMap::new();
     let mut next = 1;
     let mut commits = Vec::new();
+    let mut states = Vec::new();
     for commit in 0..3 + random.below(3) {
         for _ in 0..1 + random.below(4) {
             match random.below(10) {
                 0 | 1 => {
                     let path = format!("assets/query/q{next}.yaml");
-                    let text = format!("spec: {{sql: SELECT {next}}}\n");
+                    let mut text = format!("spec: {{sql: SELECT {next}}}\n");
+                    if !assets.is_empty() && random.chance(15) {
+                        // A dependency: `--skip`/`--only` must keep it with what depends on it.
+                        let on = assets.keys().nth(random.below(assets.len())).cloned().unwrap_or_default();
+                        let on = on.trim_start_matches("assets/").trim_end_matches(".yaml");
+                        text = format!("depends_on: [{on}]\n{text}");
+                    }
                     next += 1;
                     repo.write(&path, &text);
                     assets.insert(path, text);
@@ -113,8 +157,9 @@ fn generate(env: &TestEnv, seed: u64) -> History {
         }
         let id = repo.commit(&format!("commit {commit}"));
         commits.push(id.to_string());
+        states.push(State { assets: assets.clone(), migrations: migrations.clone(), dialects: dialects.clone() });
     }
-    History { repo, empty, commits }
+    History { repo, empty, commits, states }
 }
 
 /// What a plan says ships: `(kind of item, identity, dialect, action)`.
@@ -131,6 +176,10 @@ fn plan_items(plan: &serde_json::Value) -> BTreeSet<(String, String, String, Str
     }
     for a in plan["assets"].as_array().into_iter().flatten() {
         let id = a["id"].as_str().unwrap_or_default().to_string();
+        if a.get("action").is_some_and(|action| action != "ship") {
+            items.insert(("asset".into(), id, String::new(), "skip".into()));
+            continue;
+        }
         match a["change"].as_str() {
             Some("removed") => {
                 items.insert(("asset".into(), id, String::new(), "delete".into()));
@@ -178,34 +227,114 @@ fn cases() -> u64 {
     std::env::var("MIGRATE_RELEASE_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(500)
 }
 
+/// An environment record of `prod` whose targets sit at the commits `at` (indexes into the
+/// history); the first target holds no copy of `held`, which a release skipped when it came.
+fn record(history: &History, at: &[usize], held: Option<&str>) -> String {
+    let mut targets = serde_json::Map::new();
+    for (i, &k) in at.iter().enumerate() {
+        let state = &history.states[k];
+        let mut migrations = serde_json::Map::new();
+        for dialect in &state.dialects {
+            let rows: Vec<serde_json::Value> = state
+                .history(dialect)
+                .into_iter()
+                .map(|(version, sha256)| serde_json::json!({"version": version, "sha256": sha256, "status": "applied"}))
+                .collect();
+            migrations.insert(dialect.to_string(), rows.into());
+        }
+        let held = held.filter(|_| i == 0);
+        let assets: Vec<serde_json::Value> = state
+            .ids()
+            .into_iter()
+            .zip(state.assets.values())
+            .filter(|(id, _)| Some(id.as_str()) != held)
+            .map(|(id, text)| serde_json::json!({"id": id, "sha256": sha256(text)}))
+            .collect();
+        let skipped: Vec<serde_json::Value> = held.map(|id| serde_json::json!({"id": id})).into_iter().collect();
+        let id = format!("t-{i}");
+        targets.insert(
+            id.clone(),
+            serde_json::json!({
+                "format_version": 1, "environment": "prod", "project": "p", "target_id": id,
+                "database": "sqlite:db.sqlite3", "release": {"id": sha256(&format!("release at {k}"))},
+                "source": {"head_commit": history.commits[k], "head_depth": k + 2},
+                "migrations": migrations, "assets": assets, "skipped": skipped,
+                "applied_at": "2026-11-30T00:00:00Z"
+            }),
+        );
+    }
+    serde_json::json!({"format_version": 1, "environment": "prod", "targets": targets}).to_string()
+}
+
 #[test]
 fn plan_lists_exactly_what_export_ships_over_generated_histories() {
     let env = TestEnv::new();
     let mut compared = 0;
     let mut refused = 0;
     let mut seed = 0;
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     while compared + refused < cases() {
-        let history = generate(&env, seed);
+        let mut history = generate(&env, seed);
         let mut random = Random(seed ^ 0xA5A5);
         seed += 1;
         let n = history.commits.len();
-        let head = random.below(n);
-        // No base (a full bundle), an older base (incremental), or a newer one (a downgrade).
-        let base = match random.below(3) {
-            0 => None,
-            _ => Some(random.below(n)).filter(|b| *b != head),
+        let mut args: Vec<String> = Vec::new();
+        let mut plan_base = None;
+        // The states whose assets `--skip`/`--only` may name.
+        let mut named: Vec<usize> = Vec::new();
+        let mut held = None;
+        let case = match random.below(4) {
+            // An environment whose targets sit at two points (they disagree): what the least
+            // advanced lacks, whatever the other holds; its record is committed at head.
+            0 => {
+                let (a, b) = (random.below(n), random.below(n));
+                let at = [a.min(b), a.max(b)];
+                let ids = history.states[at[0]].ids();
+                held = (!ids.is_empty() && random.chance(30)).then(|| ids[random.below(ids.len())].clone());
+                let record = record(&history, &at, held.as_deref());
+                history.repo.write("environments/prod.json", record);
+                history.commits.push(history.repo.commit("record prod").to_string());
+                args.extend(["--env".into(), "prod".into()]);
+                named.extend([n - 1, at[0]]);
+                "environment"
+            }
+            // No base: a full bundle; its plan starts from a commit without the project.
+            1 => {
+                let head = random.below(n);
+                args.extend(["--head".into(), history.commits[head].clone()]);
+                plan_base = Some(history.empty.clone());
+                named.push(head);
+                "full"
+            }
+            // An older base (incremental), or a newer one (a downgrade).
+            _ => {
+                let (head, base) = (random.below(n), random.below(n));
+                if head == base {
+                    continue;
+                }
+                args.extend(["--head".into(), history.commits[head].clone()]);
+                args.extend(["--base".into(), history.commits[base].clone()]);
+                named.extend([head, base]);
+                if base < head { "incremental" } else { "downgrade" }
+            }
         };
-        let mut range = vec!["--head".to_string(), history.commits[head].clone()];
-        if let Some(base) = base {
-            range.extend(["--base".to_string(), history.commits[base].clone()]);
+        // A release manager's selection: skip some assets, or ship only some.
+        let mut ids: Vec<String> = named.iter().flat_map(|&k| history.states[k].ids()).collect();
+        ids.extend(held.clone());
+        ids.sort();
+        ids.dedup();
+        if !ids.is_empty() && random.chance(35) {
+            let flag = if random.chance(50) { "--skip" } else { "--only" };
+            for _ in 0..1 + random.below(2) {
+                args.extend([flag.to_string(), ids[random.below(ids.len())].clone()]);
+            }
         }
-        let args: Vec<&str> = range.iter().map(String::as_str).collect();
-        let context = format!("seed {}, base {base:?}, head {head}", seed - 1);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let context = format!("seed {}, {case}: {}", seed - 1, args.join(" "));
         let mut plan_args = vec!["plan", "--format", "json"];
         plan_args.extend_from_slice(&args);
-        if base.is_none() {
-            // A full bundle ships everything: its plan is from a commit without the project.
-            plan_args.extend(["--base", &history.empty]);
+        if let Some(base) = &plan_base {
+            plan_args.extend(["--base", base]);
         }
         let plan_out = env.command(&history.repo.dir, &plan_args).output().unwrap();
         let bundle = env.path(&format!("release-{}.tar", seed - 1));
@@ -223,6 +352,7 @@ fn plan_lists_exactly_what_export_ships_over_generated_histories() {
         };
         assert!(matches!(plan_code, Some(0 | 1)) && matches!(export_code, Some(0 | 1)), "{}", said());
         assert_eq!(plan_code == Some(1), export_code == Some(1), "plan and export disagree on refusing: {}", said());
+        *kinds.entry(case).or_default() += 1;
         if export_code == Some(1) {
             refused += 1;
             continue;
@@ -235,7 +365,9 @@ fn plan_lists_exactly_what_export_ships_over_generated_histories() {
             other => other.unwrap_or_default(),
         };
         assert_eq!(kind, manifest["release"]["kind"], "the release kinds differ: {}", said());
+        assert_eq!(plan["release"]["bump"], manifest["release"]["bump"], "the bumps differ: {}", said());
         compared += 1;
     }
     assert!(refused > 0 && compared > refused, "{compared} compared, {refused} refused: the generator is off");
+    assert!(kinds.len() == 4, "every kind of range is tried: {kinds:?}");
 }

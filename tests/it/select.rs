@@ -247,3 +247,90 @@ fn a_dependency_the_target_would_not_have_is_an_error_naming_both() {
         "a kept copy is a warning: {out}"
     );
 }
+
+/// Issue 11, item 7: `policy: version_bump: error` makes a too-small `--release-version` an error
+/// in plan and export; a patch release is a deployment, so SQL in one is flagged.
+#[test]
+fn a_version_too_small_for_the_change_is_an_error_when_the_policy_says_so() {
+    let env = TestEnv::new();
+    let (mut repo, _) = project(&env);
+    let one = repo.commit("tagged");
+    repo.tag("v1.2.3", one);
+    repo.write("migrations/0002_drop.sql", "ALTER TABLE a ADD COLUMN b INTEGER;\n");
+    repo.commit("two");
+    repo.checkout();
+    let args = ["--base", "v1.2.3", "--release-version", "1.2.4"];
+    let out = env.run(&repo.dir, &[&["plan"][..], &args].concat());
+    assert!(
+        out.contains("migrate::release_version_bump")
+            && out.contains("this is a migration, not a deployment")
+            && out.ends_with("[exit status: 0]\n"),
+        "a warning by default: {out}"
+    );
+    let config = "version: 1\nproject: p\ndialects: [sqlite]\nenvironments: [prod]\npolicy: { version_bump: error }\n";
+    repo.write("migrate.yaml", config);
+    repo.commit("policy");
+    repo.checkout();
+    let out = env.run(&repo.dir, &[&["plan"][..], &args].concat());
+    assert!(out.contains("migrate::release_version_bump") && out.ends_with("[exit status: 1]\n"), "{out}");
+    let bundle = env.path("two.tar");
+    let out = env.run(&repo.dir, &[&["export", "-o", bundle.to_str().unwrap()][..], &args].concat());
+    assert!(out.contains("migrate::release_version_bump") && out.ends_with("[exit status: 1]\n"), "{out}");
+    assert!(!bundle.exists());
+    // The control: a minor release ships, and its manifest says what it needs.
+    env.export(&repo.dir, &bundle, &["--base", "v1.2.3", "--release-version", "1.3.0"]);
+    assert_eq!(manifest(&bundle)["release"]["bump"], "minor");
+}
+
+/// Issue 11, item 7: `policy: promotion: enforce` refuses a release for an environment that the
+/// one before it has not taken, unless `--skip-promotion REASON` (recorded in the manifest).
+#[test]
+fn promotion_is_enforced_in_environment_order() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("work"), false);
+    repo.write(
+        "migrate.yaml",
+        "version: 1\nproject: p\ndialects: [sqlite]\nenvironments: [test, prod]\npolicy: { promotion: enforce }\n",
+    )
+    .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n");
+    repo.commit("one");
+    repo.checkout();
+    let bundle = env.path("prod.tar");
+    let out = env.run(&repo.dir, &["export", "--env", "prod", "-o", bundle.to_str().unwrap()]);
+    assert!(
+        out.contains("migrate::promotion_required")
+            && out.contains("has not passed `test`")
+            && out.ends_with("[exit status: 1]\n"),
+        "{out}"
+    );
+    assert!(!bundle.exists());
+    let out = env.run(&repo.dir, &["plan", "--env", "prod"]);
+    assert!(out.contains("migrate::promotion_required") && out.ends_with("[exit status: 1]\n"), "{out}");
+    // Skipped with a reason: exported, and the manifest says why.
+    env.export(&repo.dir, &bundle, &["--env", "prod", "--skip-promotion", "hotfix INC-42"]);
+    assert_eq!(manifest(&bundle)["promotion_skipped"], "hotfix INC-42");
+    // Once `test` holds the release, prod may take it.
+    let test_bundle = env.path("test.tar");
+    env.export(&repo.dir, &test_bundle, &["--env", "test"]);
+    let receipt = env.path("test-receipt.json");
+    ok(&env.run(
+        env.root.path(),
+        &[
+            "import",
+            test_bundle.to_str().unwrap(),
+            "--target",
+            env.path("test-target").to_str().unwrap(),
+            "--env",
+            "test",
+            "--receipt",
+            receipt.to_str().unwrap(),
+        ],
+    ));
+    ok(&env.run(&repo.dir, &["env", "record", receipt.to_str().unwrap()]));
+    let record = std::fs::read(repo.dir.join("environments/test.json")).unwrap();
+    repo.write("environments/test.json", record);
+    repo.commit("record test");
+    std::fs::remove_file(&bundle).unwrap();
+    env.export(&repo.dir, &bundle, &["--env", "prod"]);
+    assert!(manifest(&bundle).get("promotion_skipped").is_none());
+}

@@ -78,6 +78,7 @@ fn bundle_of(dialect: &str, head: bool, incremental: bool) -> Bundle {
         selection: &crate::core::selection::Selection::All,
         depends_on: &Default::default(),
         release_version: None,
+        skip_promotion: None,
         threads: 1,
     };
     let built = build(&request).expect("the test bundle builds");

@@ -45,6 +45,8 @@ fn run_versions(
         held: &[],
         release_version: release_version.map(str::to_string),
         previous_version: previous_version.map(str::to_string),
+        promotion: None,
+        skip_promotion: None,
         threads: 2,
     })
     .unwrap()
@@ -395,6 +397,8 @@ fn plan_of(
         held: &[],
         release_version: None,
         previous_version: None,
+        promotion: None,
+        skip_promotion: None,
         threads: 2,
     })
     .unwrap()
