@@ -92,6 +92,14 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         }
         _ => false,
     };
+    if let Some(env) = environment.as_ref().filter(|e| e.targets_disagree) {
+        settings.printer.status(&format!(
+            "note: the targets of `{}` hold different releases: {}; this bundle is for `{}`, the least advanced, and the others refuse it",
+            env.name,
+            env.describe_holdings(),
+            env.target_id
+        ));
+    }
     let held = super::held_assets(&records, environment.as_ref());
     let selection = super::selection(&head, base.as_ref(), &held, &args.skip, &args.only)?;
     let held_plan: Vec<_> = held.iter().map(|h| (h.clone(), None)).collect();

@@ -123,6 +123,7 @@ pub fn resolve_base(
             release_id: receipt.release.id.clone(),
             targets: record.targets.len(),
             targets_disagree: disagree,
+            holdings: if disagree { holdings(record) } else { Vec::new() },
             release_version: receipt.release.version.clone(),
         };
         return Ok((Some(Point::Commit(commit)), Some(environment)));
@@ -302,4 +303,18 @@ fn same_release(head: &Opened, other: &Opened) -> Result<bool, Failure> {
             .map_err(|e| crate::settings::read_failure(&opened.revision.spec, e))
     };
     Ok(list(head)? == list(other)?)
+}
+
+/// Every target of an environment with what it holds, least advanced first.
+fn holdings(record: &EnvironmentRecord) -> Vec<crate::core::plan::TargetHolding> {
+    let mut all: Vec<(&String, &crate::core::record::Receipt)> = record.targets.iter().collect();
+    all.sort_by(|a, b| a.1.source.head_depth.cmp(&b.1.source.head_depth).then_with(|| a.0.cmp(b.0)));
+    all.into_iter()
+        .map(|(id, receipt)| crate::core::plan::TargetHolding {
+            target_id: id.clone(),
+            release_id: receipt.release.id.clone(),
+            release_version: receipt.release.version.clone(),
+            commit: receipt.source.head_commit.clone(),
+        })
+        .collect()
 }

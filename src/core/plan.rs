@@ -46,9 +46,38 @@ pub struct EnvironmentBase {
     pub targets: usize,
     /// Whether the targets hold different releases.
     pub targets_disagree: bool,
+    /// When they disagree, every target with the release it holds, least advanced first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holdings: Vec<TargetHolding>,
     /// The human version of the release the least advanced target holds, if it had one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub release_version: Option<String>,
+}
+
+/// One target of an environment and the release it holds.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct TargetHolding {
+    pub target_id: String,
+    pub release_id: ContentHash,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_version: Option<String>,
+    /// The commit its release was exported from.
+    pub commit: String,
+}
+
+impl EnvironmentBase {
+    /// "t-1 at abc123 (1.2.0), t-2 at def456": the targets, when they disagree.
+    pub fn describe_holdings(&self) -> String {
+        let list: Vec<String> = self
+            .holdings
+            .iter()
+            .map(|h| {
+                let version = h.release_version.as_ref().map(|v| format!(" ({v})")).unwrap_or_default();
+                format!("{} at release {}{version}", h.target_id, h.release_id.short())
+            })
+            .collect();
+        list.join(", ")
+    }
 }
 
 /// What a release is, by what it carries.

@@ -334,3 +334,33 @@ fn promotion_is_enforced_in_environment_order() {
     env.export(&repo.dir, &bundle, &["--env", "prod"]);
     assert!(manifest(&bundle).get("promotion_skipped").is_none());
 }
+
+/// Issue 11, item 2: when an environment's targets disagree, plan and export say so and name them.
+#[test]
+fn targets_that_disagree_are_named() {
+    let env = TestEnv::new();
+    let (mut repo, first) = project(&env);
+    let one = env.path("one.tar");
+    env.export(&repo.dir, &one, &["--head", "main"]);
+    ship(&env, &mut repo, &one, &first);
+    repo.write("assets/query/a.yaml", V2);
+    repo.commit("two");
+    let second = env.path("second");
+    let two = env.path("two.tar");
+    env.export(&repo.dir, &two, &["--head", "main"]);
+    let receipt = ship(&env, &mut repo, &two, &second);
+    let ids: Vec<String> =
+        json(&repo.dir.join("environments/prod.json"))["targets"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(ids.len(), 2);
+    let behind = ids.iter().find(|id| **id != receipt["target_id"]).unwrap();
+    repo.checkout();
+    let text = env.stdout(&repo.dir, &["plan", "--env", "prod"], 0);
+    assert!(text.contains("note: the targets of `prod` hold different releases: "), "{text}");
+    assert!(text.contains(&format!("{behind} at release ")) && text.contains(receipt["target_id"].as_str().unwrap()));
+    let json_plan = env.stdout(&repo.dir, &["plan", "--env", "prod", "--format", "json"], 0);
+    let plan: serde_json::Value = serde_json::from_str(&json_plan).unwrap();
+    assert_eq!(plan["environment"]["holdings"][0]["target_id"], behind.as_str());
+    let out = env.run(&repo.dir, &["export", "--env", "prod", "-o", env.path("x.tar").to_str().unwrap()]);
+    assert!(out.contains("hold different releases") && out.contains(behind.as_str()), "{out}");
+    ok(&out);
+}

@@ -442,6 +442,7 @@ fn plan_env_shows_what_the_environments_target_lacks_whatever_others_hold() {
         release_id: ContentHash::of(b"r"),
         targets: 1,
         targets_disagree: false,
+        holdings: Vec::new(),
         release_version: None,
     };
     let plan = plan_of((config, &[one]), (config, &[one, two, three]), &records, Some(prod));

@@ -39,7 +39,11 @@ pub fn plan_with_limit(plan: &Plan, limit: usize) -> String {
             env.name,
             env.target_id,
             plural(env.targets, "target", "targets"),
-            if env.targets_disagree { " (the targets hold different releases)" } else { "" }
+            if env.targets_disagree {
+                format!(" (the targets hold different releases: {})", env.describe_holdings())
+            } else {
+                String::new()
+            }
         );
     }
     findings_section(&mut head, &plan.findings);

@@ -25,7 +25,12 @@ pub fn plan(plan: &Plan, style: Style) -> String {
             plural(env.targets, "target", "targets")
         );
         if env.targets_disagree {
-            let _ = writeln!(out, "note: the targets of `{}` hold different releases", env.name);
+            let _ = writeln!(
+                out,
+                "note: the targets of `{}` hold different releases: {}; the plan is for the least advanced",
+                env.name,
+                env.describe_holdings()
+            );
         }
     }
     let kind = match plan.release.kind {
