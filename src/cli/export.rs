@@ -7,7 +7,7 @@ use crate::core::bundle::{self, BaseSide, BundleRequest};
 use crate::core::check::check_project;
 use crate::core::finding::{Finding, sort_findings};
 use crate::core::manifest::{MANIFEST_PATH, SIGNATURE_PATH, SourceRef};
-use crate::core::model::{Dialect, ItemId};
+use crate::core::model::Dialect;
 use crate::core::plan::{PlanInput, plan, shipped_migration_findings};
 use crate::core::report::render_finding;
 use crate::core::snapshot::{Snapshot, read_snapshot};
@@ -113,12 +113,12 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
     // Validate what ships, and read the snapshots the bundle is made from.
     let mut findings: Vec<Finding>;
     let head_snapshot: Snapshot;
-    let depends_on: BTreeMap<ItemId, Vec<ItemId>>;
+    let decisions: Vec<crate::core::selection::AssetDecision>;
     if base.is_none() {
         let report = check_project(&head.project, head.source(), settings.threads).map_err(failure)?;
         findings = report.findings;
         head_snapshot = report.snapshot;
-        depends_on = report.depends_on;
+        let depends_on = report.depends_on;
         let selector = crate::core::selection::Selector {
             project: &head.project,
             environment: args.env.as_deref(),
@@ -129,6 +129,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
             &selector,
             &depends_on,
         ));
+        decisions = crate::core::selection::for_snapshot(&head_snapshot, None, &selector, &depends_on);
         findings.extend(crate::core::plan::promotion_finding(
             &head.project,
             promotion.as_ref(),
@@ -156,8 +157,8 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         input.skip_promotion = args.skip_promotion.as_deref();
         let planned = plan(&input).map_err(failure)?;
         findings = planned.findings;
-        depends_on =
-            planned.assets.into_iter().filter(|a| !a.depends_on.is_empty()).map(|a| (a.id, a.depends_on)).collect();
+        // The bundle ships exactly what the plan lists.
+        decisions = crate::core::selection::from_plan(&planned.assets);
         head_snapshot = read_snapshot(&head.project, head.source(), settings.threads).map_err(failure)?.0;
     }
     findings.retain(|f| f.is_error());
@@ -198,7 +199,6 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
                 reference: SourceRef { reference: b.revision.spec.clone(), commit },
                 release_id,
                 downgrade,
-                held: held.iter().map(|h| (h.id.clone(), h.sha256.clone())).collect(),
             })
         }
         _ => None,
@@ -211,8 +211,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         head_depth: settings.repo.depth(&head_commit)?,
         base: base_side,
         environment: environment.map(|e| e.name).or_else(|| args.env.clone()),
-        selection: &selection,
-        depends_on: &depends_on,
+        assets: &decisions,
         release_version: args.release_version.clone(),
         skip_promotion: args.skip_promotion.clone(),
         threads: settings.threads,

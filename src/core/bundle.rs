@@ -12,7 +12,7 @@ use crate::core::manifest::{
 };
 use crate::core::model::{Dialect, ItemId, Version};
 use crate::core::project::{HAZARD_CATEGORIES, Project, RuleSeverity};
-use crate::core::selection::{AssetAction, Selection, Selector};
+use crate::core::selection::AssetDecision;
 use crate::core::snapshot::{Snapshot, SnapshotMigration};
 use crate::core::sql_script;
 use crate::core::sql_split;
@@ -25,19 +25,6 @@ pub struct BaseSide<'a> {
     pub release_id: ContentHash,
     /// Whether the head is older than the base.
     pub downgrade: bool,
-    /// Where the target differs from the base snapshot: assets skipped earlier, at the copy the
-    /// target keeps (none: it has no copy).
-    pub held: BTreeMap<ItemId, Option<ContentHash>>,
-}
-
-impl BaseSide<'_> {
-    /// The sha256 of the copy of `id` a target at the base holds.
-    pub fn holds(&self, id: &ItemId) -> Option<&ContentHash> {
-        match self.held.get(id) {
-            Some(held) => held.as_ref(),
-            None => self.snapshot.assets.get(id).map(|a| &a.sha256),
-        }
-    }
 }
 
 /// What to bundle.
@@ -48,10 +35,9 @@ pub struct BundleRequest<'a> {
     pub head_depth: u64,
     pub base: Option<BaseSide<'a>>,
     pub environment: Option<String>,
-    /// The release manager's `--skip`/`--only` (the environment's `skip_always` applies too).
-    pub selection: &'a Selection,
-    /// The `depends_on` of the assets that have any (at least of those that ship).
-    pub depends_on: &'a BTreeMap<ItemId, Vec<ItemId>>,
+    /// What happens to each asset that differs: from the plan (`selection::from_plan`), or for
+    /// a full bundle from the head (`selection::for_snapshot`).
+    pub assets: &'a [AssetDecision],
     pub release_version: Option<String>,
     /// `--skip-promotion REASON`, recorded in the manifest.
     pub skip_promotion: Option<String>,
@@ -149,78 +135,41 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
         }
     }
 
-    let selector = Selector { project, environment: request.environment.as_deref(), selection: request.selection };
-    let before = |id: &ItemId| request.base.as_ref().and_then(|b| b.holds(id));
     // What a skipped asset counts as in the release id: the copy a target at the base keeps; a
     // full bundle does not know it (each target records what it holds).
     let mut kept: BTreeMap<ItemId, Option<ContentHash>> = BTreeMap::new();
     let mut skipped = Vec::new();
-    let mut skip = |id: &ItemId, action: AssetAction, items: &mut Vec<Item>, sha256: &ContentHash| {
-        kept.insert(id.clone(), before(id).cloned());
-        skipped.push(SkippedAsset {
-            id: id.clone(),
-            kept: before(id).cloned(),
-            always: action == AssetAction::SkipAlways,
-        });
+    // Written and skipped assets first, then deletions, each in identity order.
+    let (present, gone): (Vec<&AssetDecision>, Vec<&AssetDecision>) =
+        request.assets.iter().partition(|d| head.assets.get(&d.id).is_some_and(|a| a.sha256 == d.sha256));
+    for decision in present.into_iter().chain(gone) {
+        let id = &decision.id;
+        let (path, size) = match (decision.action, head.assets.get(id)) {
+            (Action::Upsert, Some(asset)) => {
+                let path = format!("assets/{id}.yaml");
+                members.insert(path.clone(), Arc::clone(&asset.text));
+                (Some(path), asset.text.len() as u64)
+            }
+            (Action::Upsert, None) => {
+                return Err(BundleError::Internal(format!("asset `{id}` ships but the head does not have it")));
+            }
+            _ => (None, 0),
+        };
+        if decision.action == Action::Skip {
+            kept.insert(id.clone(), decision.kept.clone());
+            skipped.push(SkippedAsset { id: id.clone(), kept: decision.kept.clone(), always: decision.always });
+        }
         items.push(Item {
             item_type: ItemType::Asset,
             identity: id.to_string(),
             dialect: None,
-            path: None,
-            action: Action::Skip,
-            sha256: sha256.clone(),
-            size: 0,
+            path,
+            action: decision.action,
+            sha256: decision.sha256.clone(),
+            size,
             migration: None,
-            depends_on: Vec::new(),
+            depends_on: decision.depends_on.clone(),
         });
-    };
-    for (id, asset) in &head.assets {
-        if before(id) == Some(&asset.sha256) {
-            continue;
-        }
-        let action = selector.action(id);
-        if !action.ships() {
-            skip(id, action, &mut items, &asset.sha256);
-            continue;
-        }
-        let path = format!("assets/{id}.yaml");
-        members.insert(path.clone(), Arc::clone(&asset.text));
-        items.push(Item {
-            item_type: ItemType::Asset,
-            identity: id.to_string(),
-            dialect: None,
-            path: Some(path),
-            action: Action::Upsert,
-            sha256: asset.sha256.clone(),
-            size: asset.text.len() as u64,
-            migration: None,
-            depends_on: request.depends_on.get(id).cloned().unwrap_or_default(),
-        });
-    }
-    if let Some(base) = &request.base {
-        let candidates: BTreeSet<&ItemId> = base.snapshot.assets.keys().chain(base.held.keys()).collect();
-        for id in candidates {
-            let Some(sha256) = base.holds(id) else { continue };
-            if head.assets.contains_key(id) {
-                continue;
-            }
-            let action = selector.action(id);
-            if !action.ships() {
-                skip(id, action, &mut items, sha256);
-                continue;
-            }
-            items.push(Item {
-                item_type: ItemType::Asset,
-                identity: id.to_string(),
-                dialect: None,
-                path: None,
-                action: Action::Delete,
-                sha256: sha256.clone(),
-                size: 0,
-                migration: None,
-                depends_on: Vec::new(),
-            });
-        }
     }
 
     // Kind and bump as `plan` decides them: SQL is migrations or changed session statements.

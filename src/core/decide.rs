@@ -659,6 +659,18 @@ mod tests {
     fn bundle(head: &[(&str, &str)], base: Option<(&[(&str, &str)], bool)>) -> Bundle {
         let (project, head) = snapshot(head);
         let base = base.map(|(files, downgrade)| (snapshot(files).1, downgrade));
+        let none = BTreeMap::new();
+        let selector = crate::core::selection::Selector {
+            project: &project,
+            environment: None,
+            selection: &crate::core::selection::Selection::All,
+        };
+        let assets = crate::core::selection::for_snapshot(
+            &head,
+            base.as_ref().map(|(b, _)| (b, &none)),
+            &selector,
+            &BTreeMap::new(),
+        );
         let built = build(&BundleRequest {
             project: &project,
             head: &head,
@@ -669,11 +681,9 @@ mod tests {
                 reference: SourceRef { reference: "base".into(), commit: "a".repeat(40) },
                 release_id: snapshot.state_id(&BTreeMap::new()),
                 downgrade: *downgrade,
-                held: BTreeMap::new(),
             }),
             environment: None,
-            selection: &crate::core::selection::Selection::All,
-            depends_on: &Default::default(),
+            assets: &assets,
             release_version: None,
             skip_promotion: None,
             threads: 1,

@@ -253,3 +253,113 @@ pub fn full_bundle_dependency_findings(
         .collect();
     dependency_findings(&pending, &|_| false)
 }
+
+/// What a release does with one asset: the asset items `export` writes, made from what `plan`
+/// shows (`from_plan`), or for a full bundle from every asset at head (`for_snapshot`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetDecision {
+    pub id: ItemId,
+    /// `upsert`, `delete` or `skip`.
+    pub action: Action,
+    /// Upsert: the head's copy; delete: the copy deleted; skip: the head's copy, or for a
+    /// removal the copy the target keeps.
+    pub sha256: ContentHash,
+    /// Skip: the copy a target at the base keeps (none: it has none, or a full bundle).
+    pub kept: Option<ContentHash>,
+    /// Skip: by the environment's `skip_always`.
+    pub always: bool,
+    pub depends_on: Vec<ItemId>,
+}
+
+/// The asset decisions of an incremental or downgrade release, from the plan's asset changes:
+/// the one place both take their list from.
+pub fn from_plan(changes: &[crate::core::plan::AssetChange]) -> Vec<AssetDecision> {
+    use crate::core::plan::AssetChangeKind;
+    let mut decisions = Vec::with_capacity(changes.len());
+    for change in changes {
+        let decision = |action: Action, id: &ItemId, sha256: Option<&ContentHash>| {
+            sha256.map(|sha256| AssetDecision {
+                id: id.clone(),
+                action,
+                sha256: sha256.clone(),
+                kept: None,
+                always: false,
+                depends_on: Vec::new(),
+            })
+        };
+        if !change.action.ships() {
+            let sha256 = change.sha256.as_ref().or(change.sha256_before.as_ref());
+            decisions.extend(decision(Action::Skip, &change.id, sha256).map(|d| AssetDecision {
+                kept: change.sha256_before.clone(),
+                always: change.action == AssetAction::SkipAlways,
+                ..d
+            }));
+            continue;
+        }
+        match change.change {
+            AssetChangeKind::Removed => {
+                decisions.extend(decision(Action::Delete, &change.id, change.sha256_before.as_ref()))
+            }
+            kind => {
+                decisions.extend(
+                    decision(Action::Upsert, &change.id, change.sha256.as_ref())
+                        .map(|d| AssetDecision { depends_on: change.depends_on.clone(), ..d }),
+                );
+                if let (AssetChangeKind::Renamed, Some(from)) = (kind, &change.renamed_from) {
+                    decisions.extend(decision(Action::Delete, from, change.sha256_before.as_ref()));
+                }
+            }
+        }
+    }
+    decisions.sort_by(|a, b| a.id.cmp(&b.id));
+    decisions
+}
+
+/// The asset decisions of a bundle from snapshots: every asset of `head` that a target at `base`
+/// (with the copies in `held` where they differ from it) does not hold, and every asset it holds
+/// that `head` lacks. A full bundle (`base` none) ships every asset.
+pub fn for_snapshot(
+    head: &crate::core::snapshot::Snapshot,
+    base: Option<(&crate::core::snapshot::Snapshot, &BTreeMap<ItemId, Option<ContentHash>>)>,
+    selector: &Selector<'_>,
+    depends_on: &BTreeMap<ItemId, Vec<ItemId>>,
+) -> Vec<AssetDecision> {
+    let holds = |id: &ItemId| -> Option<&ContentHash> {
+        let (snapshot, held) = base?;
+        match held.get(id) {
+            Some(copy) => copy.as_ref(),
+            None => snapshot.assets.get(id).map(|a| &a.sha256),
+        }
+    };
+    let decide = |id: &ItemId, ships: Action, sha256: &ContentHash| {
+        let action = selector.action(id);
+        AssetDecision {
+            id: id.clone(),
+            action: if action.ships() { ships } else { Action::Skip },
+            sha256: sha256.clone(),
+            kept: if action.ships() { None } else { holds(id).cloned() },
+            always: action == AssetAction::SkipAlways,
+            depends_on: if ships == Action::Upsert && action.ships() {
+                depends_on.get(id).cloned().unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+        }
+    };
+    let mut decisions = Vec::new();
+    for (id, asset) in &head.assets {
+        if holds(id) != Some(&asset.sha256) {
+            decisions.push(decide(id, Action::Upsert, &asset.sha256));
+        }
+    }
+    if let Some((snapshot, held)) = base {
+        let candidates: BTreeSet<&ItemId> = snapshot.assets.keys().chain(held.keys()).collect();
+        for id in candidates {
+            if let (Some(sha256), false) = (holds(id), head.assets.contains_key(id)) {
+                decisions.push(decide(id, Action::Delete, sha256));
+            }
+        }
+    }
+    decisions.sort_by(|a, b| a.id.cmp(&b.id));
+    decisions
+}

@@ -62,6 +62,18 @@ fn bundle_of(dialect: &str, head: bool, incremental: bool) -> Bundle {
     let (_, base) = project(dialect, false);
     let (project, snapshot) = project(dialect, head);
     let commit = |c: &str| SourceRef { reference: c.into(), commit: c.repeat(40) };
+    let none = Default::default();
+    let selector = crate::core::selection::Selector {
+        project: &project,
+        environment: None,
+        selection: &crate::core::selection::Selection::All,
+    };
+    let assets = crate::core::selection::for_snapshot(
+        &snapshot,
+        incremental.then_some((&base, &none)),
+        &selector,
+        &Default::default(),
+    );
     let request = BundleRequest {
         project: &project,
         head: &snapshot,
@@ -72,11 +84,9 @@ fn bundle_of(dialect: &str, head: bool, incremental: bool) -> Bundle {
             reference: commit("a"),
             release_id: base.state_id(&Default::default()),
             downgrade: false,
-            held: Default::default(),
         }),
         environment: None,
-        selection: &crate::core::selection::Selection::All,
-        depends_on: &Default::default(),
+        assets: &assets,
         release_version: None,
         skip_promotion: None,
         threads: 1,
