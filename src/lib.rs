@@ -16,4 +16,5 @@ pub mod progress;
 pub mod settings;
 pub mod sign;
 pub mod target;
+pub mod tui;
 pub mod worktree;

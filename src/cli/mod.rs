@@ -9,6 +9,7 @@ pub mod init;
 pub mod inspect;
 pub mod keygen;
 pub mod plan;
+pub mod select;
 pub mod status;
 pub mod verify;
 
@@ -46,6 +47,7 @@ pub enum Command {
     Status(status::StatusArgs),
     #[command(subcommand)]
     Env(env::EnvCommand),
+    Select(select::SelectArgs),
     Init(init::InitArgs),
     Completions(completions::CompletionsArgs),
     Man(completions::ManArgs),
@@ -69,6 +71,7 @@ pub fn run(cli: Cli, no_color: bool) -> ExitCode {
             Command::Plan(args) => plan::run_plan(&settings, args),
             Command::Export(args) => export::run_export(&settings, args),
             Command::Env(command) => env::run_env(&settings, command),
+            Command::Select(args) => select::run_select(&settings, args),
             Command::Inspect(_)
             | Command::Verify(_)
             | Command::Keygen(_)

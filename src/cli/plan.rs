@@ -42,6 +42,18 @@ pub struct PlanArgs {
 }
 
 pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure> {
+    let plan = compute(settings, args)?;
+    let rendered = match settings.format {
+        Format::Text => text::plan(&plan, settings.printer.style()),
+        Format::Markdown => markdown::plan(&plan),
+        Format::Json => json::plan(&plan),
+    };
+    settings.printer.product(&rendered);
+    Ok(if plan.has_errors() { Outcome::Findings } else { Outcome::Success })
+}
+
+/// The plan `args` ask for (`migrate select` starts from one too).
+pub fn compute(settings: &Settings, args: &PlanArgs) -> Result<crate::core::plan::Plan, Failure> {
     let head_point = settings.point(&args.head)?;
     let head = settings.open_required(&head_point)?;
     let records = head.records()?;
@@ -94,13 +106,7 @@ pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure
         threads: settings.threads,
     })
     .map_err(|e| read_failure(&head.revision.spec, e))?;
-    let rendered = match settings.format {
-        Format::Text => text::plan(&plan, settings.printer.style()),
-        Format::Markdown => markdown::plan(&plan),
-        Format::Json => json::plan(&plan),
-    };
-    settings.printer.product(&rendered);
-    Ok(if plan.has_errors() { Outcome::Findings } else { Outcome::Success })
+    Ok(plan)
 }
 
 /// Returns the paths under the assets folder that differ: a tree diff between two commits, or a

@@ -243,6 +243,10 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
             skipped.sort_by(|a, b| a.id.cmp(&b.id));
             skipped
         },
+        keep_always: match &request.base {
+            None => crate::core::selection::keep_always_globs(project, request.environment.as_deref()),
+            Some(_) => Vec::new(),
+        },
         items,
     };
     // The offline scripts are rendered from the items above, so what a DBA reads is what

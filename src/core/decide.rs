@@ -343,8 +343,10 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
     if manifest.release.bundle == BundleKind::Full
         && let Some(owned) = owned
     {
+        let kept: BTreeSet<&ItemId> =
+            crate::core::selection::kept_always(manifest, owned).into_iter().map(|(id, _)| id).collect();
         for (id, sha256) in owned {
-            if !listed.contains(id.as_str()) && !manifest.skipped.iter().any(|s| &s.id == id) {
+            if !listed.contains(id.as_str()) && !manifest.skipped.iter().any(|s| &s.id == id) && !kept.contains(id) {
                 deletes.push(AssetStep { id: id.clone(), member: None, sha256: sha256.clone() });
             }
         }

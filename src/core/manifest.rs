@@ -52,6 +52,10 @@ pub struct Manifest {
     /// Assets that differ and are left out on purpose (`--skip`, not named by `--only`, or the
     /// environment's `skip_always`): targets keep their copy, and do not delete it.
     pub skipped: Vec<SkippedAsset>,
+    /// A full bundle for an environment: its `skip_always`, as globs over `<kind>/<name>.yaml`.
+    /// An import never deletes an asset it holds that one matches, and counts it as held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep_always: Vec<String>,
     /// Every member of the bundle but the manifest and its signature, and every deletion.
     pub items: Vec<Item>,
 }

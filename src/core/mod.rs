@@ -19,6 +19,7 @@ pub mod plan;
 pub mod project;
 pub mod record;
 pub mod report;
+pub mod select;
 pub mod selection;
 pub mod snapshot;
 pub mod source;

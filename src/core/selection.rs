@@ -77,7 +77,8 @@ impl Selector<'_> {
 /// sha256 of its copy): the manifest's, except for a full bundle with skipped assets, whose id
 /// counts each skipped asset at the copy this target keeps.
 pub fn held_release_id(manifest: &Manifest, assets: &BTreeMap<ItemId, ContentHash>) -> ContentHash {
-    if manifest.release.bundle != BundleKind::Full || manifest.skipped.is_empty() {
+    let kept = kept_always(manifest, assets);
+    if manifest.release.bundle != BundleKind::Full || (manifest.skipped.is_empty() && kept.is_empty()) {
         return manifest.release.id.clone();
     }
     let skipped: BTreeSet<&ItemId> = manifest.skipped.iter().map(|s| &s.id).collect();
@@ -99,7 +100,7 @@ pub fn held_release_id(manifest: &Manifest, assets: &BTreeMap<ItemId, ContentHas
             _ => {}
         }
     }
-    for id in skipped {
+    for id in skipped.into_iter().chain(kept.iter().map(|(id, _)| *id)) {
         if let Some(sha256) = assets.get(id) {
             entries.push(StateEntry {
                 item_type: "asset",
@@ -146,13 +147,15 @@ pub fn skipped_after(
             held.insert((*id).clone(), (*before).clone());
         }
     }
-    for skipped in &manifest.skipped {
-        let sha256 = assets.get(&skipped.id).cloned();
-        let commit = match earlier.get(&skipped.id) {
+    let always = kept_always(manifest, assets).into_iter().map(|(id, _)| (id, true));
+    let skipped = manifest.skipped.iter().map(|s| (&s.id, s.always)).chain(always);
+    for (id, always) in skipped {
+        let sha256 = assets.get(id).cloned();
+        let commit = match earlier.get(id) {
             Some(before) if before.sha256 == sha256 => before.commit.clone(),
             _ => sha256.as_ref().and(previous_commit.clone()),
         };
-        held.insert(skipped.id.clone(), HeldAsset { id: skipped.id.clone(), sha256, commit, always: skipped.always });
+        held.insert(id.clone(), HeldAsset { id: id.clone(), sha256, commit, always });
     }
     held.into_values().collect()
 }
@@ -362,4 +365,41 @@ pub fn for_snapshot(
     }
     decisions.sort_by(|a, b| a.id.cmp(&b.id));
     decisions
+}
+
+/// The globs over `<kind>/<name>.yaml` that a full bundle for `environment` keeps: its
+/// `skip_always`, from the assets folder down (a glob that starts with `**/` matches as it is).
+pub fn keep_always_globs(project: &Project, environment: Option<&str>) -> Vec<String> {
+    let Some(options) = environment.and_then(|env| project.config.environments.0.iter().find(|(n, _)| n == env)) else {
+        return Vec::new();
+    };
+    let assets_dir = project.assets_dir();
+    options
+        .1
+        .skip_always
+        .iter()
+        .filter_map(|glob| glob.strip_prefix(&assets_dir).or_else(|| glob.starts_with("**/").then_some(glob.as_str())))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The assets a target holds that a full bundle neither lists nor may delete: those its
+/// `keep_always` globs match.
+pub fn kept_always<'a>(
+    manifest: &Manifest,
+    assets: &'a BTreeMap<ItemId, ContentHash>,
+) -> Vec<(&'a ItemId, &'a ContentHash)> {
+    if manifest.release.bundle != BundleKind::Full || manifest.keep_always.is_empty() {
+        return Vec::new();
+    }
+    let mut globs = globset::GlobSetBuilder::new();
+    for glob in &manifest.keep_always {
+        if let Ok(glob) = globset::GlobBuilder::new(glob).literal_separator(true).build() {
+            globs.add(glob);
+        }
+    }
+    let Ok(globs) = globs.build() else { return Vec::new() };
+    let listed: BTreeSet<&str> =
+        manifest.items.iter().filter(|i| i.item_type == ItemType::Asset).map(|i| i.identity.as_str()).collect();
+    assets.iter().filter(|(id, _)| !listed.contains(id.as_str()) && globs.is_match(format!("{id}.yaml"))).collect()
 }

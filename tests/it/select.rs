@@ -364,3 +364,143 @@ fn targets_that_disagree_are_named() {
     assert!(out.contains("hold different releases") && out.contains(behind.as_str()), "{out}");
     ok(&out);
 }
+
+/// A `migrate select` session in tmux: a real pseudo-terminal driven by keys.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    fn start(env: &TestEnv, dir: &Path, args: &str) -> Option<Tmux> {
+        if std::process::Command::new("tmux").arg("-V").output().is_err() {
+            assert!(std::env::var_os("CI").is_none(), "tmux is needed in CI (.ci/run installs it)");
+            #[allow(clippy::print_stderr)] // a skipped test says so
+            {
+                eprintln!("tmux is not installed: the select screen test is skipped");
+            }
+            return None;
+        }
+        let socket = env.path("tmux.sock");
+        let command =
+            format!("cd '{}' && '{}' {args}; echo EXIT=$?; sleep 60", dir.display(), env!("CARGO_BIN_EXE_migrate"));
+        let status = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args(["-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "40", &command])
+            .env("HOME", env.root.path())
+            .env("TERM", "xterm-256color")
+            .env("NO_COLOR", "1")
+            .env_remove("TMUX")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Some(Tmux { socket })
+    }
+
+    fn screen(&self) -> String {
+        let out = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["capture-pane", "-p", "-J"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Waits (up to 20 s) until the screen shows `text`, and returns the screen.
+    fn wait_for(&self, text: &str) -> String {
+        for _ in 0..200 {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the screen never showed {text:?}:\n{}", self.screen());
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            let status = std::process::Command::new("tmux")
+                .arg("-S")
+                .arg(&self.socket)
+                .args(["send-keys", key])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            std::thread::sleep(std::time::Duration::from_millis(150));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux").arg("-S").arg(&self.socket).arg("kill-server").status();
+    }
+}
+
+/// Issue 11, item 9: `migrate select` on a terminal lists what is pending for the environment,
+/// toggles selected / skip this / skip always, shows diffs and missing dependencies, and on
+/// confirm prints the export command, writes the bundle and records skip-always in migrate.yaml.
+#[test]
+fn the_select_screen_is_driven_by_keys_on_a_terminal() {
+    let env = TestEnv::new();
+    let (mut repo, target) = project(&env);
+    let one = env.path("one.tar");
+    env.export(&repo.dir, &one, &["--head", "main"]);
+    ship(&env, &mut repo, &one, &target);
+    repo.write("assets/query/a.yaml", V2)
+        .write("assets/model/m.yaml", V1)
+        .write("assets/workflow/w.yaml", "depends_on: [model/m]\nspec: {}\n")
+        .write("assets/experimental/x.yaml", V1);
+    repo.commit("two");
+    repo.checkout();
+    // Not on a terminal: a usage error that says what to use instead.
+    let out = env.run(&repo.dir, &["select", "--env", "prod"]);
+    assert!(out.contains("migrate::not_a_terminal") && out.ends_with("[exit status: 2]\n"), "{out}");
+
+    let bundle = env.path("selected.tar");
+    let Some(tmux) = Tmux::start(&env, &repo.dir, &format!("select --env prod -o '{}'", bundle.display())) else {
+        return;
+    };
+    let screen = tmux.wait_for("4 pending for `prod`");
+    for row in
+        ["[x] experimental/x (added; selected)", "[x] model/m (added; selected)", "[x] query/a (modified; selected)"]
+    {
+        assert!(screen.contains(row), "{row}:\n{screen}");
+    }
+    assert!(screen.contains("workflow/w (added; selected) needs model/m"), "{screen}");
+    assert!(screen.contains("+spec: {version: 1}"), "the highlighted asset's diff:\n{screen}");
+    tmux.keys(&["a", "Down", "Space"]);
+    let screen = tmux.wait_for("! without model/m");
+    assert!(screen.contains("[-] experimental/x (added; skip always)"), "{screen}");
+    assert!(screen.contains("[ ] model/m (added; skip this)"), "{screen}");
+    tmux.keys(&["Space", "Down", "Space"]);
+    let screen = tmux.wait_for("[ ] query/a (modified; skip this)");
+    assert!(!screen.contains("! without"), "{screen}");
+    assert!(screen.contains("-spec: {version: 1}") && screen.contains("+spec: {version: 2}"), "{screen}");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("EXIT=");
+    let command = format!("migrate export --env prod --skip experimental/x --skip query/a -o {}", bundle.display());
+    assert!(screen.contains(&command), "{screen}");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    let skipped: Vec<String> = manifest(&bundle)["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(skipped, ["experimental/x", "query/a"]);
+    let config = std::fs::read_to_string(repo.dir.join("migrate.yaml")).unwrap();
+    assert!(config.contains("prod: { skip_always: [\"assets/experimental/x.yaml\"] }"), "{config}");
+    drop(tmux);
+
+    // Quitting writes nothing.
+    std::fs::remove_file(&bundle).unwrap();
+    let tmux = Tmux::start(&env, &repo.dir, &format!("select --env prod -o '{}'", bundle.display())).unwrap();
+    tmux.wait_for("pending for `prod`");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("EXIT=");
+    assert!(screen.contains("nothing selected, nothing written") && screen.contains("EXIT=0"), "{screen}");
+    assert!(!bundle.exists());
+}
