@@ -8,7 +8,8 @@ fn help_lists_commands_and_exit_codes() {
     insta::assert_snapshot!("help", env.run(env.root.path(), &["--help"]));
     insta::assert_snapshot!("plan_help", env.run(env.root.path(), &["plan", "--help"]));
     insta::assert_snapshot!("check_help", env.run(env.root.path(), &["check", "--help"]));
-    for command in ["init", "export", "inspect", "verify", "keygen", "import", "status", "env", "select", "completions"] {
+    for command in ["init", "export", "inspect", "verify", "keygen", "import", "status", "env", "select", "completions"]
+    {
         insta::assert_snapshot!(format!("{command}_help"), env.run(env.root.path(), &[command, "--help"]));
     }
     insta::assert_snapshot!("env_record_help", env.run(env.root.path(), &["env", "record", "--help"]));

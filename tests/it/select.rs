@@ -504,3 +504,54 @@ fn the_select_screen_is_driven_by_keys_on_a_terminal() {
     assert!(screen.contains("nothing selected, nothing written") && screen.contains("EXIT=0"), "{screen}");
     assert!(!bundle.exists());
 }
+
+/// Issue 11, item 5: a full bundle for an environment never deletes what its `skip_always`
+/// names, and the target's release id counts the copy it keeps.
+#[test]
+fn a_full_bundle_for_an_environment_keeps_its_skip_always_assets() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("work"), false);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\nenvironments: [prod]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n")
+        .write("assets/query/a.yaml", V1)
+        .write("assets/experimental/x.yaml", V1);
+    repo.commit("one");
+    let target = env.path("target");
+    let one = env.path("one.tar");
+    env.export(&repo.dir, &one, &["--head", "main", "--env", "prod"]);
+    let import = |bundle: &Path| {
+        let receipt = env.path("receipt.json");
+        ok(&env.run(
+            env.root.path(),
+            &[
+                "import",
+                bundle.to_str().unwrap(),
+                "--target",
+                target.to_str().unwrap(),
+                "--env",
+                "prod",
+                "--receipt",
+                receipt.to_str().unwrap(),
+            ],
+        ));
+        json(&receipt)
+    };
+    import(&one);
+    let config = "version: 1\nproject: p\ndialects: [sqlite]\nenvironments:\n  prod: { skip_always: [\"assets/experimental/**\"] }\n";
+    repo.write("migrate.yaml", config).remove("assets/experimental/x.yaml").write("assets/query/b.yaml", V1);
+    repo.commit("two");
+    // No record is committed: `--env prod` makes a full bundle for prod.
+    let two = env.path("two.tar");
+    env.export(&repo.dir, &two, &["--head", "main", "--env", "prod"]);
+    assert_eq!(manifest(&two)["keep_always"], serde_json::json!(["experimental/**"]));
+    let receipt = import(&two);
+    assert!(target.join("assets/experimental/x.yaml").exists(), "never deleted there");
+    assert!(target.join("assets/query/b.yaml").exists());
+    assert_eq!(receipt["skipped"][0]["id"], "experimental/x");
+    assert_eq!(receipt["skipped"][0]["always"], true);
+    let holds = release_id_of(&env, "holds", &[("query/a", V1), ("query/b", V1), ("experimental/x", V1)]);
+    assert_eq!(receipt["release"]["id"], holds, "the release id counts the copy the target keeps");
+    // The same bundle again is nothing to do.
+    let out = env.run(env.root.path(), &["import", two.to_str().unwrap(), "--target", target.to_str().unwrap()]);
+    assert!(out.contains("nothing to do"), "{out}");
+}
