@@ -265,9 +265,45 @@ fn subtree<'r>(
 impl GitSource {
     /// Returns what changed below `dir` between `self` (old) and `new`, with a tree diff that
     /// skips every folder whose tree id did not change.
+    /// The sub-folders that differ are compared on several threads: with git's default packing
+    /// most of the time goes to inflating trees.
     pub fn diff_dir(&self, new: &GitSource, dir: &str) -> Result<Vec<PathChange>, SourceError> {
-        self.with_handle(|repo| diff_subtrees(repo, self.tree, new.tree, dir))
+        let (old_entries, new_entries) =
+            self.with_handle(|repo| Ok((top_entries(repo, self.tree, dir)?, top_entries(repo, new.tree, dir)?)))?;
+        let mut folders = Vec::new();
+        let names: std::collections::BTreeSet<&String> = old_entries.keys().chain(new_entries.keys()).collect();
+        for name in names {
+            match (old_entries.get(name), new_entries.get(name)) {
+                (Some(a), Some(b)) if a == b => {}
+                (Some((true, _)), Some((true, _))) => folders.push(format!("{dir}/{name}")),
+                // A file, or a folder added or removed whole: one diff of the folder does it all.
+                _ => return self.with_handle(|repo| diff_subtrees(repo, self.tree, new.tree, dir)),
+            }
+        }
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let parts = crate::core::parallel::map(folders, threads, |folder| {
+            self.with_handle(|repo| diff_subtrees(repo, self.tree, new.tree, &folder))
+        })?;
+        let mut changes: Vec<PathChange> = parts.into_iter().flatten().collect();
+        changes.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(changes)
     }
+}
+
+/// The entries of the folder `dir` of a tree: name → (is a folder, object id).
+fn top_entries(
+    repo: &gix::Repository,
+    tree: gix::ObjectId,
+    dir: &str,
+) -> Result<std::collections::BTreeMap<String, (bool, gix::ObjectId)>, SourceError> {
+    let mut entries = std::collections::BTreeMap::new();
+    if let Some(tree) = subtree(repo, tree, dir)? {
+        for entry in tree.iter() {
+            let entry = entry?;
+            entries.insert(entry.filename().to_str()?.to_string(), (entry.mode().is_tree(), entry.oid().to_owned()));
+        }
+    }
+    Ok(entries)
 }
 
 fn diff_subtrees(
@@ -361,8 +397,10 @@ pub fn worktree_root(repo: &GitRepo) -> Option<PathBuf> {
 }
 
 /// Isolated from the user's and the system's config (results must not depend on the machine),
-/// with git's own default delta-base cache: without it every blob read re-inflates its whole
-/// delta chain, which made `plan` 1.5× slower than `git diff` on a gc'd repository.
+/// with a delta-base cache: without it every object read re-inflates its whole delta chain. Git's
+/// default (16 MiB) left `plan` inflating the same tree bases again on a repository packed with
+/// git's defaults; 96 MiB per reading thread took a fifth off `plan` there, and a full export of
+/// 100,000 assets still peaks at about 235 MB.
 fn open_options() -> gix::open::Options {
-    gix::open::Options::isolated().config_overrides(["core.deltaBaseCacheLimit=16m"])
+    gix::open::Options::isolated().config_overrides(["core.deltaBaseCacheLimit=96m"])
 }

@@ -42,18 +42,22 @@ pub struct PlanArgs {
 }
 
 pub fn run_plan(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Failure> {
+    let started = std::time::Instant::now();
     let plan = compute(settings, args)?;
+    settings.printer.debug(|| format!("{} ms: planned", started.elapsed().as_millis()));
     let rendered = match settings.format {
         Format::Text => text::plan(&plan, settings.printer.style()),
         Format::Markdown => markdown::plan(&plan),
         Format::Json => json::plan(&plan),
     };
     settings.printer.product(&rendered);
+    settings.printer.debug(|| format!("{} ms: rendered and written", started.elapsed().as_millis()));
     Ok(if plan.has_errors() { Outcome::Findings } else { Outcome::Success })
 }
 
 /// The plan `args` ask for (`migrate select` starts from one too).
 pub fn compute(settings: &Settings, args: &PlanArgs) -> Result<crate::core::plan::Plan, Failure> {
+    let opened = std::time::Instant::now();
     let head_point = settings.point(&args.head)?;
     let head = settings.open_required(&head_point)?;
     let records = head.records()?;
@@ -67,7 +71,10 @@ pub fn compute(settings: &Settings, args: &PlanArgs) -> Result<crate::core::plan
     let held_assets: Vec<_> = held.iter().map(|(h, _)| h.clone()).collect();
     let selection = super::selection(&head, base.as_ref(), &held_assets, &args.skip, &args.only)?;
     let asset_changes = changed_assets(&head, base.as_ref())?;
-    settings.printer.debug(|| format!("{} changed paths under the assets folder", asset_changes.len()));
+    settings.printer.debug(|| {
+        format!("{} ms: {} changed paths under the assets folder", opened.elapsed().as_millis(), asset_changes.len())
+    });
+    let started = std::time::Instant::now();
     // A head older than its base is a downgrade, as `export` makes it.
     let downgrade = match (&base_point, &head_point) {
         (Some(crate::settings::Point::Commit(base_commit)), crate::settings::Point::Commit(head_commit)) => {
@@ -106,6 +113,7 @@ pub fn compute(settings: &Settings, args: &PlanArgs) -> Result<crate::core::plan
         threads: settings.threads,
     })
     .map_err(|e| read_failure(&head.revision.spec, e))?;
+    settings.printer.debug(|| format!("{} ms: assets and migrations planned", started.elapsed().as_millis()));
     Ok(plan)
 }
 

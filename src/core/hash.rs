@@ -235,6 +235,27 @@ fn ecmascript_number(f: f64) -> String {
     format!("{sign}{body}")
 }
 
+/// Whether two values have the same canonical JSON (and so the same semantic hash), without
+/// writing it: numbers compare as canonical JSON prints them, everything else structurally.
+pub fn semantically_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (mut x_text, mut y_text) = (String::new(), String::new());
+            write_number(x, &mut x_text);
+            write_number(y, &mut y_text);
+            x_text == y_text
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| semantically_equal(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(key, x)| y.get(key).is_some_and(|y| semantically_equal(x, y)))
+        }
+        (x, y) => x == y,
+    }
+}
+
 /// Returns the semantic hash of parsed data: sha256 over its canonical JSON.
 pub fn semantic_hash(value: &serde_json::Value) -> ContentHash {
     ContentHash::of(canonical_json(value).as_bytes())
@@ -374,5 +395,19 @@ mod tests {
             a.sha256, m.sha256
         );
         assert_eq!(state_id(&[m, a]), ContentHash::of(expected.as_bytes()));
+    }
+
+    #[test]
+    fn semantic_equality_agrees_with_the_semantic_hash() {
+        let pairs = [
+            (serde_json::json!({"a": 1, "b": [1.0, "x"]}), serde_json::json!({"b": [1, "x"], "a": 1.0})),
+            (serde_json::json!({"a": 1}), serde_json::json!({"a": 2})),
+            (serde_json::json!({"a": null}), serde_json::json!({})),
+            (serde_json::json!([1e21]), serde_json::json!([1000000000000000000000u128 as f64])),
+            (serde_json::json!({"a": {"b": true}}), serde_json::json!({"a": {"b": "true"}})),
+        ];
+        for (a, b) in pairs {
+            assert_eq!(semantically_equal(&a, &b), semantic_hash(&a) == semantic_hash(&b), "{a} {b}");
+        }
     }
 }

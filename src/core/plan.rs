@@ -387,11 +387,24 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
     let mut findings = Vec::new();
     let mut ignored = Vec::new();
 
-    let mut checker = AssetChecker::new(project, input.head)?;
-    let assets = plan_assets(input, &mut checker, &mut ignored)?;
-    findings.append(&mut checker.findings);
-
-    let migrations = plan_migrations(input, true, &mut findings, &mut ignored)?;
+    // Migrations and assets are independent: the migrations are planned on a thread of their own.
+    let (assets, migrations) = std::thread::scope(|scope| {
+        let migrations = scope.spawn(|| {
+            let (mut findings, mut ignored) = (Vec::new(), Vec::new());
+            plan_migrations(input, true, &mut findings, &mut ignored).map(|m| (m, findings, ignored))
+        });
+        let assets = AssetChecker::new(project, input.head).and_then(|mut checker| {
+            let assets = plan_assets(input, &mut checker, &mut ignored)?;
+            findings.append(&mut checker.findings);
+            Ok(assets)
+        });
+        let migrations = migrations.join().unwrap_or_else(|_| Err("planning the migrations panicked".into()));
+        (assets, migrations)
+    });
+    let assets = assets?;
+    let (migrations, mut migration_findings, mut migration_ignored) = migrations?;
+    findings.append(&mut migration_findings);
+    ignored.append(&mut migration_ignored);
     let mut findings = merge_across_dialects(findings);
     let session = session_changes(project, input.base_project);
 
@@ -479,14 +492,11 @@ fn session_changes(head: &Project, base: Option<&Project>) -> Vec<SessionChange>
         .collect()
 }
 
-/// The normalised text of one side of a change, and what identifies its content.
+/// The normalised text of one side of a change, and its data when it parses.
 struct Side {
     text: Arc<str>,
     hash: ContentHash,
-    /// Semantic hash of the whole document, when it parses.
-    semantic: Option<ContentHash>,
-    /// Semantic hash without `kind`/`name` (else the content hash): equal for a moved asset.
-    content_key: ContentHash,
+    parsed: Option<ParsedAsset>,
 }
 
 impl Side {
@@ -494,24 +504,19 @@ impl Side {
         let text: Arc<str> = Arc::from(hash::normalise(bytes).ok()?.as_ref());
         let hash = ContentHash::of(text.as_bytes());
         let parsed = catalog::parse_asset(id, "", &text).ok();
-        Some(Side {
-            semantic: parsed.as_ref().map(ParsedAsset::semantic_hash),
-            content_key: parsed.map_or_else(|| hash.clone(), |p| p.content_key()),
-            text,
-            hash,
-        })
+        Some(Side { text, hash, parsed })
     }
 
     fn head(analysed: &AnalysedAsset) -> Side {
         let text = Arc::clone(&analysed.text);
         let hash = ContentHash::of(text.as_bytes());
-        let parsed = analysed.parsed.as_ref();
-        Side {
-            semantic: parsed.map(ParsedAsset::semantic_hash),
-            content_key: parsed.map_or_else(|| hash.clone(), ParsedAsset::content_key),
-            text,
-            hash,
-        }
+        Side { text, hash, parsed: None }
+    }
+
+    /// Semantic hash without `kind`/`name` (else the content hash): equal for a moved asset.
+    /// Computed only for additions and removals, where renames are looked for.
+    fn content_key(&self) -> ContentHash {
+        self.parsed.as_ref().map_or_else(|| self.hash.clone(), ParsedAsset::content_key)
     }
 }
 
@@ -648,10 +653,13 @@ fn plan_assets(
                 if let Some(parsed) = &analysed.parsed {
                     depends_on.insert(id.clone(), parsed.depends_on.clone());
                 }
+                // Same data, other text: compared as canonical JSON compares, without hashing.
+                let cosmetic = match (before.as_ref().and_then(|b| b.parsed.as_ref()), &analysed.parsed) {
+                    (Some(b), Some(a)) => hash::semantically_equal(&b.data, &a.data),
+                    _ => false,
+                };
                 checker.record(&id, analysed);
                 roots.push(id.clone());
-                let cosmetic =
-                    matches!((&before, &after.semantic), (Some(b), Some(a)) if b.semantic.as_ref() == Some(a));
                 let kind = if cosmetic { AssetChangeKind::Cosmetic } else { AssetChangeKind::Modified };
                 let mut c =
                     asset_change(project, &id, kind, &path, before.as_ref().map(|b| &*b.text), Some(&after.text), None);
@@ -663,6 +671,8 @@ fn plan_assets(
                 if let Some(parsed) = &analysed.parsed {
                     depends_on.insert(id.clone(), parsed.depends_on.clone());
                 }
+                let mut after = after;
+                after.parsed = analysed.parsed.clone();
                 checker.record(&id, analysed);
                 roots.push(id.clone());
                 if kept.is_some() || !selector.action(&id).ships() {
@@ -699,15 +709,15 @@ fn plan_assets(
 
     // Renames: an added asset whose content (without `kind`/`name`) equals a removed one's, both
     // shipped (a skipped side ships, or stays, on its own).
-    let mut removed_by_key: HashMap<&ContentHash, Vec<usize>> = HashMap::new();
+    let mut removed_by_key: HashMap<ContentHash, Vec<usize>> = HashMap::new();
     for (index, (_, _, side, _)) in removed.iter().enumerate() {
         if let Some(side) = side {
-            removed_by_key.entry(&side.content_key).or_default().push(index);
+            removed_by_key.entry(side.content_key()).or_default().push(index);
         }
     }
     let mut renamed_away: BTreeSet<usize> = BTreeSet::new();
     for (id, path, after) in &added {
-        let from = removed_by_key.get_mut(&after.content_key).and_then(|c| (!c.is_empty()).then(|| c.remove(0)));
+        let from = removed_by_key.get_mut(&after.content_key()).and_then(|c| (!c.is_empty()).then(|| c.remove(0)));
         match from {
             Some(index) => {
                 renamed_away.insert(index);
