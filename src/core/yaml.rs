@@ -26,6 +26,17 @@ pub fn parse_data(text: &str) -> Result<serde_json::Value, YamlProblem> {
     // time of validating 100,000 assets). It refuses everything unusual — tags, duplicate keys,
     // non-finite numbers — and merge keys never take it, so whenever it does not simply succeed
     // the general path below decides, with its messages.
+    // Plainer still, and most assets: a line reader that answers only when it is sure.
+    if !text.contains("<<")
+        && let Some(value) = simple::parse(text)
+    {
+        return Ok(value);
+    }
+    parse_direct_or_general(text)
+}
+
+/// `parse_data` without the simple reader (its tests compare the two).
+fn parse_direct_or_general(text: &str) -> Result<serde_json::Value, YamlProblem> {
     if !text.contains("<<")
         && let Ok(value) =
             serde::de::DeserializeSeed::deserialize(direct::Data, serde_yaml::Deserializer::from_str(text))
@@ -121,6 +132,446 @@ mod direct {
         // Custom tags arrive as enums: refused here, explained by the general path.
         fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
             Err(de::Error::custom("a custom tag"))
+        }
+    }
+}
+
+/// A line-by-line reader of the plain YAML most assets are: block mappings and sequences
+/// indented with spaces, plain, quoted and flow scalars on one line, comments. It returns `None`
+/// for anything else (anchors, tags, block and multi-line scalars, unusual numbers, escapes it
+/// does not know, duplicate keys, documents markers, tabs), and `parse_data` then asks the full
+/// parser, so that its answer is always the full parser's answer — a test compares them.
+mod simple {
+    use serde_json::{Map, Value};
+
+    /// Deeper than this, the full parser decides (it refuses past 128 levels).
+    const MAX_DEPTH: usize = 64;
+
+    struct Line<'a> {
+        indent: usize,
+        text: &'a str,
+    }
+
+    pub fn parse(text: &str) -> Option<Value> {
+        let mut lines = Vec::new();
+        for raw in text.split('\n') {
+            if raw.contains('\t') || raw.contains('\r') {
+                return None;
+            }
+            let content = raw.trim_start_matches(' ');
+            let content = content.trim_end_matches(' ');
+            if content.is_empty() || content.starts_with('#') {
+                continue;
+            }
+            if raw.starts_with("---") || raw.starts_with("...") || raw.starts_with('%') {
+                return None;
+            }
+            lines.push(Line { indent: raw.len() - raw.trim_start_matches(' ').len(), text: content });
+        }
+        if lines.is_empty() || lines[0].indent != 0 {
+            return None;
+        }
+        let mut pos = 0;
+        let value = block_map(&lines, &mut pos, 0, 0)?;
+        (pos == lines.len()).then_some(value)
+    }
+
+    fn is_item(text: &str) -> bool {
+        text == "-" || text.starts_with("- ")
+    }
+
+    fn block_map(lines: &[Line<'_>], pos: &mut usize, indent: usize, depth: usize) -> Option<Value> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let mut map = Map::new();
+        while let Some(line) = lines.get(*pos) {
+            if line.indent != indent || is_item(line.text) {
+                break;
+            }
+            let (key, rest) = split_key(line.text)?;
+            *pos += 1;
+            let rest = strip_comment_start(rest);
+            let value = if rest.is_empty() {
+                match lines.get(*pos) {
+                    Some(next) if next.indent >= indent && is_item(next.text) => {
+                        block_seq(lines, pos, next.indent, depth + 1)?
+                    }
+                    Some(next) if next.indent > indent => block_map(lines, pos, next.indent, depth + 1)?,
+                    _ => Value::Null,
+                }
+            } else {
+                inline(rest, depth + 1)?
+            };
+            if map.insert(key, value).is_some() {
+                return None;
+            }
+        }
+        // A line indented deeper than the block but not part of it: a multi-line scalar or an
+        // error; the full parser decides.
+        if lines.get(*pos).is_some_and(|l| l.indent > indent) {
+            return None;
+        }
+        Some(Value::Object(map))
+    }
+
+    fn block_seq(lines: &[Line<'_>], pos: &mut usize, indent: usize, depth: usize) -> Option<Value> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let mut items = Vec::new();
+        while let Some(line) = lines.get(*pos) {
+            if line.indent != indent || !is_item(line.text) {
+                break;
+            }
+            let item = line.text.strip_prefix('-')?.trim_start_matches(' ');
+            let item = strip_comment_start(item);
+            // An empty item, a nested block or a mapping in an item: the full parser decides.
+            if item.is_empty() || split_key(item).is_some() {
+                return None;
+            }
+            *pos += 1;
+            items.push(inline(item, depth + 1)?);
+        }
+        if lines.get(*pos).is_some_and(|l| l.indent > indent) {
+            return None;
+        }
+        Some(Value::Array(items))
+    }
+
+    /// `key: rest` or `key:` with a plain key of safe characters.
+    fn split_key(text: &str) -> Option<(String, &str)> {
+        let colon = text.find(':')?;
+        let (key, after) = (&text[..colon], &text[colon + 1..]);
+        if !(after.is_empty() || after.starts_with(' ')) || key.is_empty() {
+            return None;
+        }
+        let safe = |c: char| c.is_ascii_alphanumeric() || "_./-".contains(c);
+        if !key.chars().all(safe) || key.starts_with(['-', '.']) {
+            return None;
+        }
+        let key = match scalar(key)? {
+            Value::String(s) => s,
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::Null => "null".to_string(),
+            _ => return None,
+        };
+        Some((key, after.trim_start_matches(' ')))
+    }
+
+    /// A value that begins with a comment is no value.
+    fn strip_comment_start(text: &str) -> &str {
+        if text.starts_with('#') { "" } else { text }
+    }
+
+    /// The rest of a line after `key: ` or `- `: a quoted or plain scalar, or a flow collection.
+    fn inline(text: &str, depth: usize) -> Option<Value> {
+        let mut cursor = Cursor { text, at: 0 };
+        let value = match text.as_bytes().first()? {
+            b'[' | b'{' => cursor.flow(depth)?,
+            b'"' | b'\'' => cursor.quoted()?,
+            _ => {
+                let end = text.find(" #").unwrap_or(text.len());
+                let plain = text[..end].trim_end_matches(' ');
+                cursor.at = end;
+                if plain.contains(": ") || plain.ends_with(':') || plain.contains(" :") {
+                    return None;
+                }
+                scalar(plain)?
+            }
+        };
+        cursor.end()?;
+        Some(value)
+    }
+
+    struct Cursor<'a> {
+        text: &'a str,
+        at: usize,
+    }
+
+    impl Cursor<'_> {
+        fn peek(&self) -> Option<u8> {
+            self.text.as_bytes().get(self.at).copied()
+        }
+
+        fn spaces(&mut self) {
+            while self.peek() == Some(b' ') {
+                self.at += 1;
+            }
+        }
+
+        /// Only spaces and a comment may follow.
+        fn end(&mut self) -> Option<()> {
+            let before = self.at;
+            self.spaces();
+            match self.peek() {
+                None => Some(()),
+                Some(b'#') if self.at > before => Some(()),
+                _ => None,
+            }
+        }
+
+        fn quoted(&mut self) -> Option<Value> {
+            let quote = self.peek()?;
+            self.at += 1;
+            let mut out = String::new();
+            loop {
+                let rest = &self.text[self.at..];
+                let c = rest.chars().next()?;
+                self.at += c.len_utf8();
+                match (quote, c) {
+                    (b'\'', '\'') => {
+                        if self.peek() == Some(b'\'') {
+                            self.at += 1;
+                            out.push('\'');
+                        } else {
+                            return Some(Value::String(out));
+                        }
+                    }
+                    (b'"', '"') => return Some(Value::String(out)),
+                    (b'"', '\\') => {
+                        let escaped = self.text[self.at..].chars().next()?;
+                        self.at += escaped.len_utf8();
+                        out.push(match escaped {
+                            '"' => '"',
+                            '\\' => '\\',
+                            '/' => '/',
+                            'n' => '\n',
+                            't' => '\t',
+                            'r' => '\r',
+                            _ => return None,
+                        });
+                    }
+                    (_, c) => out.push(c),
+                }
+            }
+        }
+
+        fn flow(&mut self, depth: usize) -> Option<Value> {
+            if depth > MAX_DEPTH {
+                return None;
+            }
+            let open = self.peek()?;
+            self.at += 1;
+            let close = if open == b'[' { b']' } else { b'}' };
+            let mut items = Vec::new();
+            let mut map = Map::new();
+            self.spaces();
+            if self.peek() == Some(close) {
+                self.at += 1;
+                return Some(if open == b'[' { Value::Array(items) } else { Value::Object(map) });
+            }
+            loop {
+                self.spaces();
+                if open == b'{' {
+                    let start = self.at;
+                    while self.peek().is_some_and(|b| b != b':' && b != b',' && b != b'}') {
+                        self.at += 1;
+                    }
+                    let key_text = self.text[start..self.at].trim_end_matches(' ');
+                    if self.peek() != Some(b':') || !self.text[self.at + 1..].starts_with(' ') {
+                        return None;
+                    }
+                    self.at += 1;
+                    let (key, _) = split_key(&format!("{key_text}:"))?;
+                    self.spaces();
+                    let value = self.flow_value(depth)?;
+                    if map.insert(key, value).is_some() {
+                        return None;
+                    }
+                } else {
+                    items.push(self.flow_value(depth)?);
+                }
+                self.spaces();
+                match self.peek()? {
+                    b',' => self.at += 1,
+                    b if b == close => {
+                        self.at += 1;
+                        return Some(if open == b'[' { Value::Array(items) } else { Value::Object(map) });
+                    }
+                    _ => return None,
+                }
+            }
+        }
+
+        fn flow_value(&mut self, depth: usize) -> Option<Value> {
+            match self.peek()? {
+                b'[' | b'{' => self.flow(depth + 1),
+                b'"' | b'\'' => self.quoted(),
+                _ => {
+                    let start = self.at;
+                    while self.peek().is_some_and(|b| !b",[]{}#:".contains(&b)) {
+                        self.at += 1;
+                    }
+                    if matches!(self.peek(), Some(b'#' | b':' | b'[' | b'{')) {
+                        return None;
+                    }
+                    let plain = self.text[start..self.at].trim_end_matches(' ');
+                    if plain.is_empty() {
+                        return None;
+                    }
+                    scalar(plain)
+                }
+            }
+        }
+    }
+
+    /// A plain scalar as the full parser resolves it: null, true/false, a decimal integer, or a
+    /// string; other numbers and indicators are left to the full parser.
+    fn scalar(text: &str) -> Option<Value> {
+        match text {
+            "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
+            "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
+            "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
+            _ => {}
+        }
+        let first = text.chars().next()?;
+        if first.is_ascii_digit() || first == '-' || first == '+' || first == '.' {
+            let digits = text.strip_prefix('-').unwrap_or(text);
+            let decimal = !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'));
+            if !decimal {
+                return None;
+            }
+            return if text.starts_with('-') {
+                text.parse::<i64>().ok().map(Value::from)
+            } else {
+                text.parse::<u64>().ok().map(Value::from)
+            };
+        }
+        if "?:,[]{}#&*!|>'\"%@`".contains(first) || text.contains('\t') {
+            return None;
+        }
+        Some(Value::String(text.to_string()))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// The full parser's answer for `text`.
+        fn full(text: &str) -> Option<Value> {
+            super::super::parse_direct_or_general(text).ok()
+        }
+
+        /// Small random YAML from pieces that are in the subset and pieces that are not: when
+        /// the simple reader answers, the full parser must give the same data.
+        #[test]
+        fn the_simple_reader_agrees_with_the_full_parser() {
+            let scalars = [
+                "a",
+                "team-38",
+                "g000/item-00007",
+                "http://x:80/a",
+                "0",
+                "7",
+                "-12",
+                "18446744073709551615",
+                "18446744073709551616",
+                "-9223372036854775809",
+                "007",
+                "1.5",
+                "1e3",
+                "0x1F",
+                "+1",
+                ".inf",
+                "~",
+                "null",
+                "Null",
+                "NULL",
+                "true",
+                "True",
+                "FALSE",
+                "yes",
+                "no",
+                "on",
+                "\"q\"",
+                "\"a\\\"b\"",
+                "\"a\\u00e9\"",
+                "\"t\\tu\"",
+                "'it''s'",
+                "'a # b'",
+                "a # comment",
+                "a#b",
+                "\"x\" # c",
+                "[]",
+                "{}",
+                "[a, b]",
+                "[a, [b, c]]",
+                "{ rows: 100, timeout_ms: 5400 }",
+                "{a: 1}",
+                "[a,b]",
+                "[a, ]",
+                "{ a: 1, a: 2 }",
+                "&anchor a",
+                "*alias",
+                "!tag a",
+                "|",
+                ">",
+                "a: b",
+                "a:",
+                "@x",
+                "`x`",
+                "é",
+                "SELECT status FROM users WHERE shard = 7",
+                "- x",
+                "-x",
+                "-",
+                "?",
+                "2024-01-01",
+                "'multi",
+                "\"unterminated",
+                "[a, b",
+                "{a: [1, 2], b: {c: d}}",
+                "[\"a, b\", 'c']",
+                "{a:1}",
+            ];
+            let keys =
+                ["kind", "name", "spec", "1", "true", "null", "~", "a.b", "a/b", "a-b", "key with space", "\"q\""];
+            let mut seed: u64 = 7;
+            let mut next = |n: usize| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                ((seed >> 33) as usize) % n
+            };
+            let mut answered = 0;
+            for case in 0..4000 {
+                let mut text = String::new();
+                let mut indent = 0;
+                for _ in 0..1 + next(8) {
+                    let pad = " ".repeat(indent);
+                    match next(7) {
+                        0 => {
+                            text.push_str(&format!("{pad}{}:\n", keys[next(keys.len())]));
+                            indent += 2;
+                        }
+                        1 if indent > 0 => indent -= 2,
+                        2 => text.push_str(&format!("{pad}- {}\n", scalars[next(scalars.len())])),
+                        3 => text.push_str(&format!("{pad}# a comment\n\n")),
+                        _ => text.push_str(&format!(
+                            "{pad}{}: {}\n",
+                            keys[next(keys.len())],
+                            scalars[next(scalars.len())]
+                        )),
+                    }
+                }
+                if case % 50 == 0 {
+                    text = format!("---\n{text}");
+                }
+                if let Some(simple) = parse(&text) {
+                    answered += 1;
+                    assert_eq!(Some(&simple), full(&text).as_ref(), "case {case}:\n{text}");
+                }
+            }
+            assert!(answered > 300, "the simple reader answered only {answered} of 4000 cases");
+            // The shape of a typical asset takes the simple path.
+            let asset = "kind: query\nname: g000/item-00007\nspec:\n  sql: \"SELECT status FROM users WHERE shard = 7\"\n  dialect: postgres\n  owner: team-38\n  tags: [billing, legacy]\n  limits: { rows: 100, timeout_ms: 5400 }\n";
+            assert_eq!(parse(asset), full(asset));
+            assert!(parse(asset).is_some());
+            let listed = "depends_on:\n- datasource/main\n- model/m # why\nspec:\n  x:\n    - 1\n    - -2\n  y: ~\n";
+            assert_eq!(parse(listed), full(listed));
+            assert!(parse(listed).is_some());
         }
     }
 }
