@@ -281,8 +281,8 @@ impl GitSource {
             }
         }
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let parts = crate::core::parallel::map(folders, threads, |folder| {
-            self.with_handle(|repo| diff_subtrees(repo, self.tree, new.tree, &folder))
+        let parts = crate::core::parallel::map_each(folders, threads, |folder| {
+            self.with_handle(|repo| diff_subtrees(repo, self.tree, new.tree, folder))
         })?;
         let mut changes: Vec<PathChange> = parts.into_iter().flatten().collect();
         changes.sort_by(|a, b| a.path.cmp(&b.path));

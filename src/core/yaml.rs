@@ -181,28 +181,28 @@ mod simple {
     }
 
     fn block_map(lines: &[Line<'_>], pos: &mut usize, indent: usize, depth: usize) -> Option<Value> {
+        let mut map = Map::new();
+        entries(lines, pos, indent, depth, &mut map)?;
+        Some(Value::Object(map))
+    }
+
+    /// The `key: value` lines at `indent` from `pos` on, into `map`.
+    fn entries(
+        lines: &[Line<'_>],
+        pos: &mut usize,
+        indent: usize,
+        depth: usize,
+        map: &mut Map<String, Value>,
+    ) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
-        let mut map = Map::new();
         while let Some(line) = lines.get(*pos) {
             if line.indent != indent || is_item(line.text) {
                 break;
             }
-            let (key, rest) = split_key(line.text)?;
             *pos += 1;
-            let rest = strip_comment_start(rest);
-            let value = if rest.is_empty() {
-                match lines.get(*pos) {
-                    Some(next) if next.indent >= indent && is_item(next.text) => {
-                        block_seq(lines, pos, next.indent, depth + 1)?
-                    }
-                    Some(next) if next.indent > indent => block_map(lines, pos, next.indent, depth + 1)?,
-                    _ => Value::Null,
-                }
-            } else {
-                inline(rest, depth + 1)?
-            };
+            let (key, value) = entry(line.text, lines, pos, indent, depth)?;
             if map.insert(key, value).is_some() {
                 return None;
             }
@@ -212,7 +212,25 @@ mod simple {
         if lines.get(*pos).is_some_and(|l| l.indent > indent) {
             return None;
         }
-        Some(Value::Object(map))
+        Some(())
+    }
+
+    /// One `key: value` (or `key:` and a nested block on the lines after `pos`) at `indent`.
+    fn entry(text: &str, lines: &[Line<'_>], pos: &mut usize, indent: usize, depth: usize) -> Option<(String, Value)> {
+        let (key, rest) = split_key(text)?;
+        let rest = strip_comment_start(rest);
+        let value = if rest.is_empty() {
+            match lines.get(*pos) {
+                Some(next) if next.indent >= indent && is_item(next.text) => {
+                    block_seq(lines, pos, next.indent, depth + 1)?
+                }
+                Some(next) if next.indent > indent => block_map(lines, pos, next.indent, depth + 1)?,
+                _ => Value::Null,
+            }
+        } else {
+            inline(rest, depth + 1)?
+        };
+        Some((key, value))
     }
 
     fn block_seq(lines: &[Line<'_>], pos: &mut usize, indent: usize, depth: usize) -> Option<Value> {
@@ -224,14 +242,25 @@ mod simple {
             if line.indent != indent || !is_item(line.text) {
                 break;
             }
-            let item = line.text.strip_prefix('-')?.trim_start_matches(' ');
+            let after_dash = line.text.strip_prefix('-')?;
+            let item = after_dash.trim_start_matches(' ');
             let item = strip_comment_start(item);
-            // An empty item, a nested block or a mapping in an item: the full parser decides.
-            if item.is_empty() || split_key(item).is_some() {
+            // An empty item or a nested block: the full parser decides.
+            if item.is_empty() {
                 return None;
             }
             *pos += 1;
-            items.push(inline(item, depth + 1)?);
+            if split_key(item).is_some() {
+                // `- key: value`, and more keys of the same mapping below at its column.
+                let column = indent + 1 + (after_dash.len() - item.len());
+                let mut map = Map::new();
+                let (key, value) = entry(item, lines, pos, column, depth + 1)?;
+                map.insert(key, value);
+                entries(lines, pos, column, depth + 1, &mut map)?;
+                items.push(Value::Object(map));
+            } else {
+                items.push(inline(item, depth + 1)?);
+            }
         }
         if lines.get(*pos).is_some_and(|l| l.indent > indent) {
             return None;
@@ -541,13 +570,27 @@ mod simple {
                 let mut indent = 0;
                 for _ in 0..1 + next(8) {
                     let pad = " ".repeat(indent);
-                    match next(7) {
+                    match next(8) {
                         0 => {
                             text.push_str(&format!("{pad}{}:\n", keys[next(keys.len())]));
                             indent += 2;
                         }
                         1 if indent > 0 => indent -= 2,
                         2 => text.push_str(&format!("{pad}- {}\n", scalars[next(scalars.len())])),
+                        5 if next(2) == 0 => {
+                            text.push_str(&format!(
+                                "{pad}- {}: {}\n",
+                                keys[next(keys.len())],
+                                scalars[next(scalars.len())]
+                            ));
+                            if next(2) == 0 {
+                                text.push_str(&format!(
+                                    "{pad}  {}: {}\n",
+                                    keys[next(keys.len())],
+                                    scalars[next(scalars.len())]
+                                ));
+                            }
+                        }
                         3 => text.push_str(&format!("{pad}# a comment\n\n")),
                         _ => text.push_str(&format!(
                             "{pad}{}: {}\n",
@@ -569,6 +612,17 @@ mod simple {
             let asset = "kind: query\nname: g000/item-00007\nspec:\n  sql: \"SELECT status FROM users WHERE shard = 7\"\n  dialect: postgres\n  owner: team-38\n  tags: [billing, legacy]\n  limits: { rows: 100, timeout_ms: 5400 }\n";
             assert_eq!(parse(asset), full(asset));
             assert!(parse(asset).is_some());
+            let steps = "spec:\n  steps:\n    - run: extract-0\n      timeout: 5\n    -   run: load-1\n        env: {a: b}\n    - run:\n        deep: 1\n  after: x\n";
+            assert_eq!(parse(steps), full(steps));
+            assert!(parse(steps).is_some());
+            for broken in [
+                "a:\n  - b: 1\n     c: 2\n",
+                "a:\n  - b: 1\n   c: 2\n",
+                "a:\n  - b: 1\n    b: 2\n",
+                "a:\n  -\n    b: 1\n",
+            ] {
+                assert_eq!(parse(broken).map(Some), parse(broken).map(|_| full(broken)), "{broken}");
+            }
             let listed = "depends_on:\n- datasource/main\n- model/m # why\nspec:\n  x:\n    - 1\n    - -2\n  y: ~\n";
             assert_eq!(parse(listed), full(listed));
             assert!(parse(listed).is_some());
