@@ -18,6 +18,8 @@
 #                git --no-pager -C $REPO diff --no-color bench-a bench-b
 #        export: $MIGRATE export --repo $REPO --head bench-b -o bundle.tar.gz   (a full bundle)
 #                git -C $REPO archive bench-b | gzip > archive.tar.gz
+#                $MIGRATE export --repo $REPO --head bench-b -o bundle.tar
+#                git -C $REPO archive -o archive.tar bench-b
 #      recording wall time (date +%s%N around the command) and peak RSS (/usr/bin/time %M).
 #   3. Prints a markdown table (median/min/max wall ms, median peak RSS MiB), the
 #      ratio and the targets (plan: <= 1.0x git diff; export: <= 1.5x git archive | gzip and
