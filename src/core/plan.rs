@@ -528,6 +528,8 @@ struct PreparedChange {
     after: Option<(Side, AnalysedAsset)>,
     /// Whether the base had the path (its text may still be unreadable).
     had_before: bool,
+    /// The diff of a modification, made here on the reading thread.
+    diff: Option<String>,
 }
 
 /// Reads and analyses one changed path: the part of planning that is independent per asset.
@@ -549,7 +551,14 @@ fn prepare(
         }
         None => None,
     };
-    Ok(PreparedChange { id, path: change.path.clone(), before, after, had_before: change.old.is_some() })
+    let diff = match (&before, &after) {
+        (Some(b), Some((a, _))) if b.hash != a.hash => {
+            let path = input.project.repo_path(&change.path);
+            Some(unified_diff(&path, Some(&b.text), &path, Some(&a.text)))
+        }
+        _ => None,
+    };
+    Ok(PreparedChange { id, path: change.path.clone(), before, after, had_before: change.old.is_some(), diff })
 }
 
 /// The asset paths whose content a target may see change: the diff from base to head, corrected
@@ -633,7 +642,7 @@ fn plan_assets(
     let mut added: Vec<(ItemId, String, Side)> = Vec::new();
     let mut removed: Vec<(ItemId, String, Option<Side>, Option<ContentHash>)> = Vec::new();
     let mut depends_on: BTreeMap<ItemId, Vec<ItemId>> = BTreeMap::new();
-    for PreparedChange { id, path, mut before, after, mut had_before } in prepared {
+    for PreparedChange { id, path, mut before, after, mut had_before, diff } in prepared {
         // A copy the target kept: what changes is counted from it, whatever the base has.
         let kept = held.get(&path);
         let mut before_sha = before.as_ref().map(|b| b.hash.clone());
@@ -661,8 +670,22 @@ fn plan_assets(
                 checker.record(&id, analysed);
                 roots.push(id.clone());
                 let kind = if cosmetic { AssetChangeKind::Cosmetic } else { AssetChangeKind::Modified };
-                let mut c =
-                    asset_change(project, &id, kind, &path, before.as_ref().map(|b| &*b.text), Some(&after.text), None);
+                let mut c = match (diff, &before) {
+                    // Made on the reading thread, from the same two texts.
+                    (Some(diff), Some(_)) => {
+                        AssetChange { diff, ..asset_change(project, &id, kind, &path, None, None, None) }
+                    }
+                    _ => asset_change(
+                        project,
+                        &id,
+                        kind,
+                        &path,
+                        before.as_ref().map(|b| &*b.text),
+                        Some(&after.text),
+                        None,
+                    ),
+                };
+                c.sha256 = Some(after.hash.clone());
                 c.sha256_before = before_sha;
                 c.skipped_earlier = kept.is_some();
                 changes.push(c);
