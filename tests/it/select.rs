@@ -555,3 +555,47 @@ fn a_full_bundle_for_an_environment_keeps_its_skip_always_assets() {
     let out = env.run(env.root.path(), &["import", two.to_str().unwrap(), "--target", target.to_str().unwrap()]);
     assert!(out.contains("nothing to do"), "{out}");
 }
+
+/// Issue 11, item 11: the new plan shapes pinned in every format — skipped earlier, skip always,
+/// an ignore delete, a dependency, a skip for this release.
+#[test]
+fn plan_shapes_of_an_environment_in_three_formats() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("work"), false);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\nenvironments: [prod]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n")
+        .write("assets/query/a.yaml", V1)
+        .write("assets/legacy/old.yaml", V1)
+        .write("assets/experimental/x.yaml", V1);
+    repo.commit("one");
+    repo.checkout();
+    let target = env.path("target");
+    let one = env.path("one.tar");
+    env.export(&repo.dir, &one, &["--env", "prod"]);
+    ship(&env, &mut repo, &one, &target);
+    repo.write("assets/query/a.yaml", V2).write("assets/model/m.yaml", V1);
+    repo.commit("two");
+    repo.checkout();
+    let two = env.path("two.tar");
+    env.export(&repo.dir, &two, &["--env", "prod", "--skip", "query/a"]);
+    ship(&env, &mut repo, &two, &target);
+    let config = "version: 1\nproject: p\ndialects: [sqlite]\nignore: [\"assets/legacy/**\"]\nenvironments:\n  prod: { skip_always: [\"assets/experimental/**\"] }\n";
+    repo.write("migrate.yaml", config)
+        .write("assets/experimental/x.yaml", V2)
+        .write("assets/workflow/w.yaml", "depends_on: [model/m]\nspec: {}\n")
+        .write("assets/query/b.yaml", V1);
+    repo.commit("three");
+    repo.checkout();
+    let plan =
+        |format: &str| env.stdout(&repo.dir, &["plan", "--env", "prod", "--skip", "query/b", "--format", format], 0);
+    insta::with_settings!({filters => vec![
+        (r#""commit": "[0-9a-f]{40}""#, r#""commit": "[COMMIT]""#),
+        (r"\([0-9a-f]{12}\)", "([COMMIT])"),
+        (r"`[0-9a-f]{12}`", "`[COMMIT]`"),
+        (r"t-[0-9a-f]{16}", "t-[TARGET]"),
+    ]}, {
+        insta::assert_snapshot!("environment_plan_text", plan("text"));
+        insta::assert_snapshot!("environment_plan_markdown", plan("markdown"));
+        insta::assert_snapshot!("environment_plan_json", plan("json"));
+    });
+}
