@@ -2,7 +2,8 @@
 //! reformatted, renamed and deleted, some depending on others, migrations added (generic and per
 //! dialect, with and without down sections), edited and deleted, a dialect added later — and
 //! full, incremental and downgrade ranges, or an environment whose two targets sit at different
-//! commits (the least advanced sometimes holding no copy of an asset a release skipped), with or
+//! commits (the least advanced sometimes holding no copy of an asset a release skipped) beside
+//! another environment further ahead, with or
 //! without `--skip`/`--only`, `plan --format json` must list what `export` puts in the bundle,
 //! with the same release kind and bump, and refuse exactly when `export` refuses.
 
@@ -227,9 +228,9 @@ fn cases() -> u64 {
     std::env::var("MIGRATE_RELEASE_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(500)
 }
 
-/// An environment record of `prod` whose targets sit at the commits `at` (indexes into the
-/// history); the first target holds no copy of `held`, which a release skipped when it came.
-fn record(history: &History, at: &[usize], held: Option<&str>) -> String {
+/// An environment record whose targets sit at the commits `at` (indexes into the history); the
+/// first target holds no copy of `held`, which a release skipped when it came.
+fn record(history: &History, environment: &str, at: &[usize], held: Option<&str>) -> String {
     let mut targets = serde_json::Map::new();
     for (i, &k) in at.iter().enumerate() {
         let state = &history.states[k];
@@ -255,7 +256,7 @@ fn record(history: &History, at: &[usize], held: Option<&str>) -> String {
         targets.insert(
             id.clone(),
             serde_json::json!({
-                "format_version": 1, "environment": "prod", "project": "p", "target_id": id,
+                "format_version": 1, "environment": environment, "project": "p", "target_id": id,
                 "database": "sqlite:db.sqlite3", "release": {"id": sha256(&format!("release at {k}"))},
                 "source": {"head_commit": history.commits[k], "head_depth": k + 2},
                 "migrations": migrations, "assets": assets, "skipped": skipped,
@@ -263,7 +264,7 @@ fn record(history: &History, at: &[usize], held: Option<&str>) -> String {
             }),
         );
     }
-    serde_json::json!({"format_version": 1, "environment": "prod", "targets": targets}).to_string()
+    serde_json::json!({"format_version": 1, "environment": environment, "targets": targets}).to_string()
 }
 
 #[test]
@@ -284,15 +285,20 @@ fn plan_lists_exactly_what_export_ships_over_generated_histories() {
         let mut named: Vec<usize> = Vec::new();
         let mut held = None;
         let case = match random.below(4) {
-            // An environment whose targets sit at two points (they disagree): what the least
-            // advanced lacks, whatever the other holds; its record is committed at head.
+            // An environment whose targets sit at two points (they disagree), and another one
+            // ahead of it: what prod's least advanced target lacks, whatever the others hold;
+            // the records are committed at head.
             0 => {
                 let (a, b) = (random.below(n), random.below(n));
                 let at = [a.min(b), a.max(b)];
                 let ids = history.states[at[0]].ids();
                 held = (!ids.is_empty() && random.chance(30)).then(|| ids[random.below(ids.len())].clone());
-                let record = record(&history, &at, held.as_deref());
-                history.repo.write("environments/prod.json", record);
+                let prod = record(&history, "prod", &at, held.as_deref());
+                history.repo.write("environments/prod.json", prod);
+                // Another environment further ahead: what it holds has shipped (immutable), but
+                // prod's release is what prod lacks.
+                let test = record(&history, "test", &[at[1].max(random.below(n))], None);
+                history.repo.write("environments/test.json", test);
                 history.commits.push(history.repo.commit("record prod").to_string());
                 args.extend(["--env".into(), "prod".into()]);
                 named.extend([n - 1, at[0]]);
