@@ -34,12 +34,8 @@ pub struct ExportArgs {
     /// The bundle file to write (`.tar`, or `.tar.gz`/`.tgz` for gzip)
     #[arg(short = 'o', long = "output", value_name = "FILE", required_unless_present = "sql")]
     pub output: Option<PathBuf>,
-    /// Leave this asset as targets have it (an identity like `query/active-hosts`); repeatable
-    #[arg(long, value_name = "ID", conflicts_with = "only")]
-    pub skip: Vec<String>,
-    /// Ship only these assets (and every migration); repeatable
-    #[arg(long, value_name = "ID")]
-    pub only: Vec<String>,
+    #[command(flatten)]
+    pub selection: super::SelectionArgs,
     /// Export for --env although the environment before it has not taken this release
     /// (`policy: promotion`); the reason is recorded in the manifest
     #[arg(long, value_name = "REASON", requires = "env")]
@@ -101,7 +97,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         ));
     }
     let held = super::held_assets(&records, environment.as_ref());
-    let selection = super::selection(&head, base.as_ref(), &held, &args.skip, &args.only)?;
+    let selection = super::selection(&head, base.as_ref(), &held, &args.selection)?;
     let held_plan: Vec<_> = held.iter().map(|h| (h.clone(), None)).collect();
     let promotion = super::promotion_facts(settings, &head, &head_point, &records, args.env.as_deref())?;
     let previous_version =

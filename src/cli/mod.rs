@@ -152,6 +152,17 @@ pub fn resolve_base(
     Ok((Some(Point::Commit(merge_base)), None))
 }
 
+/// `--skip` and `--only`, as `plan` and `export` take them.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SelectionArgs {
+    /// Leave this asset as targets have it (an identity like `query/active-hosts`); repeatable
+    #[arg(long, value_name = "ID", conflicts_with = "only")]
+    pub skip: Vec<String>,
+    /// Ship only these assets (and every migration); repeatable
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
+}
+
 /// Resolves `--skip` and `--only` (asset identities) to a selection. An identity that names no
 /// asset at the head, the base or the target is a usage error, so that a typo does not ship what
 /// it meant to hold back.
@@ -159,9 +170,9 @@ pub fn selection(
     head: &Opened,
     base: Option<&Opened>,
     held: &[HeldAsset],
-    skip: &[String],
-    only: &[String],
+    args: &SelectionArgs,
 ) -> Result<Selection, Failure> {
+    let (skip, only) = (&args.skip, &args.only);
     let path = |id: &ItemId| format!("{}{id}.yaml", head.project.assets_dir());
     let exists = |opened: &Opened, id: &ItemId| -> Result<bool, Failure> {
         let found =

@@ -27,14 +27,8 @@ pub struct PlanArgs {
     /// A human version for the release, shown in the plan
     #[arg(long, value_name = "V")]
     pub release_version: Option<String>,
-    /// Show this asset as left as targets have it, as `export --skip` would (an identity like
-    /// `query/active-hosts`); repeatable
-    #[arg(long, value_name = "ID", conflicts_with = "only")]
-    pub skip: Vec<String>,
-    /// Show only these assets as shipping (and every migration), as `export --only` would;
-    /// repeatable
-    #[arg(long, value_name = "ID")]
-    pub only: Vec<String>,
+    #[command(flatten)]
+    pub selection: super::SelectionArgs,
     /// Plan for --env although the environment before it has not taken this release
     /// (`policy: promotion`), giving the reason
     #[arg(long, value_name = "REASON", requires = "env")]
@@ -69,7 +63,7 @@ pub fn compute(settings: &Settings, args: &PlanArgs) -> Result<crate::core::plan
     };
     let held = super::held_copies(settings, &head, super::held_assets(&records, environment.as_ref()));
     let held_assets: Vec<_> = held.iter().map(|(h, _)| h.clone()).collect();
-    let selection = super::selection(&head, base.as_ref(), &held_assets, &args.skip, &args.only)?;
+    let selection = super::selection(&head, base.as_ref(), &held_assets, &args.selection)?;
     let asset_changes = changed_assets(&head, base.as_ref())?;
     settings.printer.debug(|| {
         format!("{} ms: {} changed paths under the assets folder", opened.elapsed().as_millis(), asset_changes.len())

@@ -41,8 +41,7 @@ pub fn run_select(settings: &Settings, args: &SelectArgs) -> Result<Outcome, Fai
         env: Some(args.env.clone()),
         head: args.head.clone(),
         release_version: None,
-        skip: Vec::new(),
-        only: Vec::new(),
+        selection: super::SelectionArgs::default(),
         skip_promotion: None,
     };
     let plan = super::plan::compute(settings, &plan_args)?;
@@ -99,8 +98,10 @@ pub fn run_select(settings: &Settings, args: &SelectArgs) -> Result<Outcome, Fai
         env: Some(args.env.clone()),
         head: args.head.clone(),
         output: Some(output.clone()),
-        skip: screen.skipped().into_iter().map(ToString::to_string).collect(),
-        only: Vec::new(),
+        selection: super::SelectionArgs {
+            skip: screen.skipped().into_iter().map(ToString::to_string).collect(),
+            only: Vec::new(),
+        },
         skip_promotion: None,
         release_version: None,
         sign: None,

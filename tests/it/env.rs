@@ -19,24 +19,10 @@ fn retire_removes_a_target_then_the_environment() {
     for site in ["site-1", "site-2"] {
         let receipt = env.path(&format!("{site}.json"));
         let target = env.path(site);
-        let out = env.run(
-            env.root.path(),
-            &[
-                "import",
-                bundle.to_str().unwrap(),
-                "--target",
-                target.to_str().unwrap(),
-                "--env",
-                "testnew",
-                "--receipt",
-                receipt.to_str().unwrap(),
-            ],
-        );
-        assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+        let imported = env.import_for(&bundle, &target, "testnew", &receipt);
         let out = env.run(&repo.dir, &["env", "record", receipt.to_str().unwrap()]);
         assert!(out.ends_with("[exit status: 0]\n"), "{out}");
-        let receipt: serde_json::Value = serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
-        ids.push(receipt["target_id"].as_str().unwrap().to_string());
+        ids.push(imported["target_id"].as_str().unwrap().to_string());
     }
     let record = repo.dir.join("environments/testnew.json");
     // An edit of a migration a record holds is refused while the record is there.

@@ -21,15 +21,29 @@ fn json(path: &Path) -> serde_json::Value {
 /// and commits the record; returns the receipt.
 fn ship(env: &TestEnv, repo: &mut RepoBuilder, bundle: &Path, target: &Path) -> serde_json::Value {
     let receipt = env.path("receipt.json");
-    let (bundle, target_arg, receipt_arg) =
-        (bundle.to_str().unwrap(), target.to_str().unwrap(), receipt.to_str().unwrap());
-    ok(&env
-        .run(env.root.path(), &["import", bundle, "--target", target_arg, "--env", "prod", "--receipt", receipt_arg]));
-    ok(&env.run(&repo.dir, &["env", "record", receipt_arg]));
+    let imported = env.import_for(bundle, target, "prod", &receipt);
+    ok(&env.run(&repo.dir, &["env", "record", receipt.to_str().unwrap()]));
     let record = std::fs::read(repo.dir.join("environments/prod.json")).unwrap();
     repo.write("environments/prod.json", record);
     repo.commit("record prod");
-    json(&receipt)
+    imported
+}
+
+/// A project with `config`, one migration and `assets`, committed, checked out and shipped to
+/// `prod` as a full bundle; returns the repository and the target.
+fn shipped_project(env: &TestEnv, config: &str, assets: &[(&str, &str)]) -> (RepoBuilder, PathBuf) {
+    let mut repo = RepoBuilder::init(&env.path("work"), false);
+    repo.write("migrate.yaml", config).write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n");
+    for (id, text) in assets {
+        repo.write(&format!("assets/{id}.yaml"), text);
+    }
+    repo.commit("one");
+    repo.checkout();
+    let target = env.path("target");
+    let one = env.path("one.tar");
+    env.export(&repo.dir, &one, &["--env", "prod"]);
+    ship(env, &mut repo, &one, &target);
+    (repo, target)
 }
 
 /// The release id of a full bundle of a project holding exactly `assets` (and the migration).
@@ -134,19 +148,9 @@ fn a_skipped_asset_is_remembered_and_offered_again() {
 #[test]
 fn skip_always_keeps_the_target_copy_and_ignore_deletes_are_planned() {
     let env = TestEnv::new();
-    let mut repo = RepoBuilder::init(&env.path("work"), false);
     let config = "version: 1\nproject: p\ndialects: [sqlite]\nenvironments: [test, prod]\n";
-    repo.write("migrate.yaml", config)
-        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n")
-        .write("assets/query/a.yaml", V1)
-        .write("assets/experimental/x.yaml", V1)
-        .write("assets/legacy/old.yaml", V1);
-    repo.commit("one");
-    repo.checkout();
-    let target = env.path("target");
-    let one = env.path("one.tar");
-    env.export(&repo.dir, &one, &["--env", "prod"]);
-    ship(&env, &mut repo, &one, &target);
+    let assets = [("query/a", V1), ("experimental/x", V1), ("legacy/old", V1)];
+    let (mut repo, target) = shipped_project(&env, config, &assets);
     assert!(target.join("assets/experimental/x.yaml").exists());
 
     // prod now never takes experimental assets; legacy ones are ignored everywhere.
@@ -519,23 +523,7 @@ fn a_full_bundle_for_an_environment_keeps_its_skip_always_assets() {
     let target = env.path("target");
     let one = env.path("one.tar");
     env.export(&repo.dir, &one, &["--head", "main", "--env", "prod"]);
-    let import = |bundle: &Path| {
-        let receipt = env.path("receipt.json");
-        ok(&env.run(
-            env.root.path(),
-            &[
-                "import",
-                bundle.to_str().unwrap(),
-                "--target",
-                target.to_str().unwrap(),
-                "--env",
-                "prod",
-                "--receipt",
-                receipt.to_str().unwrap(),
-            ],
-        ));
-        json(&receipt)
-    };
+    let import = |bundle: &Path| env.import_for(bundle, &target, "prod", &env.path("receipt.json"));
     import(&one);
     let config = "version: 1\nproject: p\ndialects: [sqlite]\nenvironments:\n  prod: { skip_always: [\"assets/experimental/**\"] }\n";
     repo.write("migrate.yaml", config).remove("assets/experimental/x.yaml").write("assets/query/b.yaml", V1);
@@ -561,18 +549,9 @@ fn a_full_bundle_for_an_environment_keeps_its_skip_always_assets() {
 #[test]
 fn plan_shapes_of_an_environment_in_three_formats() {
     let env = TestEnv::new();
-    let mut repo = RepoBuilder::init(&env.path("work"), false);
-    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\nenvironments: [prod]\n")
-        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n")
-        .write("assets/query/a.yaml", V1)
-        .write("assets/legacy/old.yaml", V1)
-        .write("assets/experimental/x.yaml", V1);
-    repo.commit("one");
-    repo.checkout();
-    let target = env.path("target");
-    let one = env.path("one.tar");
-    env.export(&repo.dir, &one, &["--env", "prod"]);
-    ship(&env, &mut repo, &one, &target);
+    let config = "version: 1\nproject: p\ndialects: [sqlite]\nenvironments: [prod]\n";
+    let assets = [("query/a", V1), ("legacy/old", V1), ("experimental/x", V1)];
+    let (mut repo, target) = shipped_project(&env, config, &assets);
     repo.write("assets/query/a.yaml", V2).write("assets/model/m.yaml", V1);
     repo.commit("two");
     repo.checkout();

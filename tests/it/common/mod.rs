@@ -266,3 +266,23 @@ pub fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(&path, &destination).unwrap();
     }
 }
+
+impl TestEnv {
+    /// Imports `bundle` into `target` for `environment`, writing the receipt to `receipt`; the
+    /// import must succeed. Returns the receipt.
+    pub fn import_for(&self, bundle: &Path, target: &Path, environment: &str, receipt: &Path) -> serde_json::Value {
+        let args = [
+            "import",
+            bundle.to_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+            "--env",
+            environment,
+            "--receipt",
+            receipt.to_str().unwrap(),
+        ];
+        let out = self.run(self.root.path(), &args);
+        assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+        serde_json::from_slice(&std::fs::read(receipt).unwrap()).unwrap()
+    }
+}
