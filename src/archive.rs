@@ -40,7 +40,8 @@ impl ArchiveError {
     }
 }
 
-/// Writes a file atomically: a temporary file beside `path`, then renamed.
+/// Writes a file atomically: a temporary file beside `path`, then renamed (see
+/// `write_atomically` for `-`, links and special files).
 pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomically(path, |file| {
         file.write_all(bytes)?;
@@ -48,7 +49,28 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
-fn write_atomically(path: &Path, fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> std::io::Result<()> {
+fn write_atomically(
+    path: &Path,
+    fill: impl FnOnce(&mut (dyn Write + Send)) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    // `-` is standard output; a link, a device or a FIFO is written through, never replaced by
+    // a file of ours; only a regular file (or nothing) is replaced by rename.
+    if path.as_os_str() == "-" {
+        let mut out = std::io::stdout();
+        fill(&mut out)?;
+        return out.flush();
+    }
+    match path.symlink_metadata() {
+        Ok(meta) if meta.is_dir() => {
+            return Err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "it is a folder"));
+        }
+        Ok(meta) if !meta.file_type().is_file() => {
+            let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(path)?;
+            fill(&mut file)?;
+            return file.flush();
+        }
+        _ => {}
+    }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = dir.join(format!(".{name}.{}.partial", std::process::id()));

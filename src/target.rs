@@ -45,6 +45,37 @@ impl Target {
         self.root.join(TOOL_DIR)
     }
 
+    /// The tool's folder, which must be a real folder inside the target (not a link that would
+    /// send the lock, journal and state elsewhere); made when `create` and missing.
+    fn own_dir(&self, create: bool) -> Result<Option<PathBuf>, TargetError> {
+        let dir = self.tool_dir();
+        match dir.symlink_metadata() {
+            Ok(meta) if meta.file_type().is_dir() => Ok(Some(dir)),
+            Ok(_) => Err(TargetError::Escape { path: dir.display().to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&dir).map_err(|e| io("create", &dir, e))?;
+                Ok(Some(dir))
+            }
+            Err(e) => Err(io("inspect", &dir, e)),
+        }
+    }
+
+    /// One of the tool's own files or folders under `.migrate`: absent, or a real file (or
+    /// folder, when `folder`) there, never a link or anything else.
+    fn own_path(&self, name: &str, create: bool, folder: bool) -> Result<Option<PathBuf>, TargetError> {
+        let Some(dir) = self.own_dir(create)? else { return Ok(None) };
+        let path = dir.join(name);
+        match path.symlink_metadata() {
+            Ok(meta) if (folder && meta.file_type().is_dir()) || (!folder && meta.file_type().is_file()) => {
+                Ok(Some(path))
+            }
+            Ok(_) => Err(TargetError::Escape { path: path.display().to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Some(path)),
+            Err(e) => Err(io("inspect", &path, e)),
+        }
+    }
+
     pub fn state_path(&self) -> PathBuf {
         self.tool_dir().join("state.json")
     }
@@ -66,9 +97,12 @@ impl Target {
     /// Takes the exclusive lock, waiting up to `timeout`. The lock file names its holder; a
     /// holder that died released the lock with its process (an OS file lock), so it never blocks.
     pub fn lock(&self, timeout: Duration, holder: &str) -> Result<TargetLock, TargetError> {
-        let dir = self.tool_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| io("create", &dir, e))?;
-        let path = dir.join("lock");
+        let path = self.own_path("lock", true, false)?.unwrap_or_else(|| self.tool_dir().join("lock"));
+        // Every file of the tool's is checked before the first write: none may be a link.
+        for name in ["state.json", "journal.json"] {
+            self.own_path(name, true, false)?;
+        }
+        self.own_path("staging", true, true)?;
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -105,13 +139,19 @@ impl Target {
     pub fn write_journal(&self, journal: &crate::core::state::Journal) -> Result<(), TargetError> {
         let mut bytes = serde_json::to_vec_pretty(journal).map_err(|e| TargetError::Io(e.to_string()))?;
         bytes.push(b'\n');
-        write_durably(&self.journal_path(), &bytes)
+        let path = self.own_path("journal.json", true, false)?.unwrap_or_else(|| self.journal_path());
+        write_durably(&path, &bytes)
     }
 
     /// The journal a dead import left: `None` when there is none, `Some(Err(()))` when it
     /// cannot be read (then every partial row counts as uncertain).
     pub fn read_journal(&self) -> Option<Result<crate::core::state::Journal, ()>> {
-        let bytes = match std::fs::read(self.journal_path()) {
+        let path = match self.own_path("journal.json", false, false) {
+            Ok(Some(path)) => path,
+            Ok(None) => return None,
+            Err(_) => return Some(Err(())),
+        };
+        let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(_) => return Some(Err(())),
@@ -128,7 +168,7 @@ impl Target {
     }
 
     pub fn read_state(&self) -> Result<Option<Vec<u8>>, TargetError> {
-        let path = self.state_path();
+        let Some(path) = self.own_path("state.json", false, false)? else { return Ok(None) };
         match std::fs::read(&path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -138,9 +178,8 @@ impl Target {
 
     /// Writes `state.json` atomically: a temporary file, fsync, rename, fsync of the folder.
     pub fn write_state(&self, state: &TargetState) -> Result<(), TargetError> {
-        let dir = self.tool_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| io("create", &dir, e))?;
-        write_durably(&self.state_path(), &state.to_bytes())
+        let path = self.own_path("state.json", true, false)?.unwrap_or_else(|| self.state_path());
+        write_durably(&path, &state.to_bytes())
     }
 
     /// Returns the path of an asset, refusing one that would leave the folder or pass through a
@@ -166,7 +205,7 @@ impl Target {
     /// Writes an asset: staged beside the tool's files, synced, then renamed into place.
     pub fn write_asset(&self, id: &ItemId, bytes: &[u8]) -> Result<(), TargetError> {
         let path = self.asset_path(id)?;
-        let staging = self.tool_dir().join("staging");
+        let staging = self.own_path("staging", true, true)?.unwrap_or_else(|| self.tool_dir().join("staging"));
         std::fs::create_dir_all(&staging).map_err(|e| io("create", &staging, e))?;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io("create", parent, e))?;

@@ -162,6 +162,11 @@ pub fn import_bundle(
             help = "wait for the other import to finish, or raise `--lock-timeout`; nothing was changed",
             "{e}"
         )),
+        escape @ crate::target::TargetError::Escape { .. } => Failure::refused(miette::miette!(
+            code = "migrate::target_link",
+            help = "migrate keeps its lock, journal and state in a real `.migrate` folder inside the target: remove the link; nothing was changed",
+            "{escape}"
+        )),
         other => usage("migrate::target_unusable", other.to_string()),
     })?;
 

@@ -6,6 +6,7 @@ mod common;
 mod env;
 mod export;
 mod histories;
+mod hostile;
 mod import;
 mod plan;
 mod progress;
