@@ -215,7 +215,7 @@ pub fn import_bundle(
     // decision, under the target's lock. A server: one session, holding the database's lock from
     // before the history is read until the import ends.
     progress.phase("reading the database's history");
-    let before = |e: DbError| database_failure(&shown_url, "read", e);
+    let before = |e: DbError| database_failure(&db_url, "read", e);
     let mut driver = open(&db_url, request.dry_run || sqlite).map_err(before)?;
     let session = manifest.session.get(&driver.dialect()).map(|s| s.statements.clone()).unwrap_or_default();
     if !sqlite {
@@ -261,8 +261,8 @@ pub fn import_bundle(
         return Ok(Outcome::Success);
     }
     if sqlite {
-        driver = open(&db_url, false).map_err(|e| database_failure(&shown_url, "open", e))?;
-        run_session(driver.as_mut(), &session).map_err(|e| database_failure(&shown_url, "open", e))?;
+        driver = open(&db_url, false).map_err(|e| database_failure(&db_url, "open", e))?;
+        run_session(driver.as_mut(), &session).map_err(|e| database_failure(&db_url, "open", e))?;
     }
 
     let now = crate::clock::now_rfc3339();
@@ -457,8 +457,11 @@ fn rolled_back(at: &str, cause: &Cause) -> Failure {
 
 /// A database failure before anything changed: exit 5 when retrying may help, 2 for a URL
 /// that cannot work, 1 otherwise.
-fn database_failure(shown_url: &str, doing: &str, e: DbError) -> Failure {
-    let report = miette::miette!(code = e.code(), help = e.help(), "cannot {doing} `{shown_url}`: {e}");
+/// A database error as the user sees it: the URL without its secrets, and the driver's message
+/// scrubbed of them too (a driver may quote what it was given).
+pub fn database_failure(url: &str, doing: &str, e: DbError) -> Failure {
+    let message = crate::core::redact::scrub(&e.to_string(), &crate::core::redact::secrets(url));
+    let report = miette::miette!(code = e.code(), help = e.help(), "cannot {doing} `{}`: {message}", redact(url));
     match e {
         e if e.is_temporary() => Failure::temporary(report),
         DbError::BadUrl(_) | DbError::Extension(_) => Failure::usage(report),
@@ -507,16 +510,7 @@ pub fn open_driver(
 
 /// A URL without its password.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
+    crate::core::redact::redact(url)
 }
 
 fn new_target_id(root: &std::path::Path) -> String {

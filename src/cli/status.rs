@@ -48,10 +48,11 @@ pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Resul
     };
     let state = TargetState::parse(&bytes).map_err(|e| unreadable(e.to_string()))?;
     let db_url = args.db.clone().unwrap_or_else(|| state.database.clone());
-    let shown = crate::cli::import::redact(&db_url);
     let unreadable = |e: crate::db::DbError| {
-        let report = miette::miette!(code = e.code(), help = e.help(), "cannot read `{shown}`: {e}");
-        if e.is_temporary() { Failure::temporary(report) } else { Failure::refused(report) }
+        let bad_url = matches!(e, crate::db::DbError::BadUrl(_));
+        let failure = crate::cli::import::database_failure(&db_url, "read", e);
+        // `status` reads: a URL that cannot work is refused like any other unreadable database.
+        if bad_url { Failure::refused(failure.report) } else { failure }
     };
     let mut driver =
         crate::cli::import::open_driver(&db_url, &target, &state.history_table, true, Duration::from_secs(5), &[])

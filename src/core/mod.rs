@@ -18,6 +18,7 @@ pub mod parallel;
 pub mod plan;
 pub mod project;
 pub mod record;
+pub mod redact;
 pub mod report;
 pub mod select;
 pub mod selection;

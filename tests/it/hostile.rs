@@ -87,3 +87,74 @@ fn outputs_to_stdout_links_and_fifos_are_written_through() {
     assert_eq!(reader.join().unwrap(), expected);
     assert!(fifo.symlink_metadata().unwrap().file_type().is_fifo(), "the FIFO stays a FIFO");
 }
+
+/// Everything a run left: its output and every file under `dirs`.
+fn leaks(out: &str, dirs: &[&std::path::Path], canary: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if out.contains(canary) {
+        found.push(format!("output: {out}"));
+    }
+    for dir in dirs.iter().filter(|d| d.exists()) {
+        let files = if dir.is_dir() { crate::common::walk(dir) } else { vec![dir.to_path_buf()] };
+        for file in files {
+            if String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).contains(canary) {
+                found.push(file.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Issue 12, item 2: a password in any form of a connection URL appears nowhere — stdout,
+/// stderr (with `-v`), the target's files, the receipt, the environment record — on success and
+/// on every failure path.
+#[test]
+fn a_password_in_any_form_is_never_printed_stored_or_recorded() {
+    let Some(db) = crate::common::db::TestDb::create(crate::common::db::Server::Postgres) else { return };
+    let env = TestEnv::new();
+    let mut repo = project(&env);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [postgres, mysql, sqlite]\n");
+    repo.commit("dialects");
+    repo.checkout();
+    let bundle = env.path("one.tar");
+    env.export(&repo.dir, &bundle, &["--head", "main"]);
+    let cases = [
+        // Trust authentication ignores the password: these import.
+        (format!("postgres://postgres:CANARY1userinfo@127.0.0.1:5432/{}", db.name), true),
+        (format!("postgres://postgres@127.0.0.1:5432/{}?password=CANARY2query", db.name), true),
+        // Failures: refused credentials, a server that is not there, options a driver refuses.
+        ("mysql://root:CANARY3wrong@127.0.0.1:3306/test".to_string(), false),
+        ("postgres://u:CANARY4down@127.0.0.1:1/test".to_string(), false),
+        ("postgres://u@127.0.0.1:1/test?sslpassword=CANARY5ssl&password=CANARY5b".to_string(), false),
+        ("mysql://root:CANARY6%40enc@127.0.0.1:1/test".to_string(), false),
+        ("host=127.0.0.1 password=CANARY7kv".to_string(), false),
+    ];
+    for (i, (url, imports)) in cases.iter().enumerate() {
+        let canary = url
+            .split("CANARY")
+            .nth(1)
+            .map(|rest| format!("CANARY{}", &rest[..rest.find(['@', '&', '/']).unwrap_or(rest.len())]))
+            .unwrap();
+        let target = env.path(&format!("target-{i}"));
+        let receipt = env.path(&format!("receipt-{i}.json"));
+        let (b, t, r) = (bundle.to_str().unwrap(), target.to_str().unwrap(), receipt.to_str().unwrap());
+        let mut outputs = Vec::new();
+        let dry = env.run(env.root.path(), &["-v", "import", b, "--target", t, "--db", url, "--dry-run"]);
+        outputs.push(dry);
+        let real =
+            env.run(env.root.path(), &["-v", "import", b, "--target", t, "--db", url, "--env", "prod", "--receipt", r]);
+        assert_eq!(real.ends_with("[exit status: 0]\n"), *imports, "case {i}: {real}");
+        outputs.push(real);
+        outputs.push(env.run(env.root.path(), &["-v", "status", "--target", t, "--db", url]));
+        if *imports {
+            outputs.push(env.run(&repo.dir, &["env", "record", r]));
+            outputs.push(env.run(env.root.path(), &["status", "--target", t]));
+        }
+        for out in &outputs {
+            let found = leaks(out, &[&target, &receipt, &repo.dir.join("environments")], &canary);
+            assert!(found.is_empty(), "case {i} leaked {canary} in {found:?}");
+        }
+        // The same canary is found where it is planted: the scan works.
+        assert!(!leaks(url, &[], &canary).is_empty());
+    }
+}
