@@ -66,6 +66,9 @@ impl Sqlite {
         if read_only && !path.exists() {
             return Ok(Sqlite { connection: None });
         }
+        if read_only {
+            recover_hot_journal(path, lock_timeout)?;
+        }
         let flags = if read_only {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
         } else {
@@ -82,6 +85,26 @@ impl Sqlite {
     fn connection(&self) -> Result<&Connection, DbError> {
         self.connection.as_ref().ok_or_else(|| DbError::Statement("the database does not exist (dry run)".into()))
     }
+}
+
+/// A process that died in a write transaction (kill -9, power loss) leaves a hot rollback
+/// journal beside the database, which only a connection that may write undoes; a read-only one
+/// fails with "attempt to write a readonly database". So before a read-only open, a journal that
+/// is there and not empty gets one read on a writing connection: SQLite then rolls it back as its
+/// own recovery procedure prescribes, and only when no live connection holds a write lock (a
+/// running import's journal is not hot, and is left alone).
+fn recover_hot_journal(path: &Path, lock_timeout: Duration) -> Result<(), DbError> {
+    let mut journal = path.as_os_str().to_owned();
+    journal.push("-journal");
+    let hot = std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0);
+    if !hot {
+        return Ok(());
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags).map_err(error)?;
+    connection.busy_timeout(lock_timeout).map_err(error)?;
+    connection.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())).map_err(error)?;
+    Ok(())
 }
 
 /// Checks that each extension loads, into a database in memory: before the target or its
