@@ -229,3 +229,39 @@ fn a_hot_sqlite_journal_is_rolled_back_and_the_import_converges() {
     }
     assert!(tried >= 10 && hot >= 3, "{tried} crash points, {hot} with a hot journal: the release is too small");
 }
+
+/// Issue 12, item 7: a SQLite database another process holds a write lock on (a second target
+/// folder on the same file, a DBA's session) is "busy", exit 5, nothing changed — not a failed
+/// migration; the control imports once the lock is gone.
+#[test]
+fn a_database_locked_by_another_process_is_busy_not_a_failed_migration() {
+    use std::io::Write as _;
+    let env = TestEnv::new();
+    let repo = project(&env);
+    let bundle = env.path("one.tar");
+    env.export(&repo.dir, &bundle, &["--head", "main"]);
+    let shared = env.path("shared.sqlite3");
+    let created = std::process::Command::new("sqlite3").arg(&shared).arg("CREATE TABLE other (x INTEGER);").status();
+    assert!(created.unwrap().success());
+    let mut holder = std::process::Command::new("sqlite3")
+        .arg(&shared)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = holder.stdin.take().unwrap();
+    stdin.write_all(b"BEGIN IMMEDIATE;\nINSERT INTO other VALUES (1);\nSELECT 1;\n").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let db = format!("sqlite:{}", shared.display());
+    let target = env.path("second-folder");
+    let t = target.to_str().unwrap();
+    let args = ["import", bundle.to_str().unwrap(), "--target", t, "--db", &db, "--baseline", "0", "--lock-timeout", "1"];
+    let out = env.run(env.root.path(), &args);
+    assert!(out.ends_with("[exit status: 5]\n") && out.contains("busy"), "{out}");
+    assert!(!out.contains("fix the migration"), "{out}");
+    drop(stdin);
+    let _ = holder.wait();
+    let out = env.run(env.root.path(), &args);
+    assert!(out.ends_with("[exit status: 0]\n"), "the control: {out}");
+}
