@@ -290,6 +290,18 @@ impl GitSource {
     }
 }
 
+/// A path of the tree as UTF-8, or an error that names it (lossily) so that it can be found.
+fn utf8_path(dir: &str, path: &gix::bstr::BStr) -> Result<String, SourceError> {
+    match path.to_str() {
+        Ok(path) => Ok(path.to_string()),
+        Err(_) => Err(format!(
+            "the path `{dir}/{}` is not valid UTF-8 (shown with U+FFFD where its bytes are not); rename it in git",
+            path.to_str_lossy()
+        )
+        .into()),
+    }
+}
+
 /// The entries of the folder `dir` of a tree: name → (is a folder, object id).
 fn top_entries(
     repo: &gix::Repository,
@@ -300,7 +312,8 @@ fn top_entries(
     if let Some(tree) = subtree(repo, tree, dir)? {
         for entry in tree.iter() {
             let entry = entry?;
-            entries.insert(entry.filename().to_str()?.to_string(), (entry.mode().is_tree(), entry.oid().to_owned()));
+            let name = utf8_path(dir, entry.filename())?;
+            entries.insert(name, (entry.mode().is_tree(), entry.oid().to_owned()));
         }
     }
     Ok(entries)
@@ -336,7 +349,7 @@ fn diff_subtrees(
         };
         // Folders are reported too, and a file that became a link is a deletion.
         if old.is_some() || new.is_some() {
-            changes.push(PathChange { path: format!("{dir}/{}", path.to_str()?), old, new });
+            changes.push(PathChange { path: format!("{dir}/{}", utf8_path(dir, path.as_ref())?), old, new });
         }
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
@@ -354,7 +367,8 @@ fn list_subtree(repo: &gix::Repository, tree: gix::ObjectId, dir: &str) -> Resul
         if !is_file(record.mode) {
             continue;
         }
-        entries.push(Entry { path: format!("{dir}/{}", record.filepath.to_str()?), id: to_object_id(&record.oid) });
+        let path = utf8_path(dir, record.filepath.as_ref())?;
+        entries.push(Entry { path: format!("{dir}/{path}"), id: to_object_id(&record.oid) });
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(entries)

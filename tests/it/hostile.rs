@@ -256,7 +256,8 @@ fn a_database_locked_by_another_process_is_busy_not_a_failed_migration() {
     let db = format!("sqlite:{}", shared.display());
     let target = env.path("second-folder");
     let t = target.to_str().unwrap();
-    let args = ["import", bundle.to_str().unwrap(), "--target", t, "--db", &db, "--baseline", "0", "--lock-timeout", "1"];
+    let args =
+        ["import", bundle.to_str().unwrap(), "--target", t, "--db", &db, "--baseline", "0", "--lock-timeout", "1"];
     let out = env.run(env.root.path(), &args);
     assert!(out.ends_with("[exit status: 5]\n") && out.contains("busy"), "{out}");
     assert!(!out.contains("fix the migration"), "{out}");
@@ -264,4 +265,25 @@ fn a_database_locked_by_another_process_is_busy_not_a_failed_migration() {
     let _ = holder.wait();
     let out = env.run(env.root.path(), &args);
     assert!(out.ends_with("[exit status: 0]\n"), "the control: {out}");
+}
+
+/// Issue 12, item 6 (path encoding): a file name in a revision that is not UTF-8 is an error that
+/// names the path (lossily) and the revision, not only "invalid UTF-8 at byte offset 9".
+#[test]
+fn a_path_that_is_not_utf8_is_named() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let env = TestEnv::new();
+    let dir = env.path("work");
+    std::fs::create_dir_all(dir.join("assets/query")).unwrap();
+    crate::common::git(&dir, &["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join("migrate.yaml"), "version: 1\nproject: p\ndialects: [sqlite]\n").unwrap();
+    let bad = dir.join("assets/query").join(std::ffi::OsStr::from_bytes(b"bad\xff.yaml"));
+    std::fs::write(&bad, "spec: {}\n").unwrap();
+    crate::common::git(&dir, &["add", "-A"]);
+    crate::common::git(&dir, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "bad name"]);
+    let out = env.run(&dir, &["check", "--rev", "HEAD"]);
+    assert!(
+        out.contains("assets/query/bad\u{fffd}.yaml") && out.contains("HEAD") && out.ends_with("[exit status: 2]\n"),
+        "{out}"
+    );
 }
