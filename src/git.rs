@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use gix::bstr::ByteSlice;
 
-use crate::core::source::{Entry, ObjectId, PathChange, Source, SourceError};
+use crate::core::source::{Entry, ObjectId, PathChange, Source, SourceError, Special, SpecialKind};
 use crate::exit::Failure;
 
 /// An open repository.
@@ -396,6 +396,27 @@ impl Source for GitSource {
     fn read(&self, _path: &str, id: &ObjectId) -> Result<Vec<u8>, SourceError> {
         let id = gix::ObjectId::from_bytes_or_panic(id);
         self.with_handle(|repo| Ok(repo.find_blob(id)?.data.to_vec()))
+    }
+
+    fn specials(&self, dir: &str) -> Result<Vec<Special>, SourceError> {
+        self.with_handle(|repo| {
+            let Some(tree) = subtree(repo, self.tree, dir)? else { return Ok(Vec::new()) };
+            let mut recorder = gix::traverse::tree::Recorder::default();
+            tree.traverse().depthfirst(&mut recorder)?;
+            let mut specials = Vec::new();
+            for record in recorder.records {
+                let kind = if record.mode.is_link() {
+                    SpecialKind::Link
+                } else if record.mode.is_commit() {
+                    SpecialKind::Submodule
+                } else {
+                    continue;
+                };
+                let path = utf8_path(dir, record.filepath.as_ref())?;
+                specials.push(Special { path: format!("{dir}/{path}"), kind });
+            }
+            Ok(specials)
+        })
     }
 }
 

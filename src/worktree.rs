@@ -41,14 +41,21 @@ pub fn read_project(
             .build();
         for entry in walker {
             let entry = entry?;
-            if !entry.file_type().is_some_and(|t| t.is_file()) {
-                continue; // folders, and links (git would store a link, which is not an item)
+            let is_link = entry.file_type().is_some_and(|t| t.is_symlink());
+            if !is_link && !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue; // folders
             }
             let relative = entry.path().strip_prefix(project_dir).map_err(|e| e.to_string())?;
             let relative = relative
                 .to_str()
                 .ok_or_else(|| format!("`{}` is not a UTF-8 path", entry.path().display()))?
                 .replace('\\', "/");
+            if is_link {
+                // Git would store the link, not what it points to: `check` reports it.
+                let kind = crate::core::source::SpecialKind::Link;
+                source.insert_special(crate::core::source::Special { path: relative, kind });
+                continue;
+            }
             let bytes =
                 std::fs::read(entry.path()).map_err(|e| format!("cannot read `{}`: {e}", entry.path().display()))?;
             source.insert(relative, blob_id(&bytes)?, bytes);

@@ -31,12 +31,33 @@ pub trait Source: Sync {
     fn lookup(&self, path: &str) -> Result<Option<ObjectId>, SourceError>;
     /// Returns the raw bytes of a file listed with this id.
     fn read(&self, path: &str, id: &ObjectId) -> Result<Vec<u8>, SourceError>;
+    /// Returns what `list` leaves out below `dir` that is not a folder: links and submodules,
+    /// which are never read or followed, and which `check` reports.
+    fn specials(&self, dir: &str) -> Result<Vec<Special>, SourceError> {
+        let _ = dir;
+        Ok(Vec::new())
+    }
+}
+
+/// A path that holds neither a file nor a folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Special {
+    /// Project-relative.
+    pub path: String,
+    pub kind: SpecialKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecialKind {
+    Link,
+    Submodule,
 }
 
 /// Files held in memory.
 #[derive(Debug, Clone, Default)]
 pub struct MemorySource {
     files: BTreeMap<String, (ObjectId, Vec<u8>)>,
+    specials: Vec<Special>,
 }
 
 impl MemorySource {
@@ -46,6 +67,11 @@ impl MemorySource {
 
     pub fn insert(&mut self, path: impl Into<String>, id: ObjectId, bytes: Vec<u8>) {
         self.files.insert(path.into(), (id, bytes));
+    }
+
+    /// Records a link or submodule at a project-relative path.
+    pub fn insert_special(&mut self, special: Special) {
+        self.specials.push(special);
     }
 
     /// Builds a source from files, with ids from a sha256 of the bytes (for tests).
@@ -75,6 +101,11 @@ impl Source for MemorySource {
 
     fn lookup(&self, path: &str) -> Result<Option<ObjectId>, SourceError> {
         Ok(self.files.get(path).map(|(id, _)| *id))
+    }
+
+    fn specials(&self, dir: &str) -> Result<Vec<Special>, SourceError> {
+        let prefix = format!("{dir}/");
+        Ok(self.specials.iter().filter(|s| s.path.starts_with(&prefix)).cloned().collect())
     }
 
     fn read(&self, path: &str, _id: &ObjectId) -> Result<Vec<u8>, SourceError> {

@@ -287,3 +287,44 @@ fn a_path_that_is_not_utf8_is_named() {
         "{out}"
     );
 }
+
+/// Issue 12, item 6: a link or a submodule where migrations and assets are is an error naming the
+/// path in `check` (at a revision and in the work tree) and in a full `export`, never dropped
+/// without a word; the control passes.
+#[test]
+fn links_and_submodules_in_the_project_are_errors_naming_the_path() {
+    let env = TestEnv::new();
+    let dir = env.path("work");
+    std::fs::create_dir_all(dir.join("assets/query")).unwrap();
+    let git = |args: &[&str]| crate::common::git(&dir, args);
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join("migrate.yaml"), "version: 1\nproject: p\ndialects: [sqlite]\n").unwrap();
+    std::fs::write(dir.join("real.yaml"), "spec: {}\n").unwrap();
+    std::fs::write(dir.join("assets/query/a.yaml"), "spec: {}\n").unwrap();
+    std::os::unix::fs::symlink("../../real.yaml", dir.join("assets/query/link.yaml")).unwrap();
+    git(&["add", "-A"]);
+    let commit = |message: &str| git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message]);
+    commit("a link");
+    let head = git(&["rev-parse", "HEAD"]);
+    git(&["update-index", "--add", "--cacheinfo", &format!("160000,{},assets/sub", head.trim())]);
+    commit("a submodule");
+
+    let out = env.run(&dir, &["check", "--rev", "HEAD"]);
+    assert!(out.contains("migrate::link_in_project") && out.contains("assets/query/link.yaml"), "{out}");
+    assert!(out.contains("migrate::submodule_in_project") && out.contains("assets/sub"), "{out}");
+    assert!(out.ends_with("[exit status: 1]\n"), "{out}");
+    let out = env.run(&dir, &["check"]);
+    assert!(out.contains("assets/query/link.yaml") && out.ends_with("[exit status: 1]\n"), "the work tree: {out}");
+    let out = env.run(&dir, &["export", "-o", env.path("x.tar").to_str().unwrap()]);
+    assert!(out.contains("link_in_project") && out.ends_with("[exit status: 1]\n"), "{out}");
+    assert!(!env.path("x.tar").exists());
+
+    // The control: without them, the same project passes.
+    git(&["rm", "-q", "--cached", "assets/sub", "assets/query/link.yaml"]);
+    std::fs::remove_file(dir.join("assets/query/link.yaml")).unwrap();
+    commit("plain");
+    let out = env.run(&dir, &["check", "--rev", "HEAD"]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    let out = env.run(&dir, &["check"]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+}
