@@ -50,24 +50,12 @@ pub fn run_check(settings: &Settings, args: &CheckArgs) -> Result<Outcome, Failu
         base_revision = base.as_ref().map(|b| b.revision.clone());
         findings.extend(
             shipped_migration_findings(&PlanInput {
-                project: &opened.project,
-                head: opened.source(),
-                head_revision: opened.revision.clone(),
                 base: base.as_ref().map(Opened::source),
                 base_project: base.as_ref().map(|b| &b.project),
-                downgrade: false,
                 base_revision: base_revision.clone(),
-                asset_changes: &[],
                 records: &records,
                 environment,
-                environment_name: None,
-                selection: &crate::core::selection::Selection::All,
-                held: &[],
-                release_version: None,
-                previous_version: None,
-                promotion: None,
-                skip_promotion: None,
-                threads: settings.threads,
+                ..PlanInput::new(&opened.project, opened.source(), opened.revision.clone(), settings.threads)
             })
             .map_err(failure)?,
         );

@@ -282,23 +282,11 @@ fn plan_input<'a>(
     changes: &'a [crate::core::source::PathChange],
 ) -> PlanInput<'a> {
     PlanInput {
-        project: &head.project,
-        head: head.source(),
-        head_revision: head.revision.clone(),
         base: base.map(Opened::source),
         base_project: base.map(|b| &b.project),
-        downgrade: false,
         base_revision: base.map(|b| b.revision.clone()),
         asset_changes: changes,
         records,
-        environment: None,
-        environment_name: None,
-        selection: &crate::core::selection::Selection::All,
-        held: &[],
-        release_version: None,
-        previous_version: None,
-        promotion: None,
-        skip_promotion: None,
-        threads: settings.threads,
+        ..PlanInput::new(&head.project, head.source(), head.revision.clone(), settings.threads)
     }
 }

@@ -332,6 +332,32 @@ pub struct PlanInput<'a> {
     pub threads: usize,
 }
 
+impl<'a> PlanInput<'a> {
+    /// The plan of `head` against nothing, for everything: callers set what they know.
+    pub fn new(project: &'a Project, head: &'a dyn Source, head_revision: Revision, threads: usize) -> PlanInput<'a> {
+        PlanInput {
+            project,
+            head,
+            head_revision,
+            base: None,
+            base_project: None,
+            downgrade: false,
+            base_revision: None,
+            asset_changes: &[],
+            records: &[],
+            environment: None,
+            environment_name: None,
+            selection: &Selection::All,
+            held: &[],
+            release_version: None,
+            previous_version: None,
+            promotion: None,
+            skip_promotion: None,
+            threads,
+        }
+    }
+}
+
 /// What the environment before a release's environment (in `environments:` order) holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromotionFacts {

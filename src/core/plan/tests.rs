@@ -30,24 +30,13 @@ fn run_versions(
     let project = Project::parse("migrate.yaml", "", config.as_bytes()).unwrap();
     let changes = diff_listings(&base.list("assets").unwrap(), &head.list("assets").unwrap());
     plan(&PlanInput {
-        project: &project,
-        head: &head,
-        head_revision: Revision { spec: "head".into(), commit: None },
         base: Some(&base),
-        base_project: None,
-        downgrade: false,
         base_revision: Some(Revision { spec: "base".into(), commit: None }),
         asset_changes: &changes,
         records,
-        environment: None,
-        environment_name: None,
-        selection: &crate::core::selection::Selection::All,
-        held: &[],
         release_version: release_version.map(str::to_string),
         previous_version: previous_version.map(str::to_string),
-        promotion: None,
-        skip_promotion: None,
-        threads: 2,
+        ..PlanInput::new(&project, &head, Revision { spec: "head".into(), commit: None }, 2)
     })
     .unwrap()
 }
@@ -382,24 +371,13 @@ fn plan_of(
     let project = Project::parse("migrate.yaml", "", head.0.as_bytes()).unwrap();
     let changes = diff_listings(&base_source.list("assets").unwrap(), &head_source.list("assets").unwrap());
     plan(&PlanInput {
-        project: &project,
-        head: &head_source,
-        head_revision: Revision { spec: "head".into(), commit: None },
         base: Some(&base_source),
         base_project: Some(&base_project),
-        downgrade: false,
         base_revision: Some(Revision { spec: "base".into(), commit: None }),
         asset_changes: &changes,
         records,
         environment,
-        environment_name: None,
-        selection: &crate::core::selection::Selection::All,
-        held: &[],
-        release_version: None,
-        previous_version: None,
-        promotion: None,
-        skip_promotion: None,
-        threads: 2,
+        ..PlanInput::new(&project, &head_source, Revision { spec: "head".into(), commit: None }, 2)
     })
     .unwrap()
 }
