@@ -384,10 +384,14 @@ impl Tmux {
             }
             return None;
         }
-        let socket = env.path("tmux.sock");
+        // A socket of its own per session: a server that is still shutting down never answers
+        // the next one.
+        static SESSIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let socket = env.path(&format!("tmux-{n}.sock"));
         let command =
             format!("cd '{}' && '{}' {args}; echo EXIT=$?; sleep 60", dir.display(), env!("CARGO_BIN_EXE_migrate"));
-        let status = std::process::Command::new("tmux")
+        let started = std::process::Command::new("tmux")
             .arg("-S")
             .arg(&socket)
             .args(["-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "40", &command])
@@ -395,9 +399,9 @@ impl Tmux {
             .env("TERM", "xterm-256color")
             .env("NO_COLOR", "1")
             .env_remove("TMUX")
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success());
+        assert!(started.status.success(), "tmux: {}", String::from_utf8_lossy(&started.stderr));
         Some(Tmux { socket })
     }
 
