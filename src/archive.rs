@@ -25,6 +25,14 @@ pub enum ArchiveError {
     UnsafePath(String),
     #[error("member `{0}` appears twice")]
     Duplicate(String),
+    #[error("the first member is `{0}`, not `manifest.json`: this is not a bundle")]
+    NoManifest(String),
+    #[error("member `{0}` is not listed in the manifest")]
+    Unlisted(String),
+    #[error("member `{path}` has {actual} bytes, but the manifest says {expected}")]
+    SizeMismatch { path: String, expected: u64, actual: u64 },
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl ArchiveError {
@@ -36,6 +44,10 @@ impl ArchiveError {
             ArchiveError::NotRegular { .. } => "migrate::member_not_regular",
             ArchiveError::UnsafePath(_) => "migrate::member_unsafe_path",
             ArchiveError::Duplicate(_) => "migrate::member_duplicate",
+            ArchiveError::NoManifest(_) => "migrate::not_a_bundle",
+            ArchiveError::Unlisted(_) => "migrate::member_unlisted",
+            ArchiveError::SizeMismatch { .. } => "migrate::member_size",
+            ArchiveError::TooLarge(_) => "migrate::bundle_too_large",
         }
     }
 }
@@ -217,49 +229,223 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, path: &str, bytes: &[u8], mti
     builder.append_data(&mut header, path, bytes)
 }
 
-/// Returns the members of a bundle file's bytes, in archive order.
-pub fn read(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, ArchiveError> {
-    let data: std::borrow::Cow<'_, [u8]> = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
-        out.into()
-    } else {
-        bytes.into()
-    };
-    // A tar archive is a sequence of 512-byte blocks whose first header carries the `ustar` magic.
-    if data.len() < 512 || &data[257..262] != b"ustar" {
-        return Err(ArchiveError::NotAnArchive);
+/// The first members of a bundle, which say what the rest may be.
+pub struct Head {
+    pub manifest: Vec<u8>,
+    pub signature: Option<Vec<u8>>,
+}
+
+/// What the head admits: the exact size of every member the rest of the archive may hold.
+pub trait Admit {
+    /// The listed size of `path`, or `None` when the manifest does not list it.
+    fn size_of(&self, path: &str) -> Option<u64>;
+}
+
+impl Admit for crate::core::verify::Admission {
+    fn size_of(&self, path: &str) -> Option<u64> {
+        crate::core::verify::Admission::size_of(self, path)
     }
-    let mut archive = tar::Archive::new(&data[..]);
+}
+
+/// Payload members by path, in archive order.
+pub type MemberList = Vec<(String, Vec<u8>)>;
+
+/// Why a bundle file is not read: the archive itself, or the head's refusal.
+#[derive(Debug)]
+pub enum ReadError<E> {
+    Archive(ArchiveError),
+    Refused(E),
+}
+
+impl<E> From<ArchiveError> for ReadError<E> {
+    fn from(e: ArchiveError) -> Self {
+        ReadError::Archive(e)
+    }
+}
+
+/// Bytes of tar structure around a member's contents: the previous member's padding, its header,
+/// a GNU long-name or PAX record and its header (paths up to 4 KiB), or the archive's end blocks.
+const MEMBER_OVERHEAD: u64 = 4 * 512 + 4096;
+
+/// Reads a bundle file as a stream, in bounded memory: the manifest must come first (the
+/// signature, if any, second) and is handed to `admit` before one byte of payload is inflated;
+/// then each member must be one the admission lists, at exactly its listed size, once. The
+/// decompressed stream is metered: each header may cost `MEMBER_OVERHEAD` bytes and each member
+/// its checked size, no more, so a gzip bomb, a forged header size or a flood of members is
+/// refused after reading at most a few KiB beyond what was allowed.
+/// Returns the admission and the payload members in archive order.
+pub fn read<A: Admit, E>(
+    input: impl Read,
+    admit: impl FnOnce(Head) -> Result<A, E>,
+) -> Result<(A, MemberList), ReadError<E>> {
+    use crate::core::manifest::{MANIFEST_PATH, SIGNATURE_PATH};
+    use crate::core::verify::limits;
+    let mut input = std::io::BufReader::with_capacity(1 << 18, input);
+    let gzip = std::io::BufRead::fill_buf(&mut input)
+        .map_err(|e| ArchiveError::Corrupt(e.to_string()))?
+        .starts_with(&[0x1f, 0x8b]);
+    let inflated: Box<dyn Read> =
+        if gzip { Box::new(flate2::bufread::MultiGzDecoder::new(input)) } else { Box::new(input) };
+    let budget = Budget::new(MEMBER_OVERHEAD);
+    let mut limited = budget.reader(inflated);
+    // A tar archive is a sequence of 512-byte blocks whose first header carries the `ustar` magic.
+    let mut first = [0u8; 512];
+    if let Err(e) = limited.read_exact(&mut first) {
+        return Err(if gzip && e.kind() != std::io::ErrorKind::UnexpectedEof {
+            ArchiveError::Corrupt(e.to_string())
+        } else {
+            ArchiveError::NotAnArchive
+        }
+        .into());
+    }
+    if &first[257..262] != b"ustar" {
+        return Err(ArchiveError::NotAnArchive.into());
+    }
+    let mut archive = tar::Archive::new(std::io::Cursor::new(first).chain(limited));
+    let corrupt = |e: std::io::Error| budget.explain(e);
+    let mut entries = archive.entries().map_err(corrupt)?;
+    let mut head: Option<Head> = None;
+    let mut admission: Option<A> = None;
     let mut members: Vec<(String, Vec<u8>)> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    let entries = archive.entries().map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
+    let mut admit = Some(admit);
+    let mut admit_once = |first: Head| -> Result<A, ReadError<E>> {
+        let Some(admit) = admit.take() else { unreachable!("the head is admitted once") };
+        admit(first).map_err(ReadError::Refused)
+    };
+    loop {
+        budget.grant(MEMBER_OVERHEAD);
+        let entry = match entries.next() {
+            None => break,
+            Some(entry) => entry.map_err(corrupt)?,
+        };
+        let mut entry = entry;
         let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let kind = entry.header().entry_type();
         if !matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous) {
-            return Err(ArchiveError::NotRegular { path: raw_path, kind: describe(kind) });
+            return Err(ArchiveError::NotRegular { path: raw_path, kind: describe(kind) }.into());
         }
         let path = std::str::from_utf8(&entry.path_bytes())
             .map(str::to_string)
             .map_err(|_| ArchiveError::UnsafePath(raw_path.clone()))?;
         if !is_safe_member_path(&path) {
-            return Err(ArchiveError::UnsafePath(path));
+            return Err(ArchiveError::UnsafePath(path).into());
         }
         if !seen.insert(path.clone()) {
-            return Err(ArchiveError::Duplicate(path));
+            return Err(ArchiveError::Duplicate(path).into());
         }
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut bytes).map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
-        if bytes.len() as u64 != entry.size() {
-            return Err(ArchiveError::Corrupt(format!("member `{path}` is cut short")));
+        let size = entry.size();
+        match (&mut head, &admission) {
+            (None, None) => {
+                if path != MANIFEST_PATH {
+                    return Err(ArchiveError::NoManifest(path).into());
+                }
+                let bytes = read_member(&mut entry, &path, size, limits::MANIFEST_BYTES, &budget)?;
+                head = Some(Head { manifest: bytes, signature: None });
+                continue;
+            }
+            (Some(first), None) if path == SIGNATURE_PATH && first.signature.is_none() => {
+                first.signature = Some(read_member(&mut entry, &path, size, limits::SIGNATURE_BYTES, &budget)?);
+                continue;
+            }
+            (Some(_), None) => {
+                let Some(first) = head.take() else { unreachable!("matched Some above") };
+                admission = Some(admit_once(first)?);
+            }
+            (_, Some(_)) => {}
         }
+        let Some(admitted) = &admission else { unreachable!("admitted above") };
+        let Some(listed) = admitted.size_of(&path) else { return Err(ArchiveError::Unlisted(path).into()) };
+        if size != listed {
+            return Err(ArchiveError::SizeMismatch { path, expected: listed, actual: size }.into());
+        }
+        let bytes = read_member(&mut entry, &path, size, listed, &budget)?;
         members.push((path, bytes));
     }
-    Ok(members)
+    let admission = match (admission, head) {
+        (Some(admission), _) => admission,
+        (None, Some(first)) => admit_once(first)?,
+        (None, None) => return Err(ArchiveError::NoManifest(String::new()).into()),
+    };
+    Ok((admission, members))
+}
+
+/// Reads one member of `size` bytes, refused when over `limit` before anything is read.
+fn read_member(
+    entry: &mut impl Read,
+    path: &str,
+    size: u64,
+    limit: u64,
+    budget: &Budget,
+) -> Result<Vec<u8>, ArchiveError> {
+    if size > limit {
+        return Err(ArchiveError::TooLarge(format!("member `{path}` declares {size} bytes, more than {limit}")));
+    }
+    budget.grant(size);
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(size as usize).map_err(|_| {
+        ArchiveError::TooLarge(format!("member `{path}` declares {size} bytes, more than this machine can hold"))
+    })?;
+    entry.take(size).read_to_end(&mut bytes).map_err(|e| budget.explain(e))?;
+    if bytes.len() as u64 != size {
+        return Err(ArchiveError::Corrupt(format!("member `{path}` is cut short")));
+    }
+    Ok(bytes)
+}
+
+/// How many decompressed bytes the reader may still take; shared between the reader under the
+/// tar parser and the code that raises the allowance once the manifest is admitted.
+struct Budget {
+    remaining: std::rc::Rc<std::cell::Cell<u64>>,
+    exhausted: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl Budget {
+    fn new(bytes: u64) -> Budget {
+        Budget {
+            remaining: std::rc::Rc::new(std::cell::Cell::new(bytes)),
+            exhausted: std::rc::Rc::new(std::cell::Cell::new(false)),
+        }
+    }
+
+    fn reader<R: Read>(&self, inner: R) -> Limited<R> {
+        Limited { inner, remaining: self.remaining.clone(), exhausted: self.exhausted.clone() }
+    }
+
+    /// Allows `bytes` more.
+    fn grant(&self, bytes: u64) {
+        self.remaining.set(self.remaining.get().saturating_add(bytes));
+    }
+
+    /// The archive error for an I/O error met while reading: over budget, or corrupt.
+    fn explain(&self, e: std::io::Error) -> ArchiveError {
+        if self.exhausted.get() {
+            ArchiveError::TooLarge("the archive holds more than its headers and manifest declare".into())
+        } else {
+            ArchiveError::Corrupt(e.to_string())
+        }
+    }
+}
+
+/// A reader that fails once its budget is spent.
+struct Limited<R> {
+    inner: R,
+    remaining: std::rc::Rc<std::cell::Cell<u64>>,
+    exhausted: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let remaining = self.remaining.get();
+        if remaining == 0 {
+            self.exhausted.set(true);
+            return Err(std::io::Error::other("the archive holds more than its manifest lists"));
+        }
+        let want = buf.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut buf[..want])?;
+        self.remaining.set(remaining - read as u64);
+        Ok(read)
+    }
 }
 
 fn describe(kind: tar::EntryType) -> String {
@@ -286,6 +472,30 @@ pub fn is_safe_member_path(path: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// An admission listing the given sizes.
+    struct Listing(std::collections::BTreeMap<String, u64>);
+
+    impl Admit for Listing {
+        fn size_of(&self, path: &str) -> Option<u64> {
+            self.0.get(path).copied()
+        }
+    }
+
+    /// Reads `bytes`, admitting exactly `listed`; the head is returned with the members.
+    fn read_listing(bytes: &[u8], listed: &[(&str, u64)]) -> Result<(Head, MemberList), ArchiveError> {
+        let mut head = None;
+        let listing = Listing(listed.iter().map(|(p, s)| (p.to_string(), *s)).collect());
+        let result = read(bytes, |h| {
+            head = Some(h);
+            Ok::<_, ()>(listing)
+        });
+        match result {
+            Ok((_, members)) => Ok((head.unwrap(), members)),
+            Err(ReadError::Archive(e)) => Err(e),
+            Err(ReadError::Refused(())) => unreachable!(),
+        }
+    }
+
     #[test]
     fn round_trip_is_deterministic_plain_and_gzip() {
         let dir = tempfile::tempdir().unwrap();
@@ -299,10 +509,11 @@ mod tests {
             write(&two, members(), 1_700_000_000, &mut |_| {}).unwrap();
             let bytes = std::fs::read(&one).unwrap();
             assert_eq!(bytes, std::fs::read(&two).unwrap());
-            let read_back = read(&bytes).unwrap();
+            let (head, read_back) = read_listing(&bytes, &[("a.txt", 1), (long.as_str(), 4)]).unwrap();
+            assert_eq!(head.manifest, b"{}\n");
             let names: Vec<&str> = read_back.iter().map(|(p, _)| p.as_str()).collect();
-            assert_eq!(names, ["manifest.json", "a.txt", long.as_str()]);
-            assert_eq!(read_back[2].1, b"long");
+            assert_eq!(names, ["a.txt", long.as_str()]);
+            assert_eq!(read_back[1].1, b"long");
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4, "no temporary file is left");
     }
@@ -319,9 +530,9 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         let members_in_file = bytes.windows(4).filter(|w| *w == [0x1f, 0x8b, 0x08, 0x00]).count();
         assert!(members_in_file >= 3, "{members_in_file} gzip members");
-        let read_back = read(&bytes).unwrap();
-        assert_eq!(read_back[1].1, big);
-        assert_eq!(read_back[2].1, b"small");
+        let (_, read_back) = read_listing(&bytes, &[("big.txt", big.len() as u64), ("small.txt", 5)]).unwrap();
+        assert_eq!(read_back[0].1, big);
+        assert_eq!(read_back[1].1, b"small");
         let status = std::process::Command::new("gzip").arg("-t").arg(&path).status();
         if let Ok(status) = status {
             assert!(status.success(), "gzip reads concatenated members");
@@ -330,10 +541,31 @@ mod tests {
 
     #[test]
     fn unsafe_archives_are_refused() {
-        assert!(matches!(read(b"hello"), Err(ArchiveError::NotAnArchive)));
+        assert!(matches!(read_listing(b"hello", &[]), Err(ArchiveError::NotAnArchive)));
         assert!(is_safe_member_path("assets/query/a.yaml"));
         for bad in ["/etc/passwd", "../x", "a/../b", "a//b", "./a", "a\\b", ""] {
             assert!(!is_safe_member_path(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn nothing_beyond_the_listing_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.tar");
+        let rest: Vec<(&str, &[u8])> = vec![("a.txt", b"aaaa"), ("b.txt", b"b")];
+        write(&path, Members { first: vec![("manifest.json", b"{}".to_vec())], rest: &rest }, 0, &mut |_| {}).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(read_listing(&bytes, &[("a.txt", 4), ("b.txt", 1)]).is_ok(), "the control reads");
+        assert!(matches!(read_listing(&bytes, &[("a.txt", 4)]), Err(ArchiveError::Unlisted(p)) if p == "b.txt"));
+        assert!(matches!(
+            read_listing(&bytes, &[("a.txt", 3), ("b.txt", 1)]),
+            Err(ArchiveError::SizeMismatch { expected: 3, actual: 4, .. })
+        ));
+        // The manifest must come first: the same members in another order are not a bundle.
+        let reordered = dir.path().join("r.tar");
+        let rest: Vec<(&str, &[u8])> = vec![("manifest.json", b"{}")];
+        write(&reordered, Members { first: vec![("a.txt", b"aaaa".to_vec())], rest: &rest }, 0, &mut |_| {}).unwrap();
+        let bytes = std::fs::read(&reordered).unwrap();
+        assert!(matches!(read_listing(&bytes, &[("a.txt", 4)]), Err(ArchiveError::NoManifest(p)) if p == "a.txt"));
     }
 }

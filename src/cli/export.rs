@@ -230,6 +230,14 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
     );
     // The manifest is in `manifest_bytes` now; its 100,000 items need not stay for the writing.
     let members = built.members;
+    let sizes = members.iter().map(|(p, b)| (p.as_str(), b.as_bytes().len() as u64));
+    if let Some(reason) = crate::core::verify::limits::exceeded(manifest_bytes.len() as u64, sizes) {
+        return Err(Failure::refused(miette::miette!(
+            code = "migrate::bundle_too_large",
+            help = "ship the release in several bundles (`--base` at an intermediate revision), or move large data out of migrations and assets",
+            "this release cannot be one bundle: {reason}"
+        )));
+    }
     drop(built.manifest);
     if let Some(path) = &args.output {
         let mut first = vec![(MANIFEST_PATH, manifest_bytes)];

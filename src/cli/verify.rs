@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::archive::{self, ArchiveError};
-use crate::core::verify::{SignatureCheck, VerifiedBundle, verify};
+use crate::archive::{self, ArchiveError, ReadError};
+use crate::core::verify::{Admission, SignatureCheck, VerifiedBundle, VerifyError, admit, finish};
 use crate::exit::{Failure, Outcome};
 use crate::settings::Format;
 use crate::sign::TrustedKey;
@@ -47,39 +47,48 @@ pub fn run_verify(args: &VerifyArgs, format: Format, printer: &crate::output::Pr
     Ok(Outcome::Success)
 }
 
-/// Reads, checks and (with trusted keys) authenticates a bundle file.
+/// Reads, checks and (with trusted keys) authenticates a bundle file, streaming it: the manifest
+/// and its signature are checked before any payload member is inflated, and nothing beyond what
+/// the manifest lists is read.
 pub fn open_bundle(path: &Path, trust: &[PathBuf]) -> Result<VerifiedBundle, Failure> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| {
+    let file = std::fs::File::open(path).map_err(|e| {
         Failure::usage(miette::miette!(code = "migrate::bundle_unreadable", "cannot read `{shown}`: {e}"))
     })?;
-    let members = archive::read(&bytes).map_err(|e| match e {
-        ArchiveError::NotAnArchive => Failure::usage(miette::miette!(
-            code = "migrate::not_a_bundle",
-            help = "a bundle is the tar file `migrate export` writes",
-            "`{shown}` is not a bundle: {e}"
-        )),
-        other => Failure::refused(miette::miette!(
-            code = other.code(),
-            help = "the file was damaged or altered on the way; get a fresh copy of the bundle",
-            "`{shown}` is refused: {other}"
-        )),
-    })?;
-    let bundle = verify(members, archive::is_safe_member_path).map_err(|e| {
+    let refused = |e: VerifyError| {
         let report = miette::miette!(
             code = e.code(),
             help = "the file was damaged or altered on the way; get a fresh copy of the bundle",
             "`{shown}` is refused: {e}"
         );
         if e.is_not_a_bundle() { Failure::usage(report) } else { Failure::refused(report) }
+    };
+    let admit = |head: archive::Head| -> Result<Admission, Failure> {
+        let admission = admit(head.manifest, head.signature, archive::is_safe_member_path).map_err(refused)?;
+        if !trust.is_empty() {
+            check_signature(&shown, &admission, trust)?;
+        }
+        Ok(admission)
+    };
+    let (admission, members) = archive::read(file, admit).map_err(|e| match e {
+        ReadError::Refused(failure) => failure,
+        ReadError::Archive(e @ (ArchiveError::NotAnArchive | ArchiveError::NoManifest(_))) => {
+            Failure::usage(miette::miette!(
+                code = e.code(),
+                help = "a bundle is the tar file `migrate export` writes",
+                "`{shown}` is not a bundle: {e}"
+            ))
+        }
+        ReadError::Archive(other) => Failure::refused(miette::miette!(
+            code = other.code(),
+            help = "the file was damaged or altered on the way; get a fresh copy of the bundle",
+            "`{shown}` is refused: {other}"
+        )),
     })?;
-    if !trust.is_empty() {
-        check_signature(&shown, &bundle, trust)?;
-    }
-    Ok(bundle)
+    finish(admission, members).map_err(refused)
 }
 
-fn check_signature(shown: &str, bundle: &VerifiedBundle, trust: &[PathBuf]) -> Result<(), Failure> {
+fn check_signature(shown: &str, bundle: &Admission, trust: &[PathBuf]) -> Result<(), Failure> {
     let Some(signature) = &bundle.signature else {
         return Err(Failure::refused(miette::miette!(
             code = "migrate::bundle_unsigned",

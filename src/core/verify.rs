@@ -2,7 +2,7 @@
 //! member listed, every listed member present, every sha256 and size right. Signatures are
 //! checked by the shell against the trusted keys, over the manifest bytes this returns.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::core::hash::ContentHash;
 use crate::core::manifest::{BundleKind, MANIFEST_PATH, Manifest, ManifestError, SIGNATURE_PATH};
@@ -73,8 +73,6 @@ impl VerifiedBundle {
 /// Why a bundle is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("the file has no `{MANIFEST_PATH}`: it is not a bundle")]
-    NoManifest,
     #[error("`{MANIFEST_PATH}` cannot be read: {0}")]
     Unreadable(String),
     #[error("{0}")]
@@ -87,6 +85,8 @@ pub enum VerifyError {
     BadListing(String),
     #[error("member `{path}` has sha256 {actual}, but the manifest says {expected}")]
     HashMismatch { path: String, expected: ContentHash, actual: ContentHash },
+    #[error("{0}")]
+    TooLarge(String),
     #[error("member `{path}` has {actual} bytes, but the manifest says {expected}")]
     SizeMismatch { path: String, expected: u64, actual: u64 },
     #[error("the signature is not valid UTF-8 text")]
@@ -99,13 +99,12 @@ impl VerifyError {
     /// Whether the file is not a bundle at all (exit 2) rather than a bundle that is refused
     /// (exit 1).
     pub fn is_not_a_bundle(&self) -> bool {
-        matches!(self, VerifyError::NoManifest | VerifyError::Unreadable(_))
+        matches!(self, VerifyError::Unreadable(_))
     }
 
     /// The stable diagnostic code.
     pub fn code(&self) -> &'static str {
         match self {
-            VerifyError::NoManifest => "migrate::not_a_bundle",
             VerifyError::Unreadable(_) => "migrate::manifest_unreadable",
             VerifyError::UnknownFormat(_) => "migrate::unknown_bundle_format",
             VerifyError::Unlisted(_) => "migrate::member_unlisted",
@@ -113,25 +112,72 @@ impl VerifyError {
             VerifyError::BadListing(_) => "migrate::manifest_listing",
             VerifyError::HashMismatch { .. } => "migrate::member_hash",
             VerifyError::SizeMismatch { .. } => "migrate::member_size",
+            VerifyError::TooLarge(_) => "migrate::bundle_too_large",
             VerifyError::SignatureNotText => "migrate::signature_invalid",
             VerifyError::SessionMismatch { .. } => "migrate::session_hash",
         }
     }
 }
 
-/// Checks members (in archive order, already free of unsafe paths and duplicates) against the
-/// manifest they carry.
-pub fn verify(
-    members: Vec<(String, Vec<u8>)>,
+/// Limits a bundle must stay within, whatever its manifest says: readers check them before
+/// inflating anything, and `export` refuses to write a bundle beyond them.
+pub mod limits {
+    /// `manifest.json` (a 100,000-item release has a 25 MB manifest).
+    pub const MANIFEST_BYTES: u64 = 64 << 20;
+    /// `manifest.json.minisig`.
+    pub const SIGNATURE_BYTES: u64 = 64 << 10;
+    /// One member.
+    pub const MEMBER_BYTES: u64 = 1 << 30;
+    /// Every member together.
+    pub const TOTAL_BYTES: u64 = 2 << 30;
+
+    /// What a bundle of this manifest and these members would exceed, so that `export` never
+    /// writes a bundle every reader refuses.
+    pub fn exceeded<'a>(manifest: u64, members: impl IntoIterator<Item = (&'a str, u64)>) -> Option<String> {
+        if manifest > MANIFEST_BYTES {
+            return Some(format!("its manifest would be {manifest} bytes; a bundle's is at most {MANIFEST_BYTES}"));
+        }
+        let mut total: u64 = 0;
+        for (path, size) in members {
+            if size > MEMBER_BYTES {
+                return Some(format!("`{path}` is {size} bytes; a bundle member is at most {MEMBER_BYTES}"));
+            }
+            total = total.saturating_add(size);
+        }
+        (total > TOTAL_BYTES).then(|| format!("its members are {total} bytes; a bundle holds at most {TOTAL_BYTES}"))
+    }
+}
+
+/// A manifest that has been read and checked, before any payload member is: what the archive
+/// reader may still inflate, member by member.
+#[derive(Debug)]
+pub struct Admission {
+    pub manifest: Manifest,
+    pub manifest_bytes: Vec<u8>,
+    pub signature: Option<String>,
+    /// Every member path the manifest lists, with its sha256 and size.
+    listed: BTreeMap<String, (ContentHash, u64)>,
+}
+
+impl Admission {
+    /// The size the manifest lists for a member path, if it lists the path.
+    pub fn size_of(&self, path: &str) -> Option<u64> {
+        self.listed.get(path).map(|(_, size)| *size)
+    }
+}
+
+/// Reads the manifest (and signature text) a bundle starts with, and lists the members it
+/// admits; nothing of the payload has been read yet.
+pub fn admit(
+    manifest_bytes: Vec<u8>,
+    signature: Option<Vec<u8>>,
     is_safe_path: impl Fn(&str) -> bool,
-) -> Result<VerifiedBundle, VerifyError> {
-    let mut members: BTreeMap<String, Vec<u8>> = members.into_iter().collect();
-    let manifest_bytes = members.remove(MANIFEST_PATH).ok_or(VerifyError::NoManifest)?;
+) -> Result<Admission, VerifyError> {
     let manifest = Manifest::parse(&manifest_bytes).map_err(|e| match e {
         ManifestError::UnknownFormat(_) => VerifyError::UnknownFormat(e.to_string()),
         other => VerifyError::Unreadable(other.to_string()),
     })?;
-    let signature = match members.remove(SIGNATURE_PATH) {
+    let signature = match signature {
         Some(bytes) => Some(String::from_utf8(bytes).map_err(|_| VerifyError::SignatureNotText)?),
         None => None,
     };
@@ -141,25 +187,48 @@ pub fn verify(
             return Err(VerifyError::SessionMismatch { dialect: *dialect, expected: session.sha256.clone(), actual });
         }
     }
-    let mut listed: BTreeMap<&str, (&ContentHash, u64)> = BTreeMap::new();
-    let mut seen = BTreeSet::new();
+    let mut listed: BTreeMap<String, (ContentHash, u64)> = BTreeMap::new();
+    let mut total: u64 = 0;
     for item in &manifest.items {
         let Some(path) = item.path.as_deref() else { continue };
         if !is_safe_path(path) || path == MANIFEST_PATH || path == SIGNATURE_PATH {
             return Err(VerifyError::BadListing(path.to_string()));
         }
         // Dialects share a generic migration file: one member, listed once per dialect.
-        if seen.insert(path) {
-            listed.insert(path, (&item.sha256, item.size));
-        } else if listed.get(path).map(|(h, _)| *h) != Some(&item.sha256) {
-            return Err(VerifyError::BadListing(path.to_string()));
+        match listed.get(path) {
+            None => {
+                if item.size > limits::MEMBER_BYTES {
+                    return Err(VerifyError::TooLarge(format!(
+                        "member `{path}` is listed with {} bytes; a bundle member holds at most {}",
+                        item.size,
+                        limits::MEMBER_BYTES
+                    )));
+                }
+                total = total.saturating_add(item.size);
+                listed.insert(path.to_string(), (item.sha256.clone(), item.size));
+            }
+            Some((hash, size)) if *hash == item.sha256 && *size == item.size => {}
+            Some(_) => return Err(VerifyError::BadListing(path.to_string())),
         }
     }
-    if let Some(unlisted) = members.keys().find(|p| !listed.contains_key(p.as_str())) {
+    if total > limits::TOTAL_BYTES {
+        return Err(VerifyError::TooLarge(format!(
+            "the manifest lists {total} bytes of members; a bundle holds at most {}",
+            limits::TOTAL_BYTES
+        )));
+    }
+    Ok(Admission { manifest, manifest_bytes, signature, listed })
+}
+
+/// Checks the payload members (each listed, each read at its listed size, none twice) against
+/// the admission: every listed member present with its sha256.
+pub fn finish(admission: Admission, members: Vec<(String, Vec<u8>)>) -> Result<VerifiedBundle, VerifyError> {
+    let members: BTreeMap<String, Vec<u8>> = members.into_iter().collect();
+    if let Some(unlisted) = members.keys().find(|p| !admission.listed.contains_key(p.as_str())) {
         return Err(VerifyError::Unlisted(unlisted.clone()));
     }
-    for (path, (expected, size)) in &listed {
-        let Some(bytes) = members.get(*path) else { return Err(VerifyError::Missing(path.to_string())) };
+    for (path, (expected, size)) in &admission.listed {
+        let Some(bytes) = members.get(path) else { return Err(VerifyError::Missing(path.to_string())) };
         if bytes.len() as u64 != *size {
             return Err(VerifyError::SizeMismatch {
                 path: path.to_string(),
@@ -168,9 +237,23 @@ pub fn verify(
             });
         }
         let actual = ContentHash::of(bytes);
-        if actual != **expected {
-            return Err(VerifyError::HashMismatch { path: path.to_string(), expected: (*expected).clone(), actual });
+        if actual != *expected {
+            return Err(VerifyError::HashMismatch { path: path.to_string(), expected: expected.clone(), actual });
         }
     }
+    let Admission { manifest, manifest_bytes, signature, .. } = admission;
     Ok(VerifiedBundle { manifest, manifest_bytes, signature, members })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::limits::*;
+
+    #[test]
+    fn export_refuses_what_readers_would_refuse() {
+        assert_eq!(exceeded(MANIFEST_BYTES, [("a", MEMBER_BYTES), ("b", MEMBER_BYTES)]), None, "the limits are inclusive");
+        assert!(exceeded(MANIFEST_BYTES + 1, []).unwrap().contains("manifest"));
+        assert!(exceeded(1, [("big.sql", MEMBER_BYTES + 1)]).unwrap().contains("`big.sql`"));
+        assert!(exceeded(1, [("a", MEMBER_BYTES), ("b", MEMBER_BYTES), ("c", 1)]).unwrap().contains("members"));
+    }
 }

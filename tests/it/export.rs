@@ -8,13 +8,13 @@ use crate::common::db::{Server, TestDb};
 use crate::common::{RepoBuilder, TestEnv, git};
 
 fn manifest_of(bundle: &Path) -> serde_json::Value {
-    let members = migrate::archive::read(&std::fs::read(bundle).unwrap()).unwrap();
+    let members = crate::common::members(bundle);
     let (_, bytes) = members.iter().find(|(p, _)| p == "manifest.json").unwrap();
     serde_json::from_slice(bytes).unwrap()
 }
 
 fn member(bundle: &Path, path: &str) -> Vec<u8> {
-    let members = migrate::archive::read(&std::fs::read(bundle).unwrap()).unwrap();
+    let members = crate::common::members(bundle);
     members.into_iter().find(|(p, _)| p == path).map(|(_, b)| b).unwrap_or_else(|| panic!("no member {path}"))
 }
 

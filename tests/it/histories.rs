@@ -174,7 +174,7 @@ pub struct Finished {
 
 fn script_of(bundle: &Path, dialect: Dialect, out: &Path) -> PathBuf {
     let wanted = format!("sql/{}.sql", dialect.name());
-    let members = migrate::archive::read(&std::fs::read(bundle).unwrap()).unwrap();
+    let members = crate::common::members(bundle);
     let (_, script) = members.into_iter().find(|(p, _)| *p == wanted).unwrap();
     std::fs::write(out, script).unwrap();
     out.to_path_buf()

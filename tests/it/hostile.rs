@@ -328,3 +328,54 @@ fn links_and_submodules_in_the_project_are_errors_naming_the_path() {
     let out = env.run(&dir, &["check"]);
     assert!(out.ends_with("[exit status: 0]\n"), "{out}");
 }
+
+/// Issue 12, item 3: a gzip bomb (behind a manifest header, a listed member, an unlisted member
+/// and a GNU long name, and with no tar at all), a forged header size and a million empty
+/// members are refused by `verify` and `import` — exit 1 or 2, nothing written on the target —
+/// because the manifest is read and checked first and nothing beyond what it lists is inflated.
+/// With trusted keys, the signature is checked before any payload. The control, the same good
+/// members written the same plain way, verifies and imports. Time and memory of the refusals
+/// are measured by `scripts/bench-hostile.sh`.
+#[test]
+fn hostile_bundles_are_refused_before_anything_is_inflated() {
+    let env = TestEnv::new();
+    let repo = project(&env);
+    let good = env.path("good.tar");
+    let key = env.path("release.key");
+    assert!(env.run(env.root.path(), &["keygen", "-o", key.to_str().unwrap()]).ends_with("[exit status: 0]\n"));
+    env.export(&repo.dir, &good, &["--head", "main"]);
+    let dir = env.path("hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hostile = crate::common::hostile_files::write_all(&crate::common::members(&good), &dir);
+    assert_eq!(hostile.len(), 8);
+    for case in &hostile {
+        let file = case.path.to_str().unwrap();
+        let out = env.run(env.root.path(), &["verify", file]);
+        let exit = format!("[exit status: {}]\n", case.exit);
+        assert!(out.contains(case.code) && out.ends_with(&exit), "{}: {out}", case.name);
+        let target = env.path(&format!("target-{}", case.name));
+        let out = env.run(env.root.path(), &["import", file, "--target", target.to_str().unwrap()]);
+        assert!(out.contains(case.code) && out.ends_with(&exit), "import {}: {out}", case.name);
+        let left: Vec<_> =
+            std::fs::read_dir(&target).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+        assert!(
+            left.iter().all(|name| name == ".migrate"),
+            "{}: nothing but the tool's folder is written: {left:?}",
+            case.name
+        );
+    }
+
+    // Trusted keys: an unsigned bundle with a bomb behind it is refused for its signature.
+    let public = env.path("release.key.pub");
+    let bomb = dir.join("bomb-listed-member.tar.gz");
+    let out = env.run(env.root.path(), &["verify", bomb.to_str().unwrap(), "--trust", public.to_str().unwrap()]);
+    assert!(out.contains("migrate::bundle_unsigned") && out.ends_with("[exit status: 1]\n"), "{out}");
+
+    // The control.
+    let control = dir.join("control.tar");
+    let out = env.run(env.root.path(), &["verify", control.to_str().unwrap()]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    let target = env.path("target-control");
+    let out = env.run(env.root.path(), &["import", control.to_str().unwrap(), "--target", target.to_str().unwrap()]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+}

@@ -142,7 +142,7 @@ fn refusals_change_nothing() {
     let out = import(&env, &b.full_base, &target, &["--env", "test"]);
     assert!(out.contains("migrate::other_environment") && out.ends_with("[exit status: 1]\n"), "{out}");
     // A tampered bundle is refused before the target is touched.
-    let mut members = migrate::archive::read(&std::fs::read(&b.incremental).unwrap()).unwrap();
+    let mut members = crate::common::members(&b.incremental);
     let index = members.iter().position(|(p, _)| p.starts_with("migrations/0003")).unwrap();
     members[index].1 = b"DROP TABLE note; ".repeat(10);
     let tampered = env.path("tampered.tar");
@@ -184,12 +184,7 @@ fn the_offline_script_then_import_adopts_its_rows() {
     let b = bundles(&env);
     let target = env.path("site");
     std::fs::create_dir_all(&target).unwrap();
-    let script = migrate::archive::read(&std::fs::read(&b.full_base).unwrap())
-        .unwrap()
-        .into_iter()
-        .find(|(p, _)| p == "sql/sqlite.sql")
-        .unwrap()
-        .1;
+    let script = crate::common::members(&b.full_base).into_iter().find(|(p, _)| p == "sql/sqlite.sql").unwrap().1;
     let applied = Command::new("sqlite3")
         .arg(target.join("db.sqlite3"))
         .arg(".read /dev/stdin")

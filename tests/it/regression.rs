@@ -40,7 +40,7 @@ fn sqlite3(db: &Path, sql: &str) -> String {
 
 fn script(bundle: &Path, dialect: &str, out: &Path) -> PathBuf {
     let wanted = format!("sql/{dialect}.sql");
-    let members = migrate::archive::read(&std::fs::read(bundle).unwrap()).unwrap();
+    let members = crate::common::members(bundle);
     let (_, text) = members.into_iter().find(|(p, _)| *p == wanted).unwrap();
     std::fs::write(out, text).unwrap();
     out.to_path_buf()
@@ -551,7 +551,7 @@ fn issue10_session_statements_travel_show_and_are_checked() {
     };
     let (without, with) = (bundle(&first, "one.tar"), bundle(&second, "two.tar"));
     let manifest = |path: &Path| -> serde_json::Value {
-        let members = migrate::archive::read(&std::fs::read(path).unwrap()).unwrap();
+        let members = crate::common::members(path);
         serde_json::from_slice(&members.into_iter().find(|(p, _)| p == "manifest.json").unwrap().1).unwrap()
     };
     let (m1, m2) = (manifest(&without), manifest(&with));
@@ -574,7 +574,7 @@ fn issue10_session_statements_travel_show_and_are_checked() {
     assert!(dry.contains("-- session: run first\nPRAGMA legacy_alter_table = ON;"), "{dry}");
 
     // An edited statement no longer matches its hash: refused before anything else.
-    let mut members = migrate::archive::read(&std::fs::read(&with).unwrap()).unwrap();
+    let mut members = crate::common::members(&with);
     let manifest_at = members.iter().position(|(p, _)| p == "manifest.json").unwrap();
     let edited = String::from_utf8(members[manifest_at].1.clone()).unwrap().replace("'5s'", "'0'");
     members[manifest_at].1 = edited.into_bytes();

@@ -217,7 +217,7 @@ fn manifest_items(manifest: &serde_json::Value) -> BTreeSet<(String, String, Str
 }
 
 fn manifest_of(bundle: &std::path::Path) -> serde_json::Value {
-    let members = migrate::archive::read(&std::fs::read(bundle).unwrap()).unwrap();
+    let members = crate::common::members(bundle);
     let (_, bytes) = members.iter().find(|(p, _)| p == "manifest.json").unwrap();
     serde_json::from_slice(bytes).unwrap()
 }

@@ -3,6 +3,7 @@
 //! everything the user sees for a snapshot.
 
 pub mod db;
+pub mod hostile_files;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -285,4 +286,10 @@ impl TestEnv {
         assert!(out.ends_with("[exit status: 0]\n"), "{out}");
         serde_json::from_slice(&std::fs::read(receipt).unwrap()).unwrap()
     }
+}
+
+/// Every member of a bundle file in archive order (the manifest first), read with the `tar`
+/// crate rather than the tool's own reader, so tests can look at and rebuild hostile archives.
+pub fn members(bundle: impl AsRef<Path>) -> Vec<(String, Vec<u8>)> {
+    hostile_files::read_members(bundle.as_ref())
 }

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# bench-hostile.sh — how fast, and in how little memory, `migrate` refuses hostile inputs (issue
+# 12, items 3 and 4): gzip bombs, forged tar header sizes, a million empty members; and that a
+# release with a 200 MB asset still exports and imports. Each row is one run of the release
+# binary under /usr/bin/time (wall seconds and peak RSS), with the exit code and the diagnostic.
+#
+# Usage: scripts/bench-hostile.sh     (MIGRATE to use a binary; ASSET_MB=200 for the large asset)
+# Needs: git, /usr/bin/time, python3. Prints a markdown table; targets: refusals under 2 s and
+# 100 MB.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+ASSET_MB=${ASSET_MB:-200}
+if [[ -z "${MIGRATE:-}" ]]; then
+  cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+  MIGRATE="$root/target/release/migrate"
+fi
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" --example hostile
+HOSTILE="$root/target/release/examples/hostile"
+work=$(mktemp -d "${TMPDIR:-/tmp}/migrate-bench-hostile.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=b@example.com
+export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=b@example.com GIT_AUTHOR_DATE="1700000000 +0000" GIT_COMMITTER_DATE="1700000000 +0000"
+
+# Runs "$@" under /usr/bin/time and prints a table row: what, seconds, peak MB, exit, code.
+row() {
+  local what=$1; shift
+  local status=0
+  /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err" || status=$?
+  read -r secs kb < <(tail -n 1 "$work/time")
+  local code
+  code=$(grep -o 'migrate::[a-z_]*' "$work/err" | head -n 1 || true)
+  printf '| %s | %s | %d | %d | %s |\n' "$what" "$secs" "$((kb / 1024))" "$status" "${code:-}"
+}
+
+echo "| input | seconds | peak RSS (MB) | exit | diagnostic |"
+echo "|---|---:|---:|---:|---|"
+
+# Hostile bundles, built from a small good one.
+repo="$work/repo"
+mkdir -p "$repo/migrations" "$repo/assets/query"
+printf 'version: 1\nproject: bench\ndialects: [sqlite]\n' > "$repo/migrate.yaml"
+printf 'CREATE TABLE a (id INTEGER);\n' > "$repo/migrations/0001_a.sql"
+printf 'spec: {sql: SELECT 1}\n' > "$repo/assets/query/one.yaml"
+git -C "$repo" init -q -b main && git -C "$repo" add -A && git -C "$repo" commit -q -m one
+"$MIGRATE" export --repo "$repo" -o "$work/good.tar" 2>/dev/null
+"$HOSTILE" "$work/good.tar" "$work/hostile" > "$work/cases"
+while read -r file exit code _; do
+  name=$(basename "$file")
+  row "verify $name ($(du -k "$file" | cut -f1) KB)" "$MIGRATE" verify "$file"
+  row "import $name" "$MIGRATE" import "$file" --target "$work/t-$name"
+done < "$work/cases"
+
+# The control: a release with a large asset exports, verifies and imports.
+big="$work/big"
+mkdir -p "$big/migrations" "$big/assets/data"
+cp "$repo/migrate.yaml" "$big/" && cp "$repo/migrations/0001_a.sql" "$big/migrations/"
+python3 - "$big/assets/data/large.yaml" "$ASSET_MB" <<'PY'
+import sys
+line = "- " + "x" * 97 + "\n"
+with open(sys.argv[1], "w") as f:
+    f.write("spec:\n  rows:\n")
+    for _ in range(int(sys.argv[2]) * 1024 * 1024 // (len(line) + 2)):
+        f.write("  " + line)
+PY
+git -C "$big" init -q -b main && git -C "$big" add -A && git -C "$big" commit -q -m big
+row "export ${ASSET_MB} MB asset" "$MIGRATE" export --repo "$big" -o "$work/big.tar.gz"
+row "verify ${ASSET_MB} MB asset" "$MIGRATE" verify "$work/big.tar.gz"
+row "import ${ASSET_MB} MB asset" "$MIGRATE" import "$work/big.tar.gz" --target "$work/t-big"
+cmp -s "$work/t-big/assets/data/large.yaml" "$big/assets/data/large.yaml" \
+  || { echo "the imported asset differs from the source" >&2; exit 1; }
