@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench-hostile.sh — how fast, and in how little memory, `migrate` refuses hostile inputs (issue
-# 12, items 3 and 4): gzip bombs, forged tar header sizes, a million empty members; and that a
+# 12, items 3 and 4): gzip bombs, forged tar header sizes, a million empty members, YAML alias
+# amplification and deep nesting; and that a
 # release with a 200 MB asset still exports and imports. Each row is one run of the release
 # binary under /usr/bin/time (wall seconds and peak RSS), with the exit code and the diagnostic.
 #
@@ -51,6 +52,29 @@ while read -r file exit code _; do
   row "verify $name ($(du -k "$file" | cut -f1) KB)" "$MIGRATE" verify "$file"
   row "import $name" "$MIGRATE" import "$file" --target "$work/t-$name"
 done < "$work/cases"
+
+# Hostile YAML: 4 MB of aliases to one 1,000-item list, 1 MB of nested flow collections.
+for case in aliases nesting; do
+  y="$work/yaml-$case"
+  mkdir -p "$y/migrations" "$y/assets/query"
+  cp "$repo/migrate.yaml" "$y/" && cp "$repo/migrations/0001_a.sql" "$y/migrations/"
+  python3 - "$y/assets/query/$case.yaml" "$case" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    if sys.argv[2] == "aliases":
+        f.write("base: &a [%s]\nspec:\n" % ", ".join(["x"] * 1000))
+        size, n = 0, 0
+        while size < 4_000_000:
+            line = "  k%d: *a\n" % n
+            f.write(line)
+            size, n = size + len(line), n + 1
+    else:
+        f.write("spec: " + "[" * 500_000 + "]" * 500_000 + "\n")
+PY
+  git -C "$y" init -q -b main && git -C "$y" add -A && git -C "$y" commit -q -m yaml
+  row "check $case.yaml ($(du -k "$y/assets/query/$case.yaml" | cut -f1) KB)" "$MIGRATE" check --repo "$y"
+  row "plan $case.yaml" "$MIGRATE" plan --repo "$y"
+done
 
 # The control: a release with a large asset exports, verifies and imports.
 big="$work/big"

@@ -251,7 +251,11 @@ mod tests {
 
     #[test]
     fn export_refuses_what_readers_would_refuse() {
-        assert_eq!(exceeded(MANIFEST_BYTES, [("a", MEMBER_BYTES), ("b", MEMBER_BYTES)]), None, "the limits are inclusive");
+        assert_eq!(
+            exceeded(MANIFEST_BYTES, [("a", MEMBER_BYTES), ("b", MEMBER_BYTES)]),
+            None,
+            "the limits are inclusive"
+        );
         assert!(exceeded(MANIFEST_BYTES + 1, []).unwrap().contains("manifest"));
         assert!(exceeded(1, [("big.sql", MEMBER_BYTES + 1)]).unwrap().contains("`big.sql`"));
         assert!(exceeded(1, [("a", MEMBER_BYTES), ("b", MEMBER_BYTES), ("c", 1)]).unwrap().contains("members"));

@@ -15,6 +15,7 @@ pub struct YamlProblem {
 
 /// Parses one YAML document into `T`, with the span of the first problem.
 pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, YamlProblem> {
+    bounds::check(text)?;
     serde_yaml::from_str(text).map_err(|e| problem(text, &e))
 }
 
@@ -37,6 +38,7 @@ pub fn parse_data(text: &str) -> Result<serde_json::Value, YamlProblem> {
 
 /// `parse_data` without the simple reader (its tests compare the two).
 fn parse_direct_or_general(text: &str) -> Result<serde_json::Value, YamlProblem> {
+    bounds::check(text)?;
     if !text.contains("<<")
         && let Ok(value) =
             serde::de::DeserializeSeed::deserialize(direct::Data, serde_yaml::Deserializer::from_str(text))
@@ -47,13 +49,181 @@ fn parse_direct_or_general(text: &str) -> Result<serde_json::Value, YamlProblem>
 }
 
 fn parse_general(text: &str) -> Result<serde_json::Value, YamlProblem> {
-    let mut value: serde_yaml::Value = parse(text)?;
+    let mut value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| problem(text, &e))?;
     value.apply_merge().map_err(|e| problem(text, &e))?;
     to_json(&value).map_err(|(reason, needle)| {
         let offset = needle.as_deref().and_then(|n| text.find(n)).unwrap_or(0);
         let len = needle.map_or(1, |n| n.len());
         YamlProblem { reason, offset, len }
     })
+}
+
+/// What is checked before a document reaches the YAML parser, in time linear in its size: flow
+/// nesting (libyaml takes time quadratic in the depth of `[[[[…`, 13 s for 100 KB, before
+/// serde_yaml's own limit of 128 levels refuses it) and alias expansion (a 4 MB document of
+/// aliases to one 1,000-item list is 400 million nodes, within serde_yaml's repetition limit).
+mod bounds {
+    use std::cell::Cell;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
+
+    use super::YamlProblem;
+
+    /// The nesting serde_yaml refuses beyond.
+    pub const MAX_DEPTH: usize = 128;
+
+    /// Nodes that aliases may add to a document beyond one per byte of its text (a document
+    /// without aliases has fewer nodes than bytes).
+    pub const ALIAS_ALLOWANCE: u64 = 100_000;
+
+    pub fn check(text: &str) -> Result<(), YamlProblem> {
+        flow_depth(text)?;
+        if text.contains('&') && text.contains('*') {
+            expansion(text)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses flow collections nested deeper than `MAX_DEPTH`, pointing at the bracket that goes
+    /// too deep. A bracket opens a collection at the start of a token (after a space, a line
+    /// start, or another flow indicator) and anywhere inside a flow collection, as in YAML;
+    /// quoted scalars and comments are skipped.
+    fn flow_depth(text: &str) -> Result<(), YamlProblem> {
+        let bytes = text.as_bytes();
+        let mut depth = 0usize;
+        let mut i = 0;
+        let token_start =
+            |i: usize| i == 0 || matches!(bytes[i - 1], b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',');
+        while i < bytes.len() {
+            match bytes[i] {
+                b'#' if token_start(i) => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                quote @ (b'"' | b'\'') if token_start(i) || (depth > 0 && bytes[i - 1] == b':') => {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != quote {
+                        // In double quotes a backslash escapes the next character; in single
+                        // quotes `''` is a quote, which the loop reads as a close and a reopen.
+                        if quote == b'"' && bytes[i] == b'\\' {
+                            i += 1;
+                        }
+                        i += 1;
+                    }
+                }
+                b'[' | b'{' if depth > 0 || token_start(i) => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(YamlProblem {
+                            reason: format!("flow collections nested deeper than {MAX_DEPTH} levels"),
+                            offset: i,
+                            len: 1,
+                        });
+                    }
+                }
+                b']' | b'}' if depth > 0 => depth -= 1,
+                _ => {}
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// Refuses a document whose aliases expand it past one node per byte plus
+    /// `ALIAS_ALLOWANCE`, counting nodes as serde_yaml replays them and building nothing.
+    fn expansion(text: &str) -> Result<(), YamlProblem> {
+        let budget = Cell::new(text.len() as u64 + ALIAS_ALLOWANCE);
+        match Count(&budget).deserialize(serde_yaml::Deserializer::from_str(text)) {
+            Err(e) if budget.get() == 0 => {
+                let mut problem = super::problem(text, &e);
+                problem.reason = format!(
+                    "aliases expand this document past {} nodes (one per byte of text and {ALIAS_ALLOWANCE} more)",
+                    text.len() as u64 + ALIAS_ALLOWANCE
+                );
+                Err(problem)
+            }
+            // Any other error is the parser's to report, with its own message.
+            _ => Ok(()),
+        }
+    }
+
+    struct Count<'a>(&'a Cell<u64>);
+
+    impl Count<'_> {
+        fn tick<E: de::Error>(&self) -> Result<(), E> {
+            match self.0.get() {
+                0 => Err(E::custom("alias expansion limit")),
+                left => {
+                    self.0.set(left - 1);
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Count<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Count<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any YAML")
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            self.tick()
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            self.tick()
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            self.tick()
+        }
+        fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
+            self.tick()
+        }
+        fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
+            self.tick()
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            self.tick()
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            self.tick()
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            self.tick()
+        }
+        fn visit_none<E: de::Error>(self) -> Result<(), E> {
+            self.tick()
+        }
+        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_any(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            self.tick()?;
+            while seq.next_element_seed(Count(self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            self.tick()?;
+            while map.next_key_seed(Count(self.0))?.is_some() {
+                map.next_value_seed(Count(self.0))?;
+            }
+            Ok(())
+        }
+        fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+            // A tagged value: count what it tags.
+            self.tick()?;
+            let (_, variant) = data.variant::<de::IgnoredAny>()?;
+            variant.newtype_variant_seed(Count(self.0))
+        }
+    }
 }
 
 /// YAML events straight into JSON data.
@@ -737,14 +907,50 @@ mod tests {
             ));
         }
         let error = parse_data(&text).unwrap_err();
-        assert!(error.reason.contains("repetition limit"), "{error:?}");
+        assert!(error.reason.contains("aliases expand this document past"), "{error:?}");
     }
 
     #[test]
     fn deep_nesting_fails_cleanly() {
         let text = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
         let error = parse_data(&text).unwrap_err();
-        assert!(error.reason.contains("recursion limit"), "{error:?}");
+        assert!(error.reason.contains("nested deeper than 128"), "{error:?}");
+        assert_eq!(error.offset, 128, "the first bracket too deep");
+        // Block nesting deeper than 128 is serde_yaml's to refuse, as quickly.
+        let mut block = String::new();
+        for depth in 0..1000 {
+            block.push_str(&format!("{}a{depth}:\n", " ".repeat(depth)));
+        }
+        assert!(parse_data(&block).unwrap_err().reason.contains("recursion limit"));
+    }
+
+    #[test]
+    fn brackets_in_scalars_strings_and_comments_are_not_nesting() {
+        let deep = "[".repeat(200);
+        let text = format!(
+            "a: x{deep}\nb: \"{deep}\"\nc: '{deep}'\nd: 1 # {deep}\ne: [\"{deep}\", 'it''s {deep}']\nf: \"\\\"{deep}\"\n"
+        );
+        let value = parse_data(&text).unwrap();
+        assert_eq!(value["a"], serde_json::json!(format!("x{deep}")));
+        assert_eq!(value["e"][1], serde_json::json!(format!("it's {deep}")));
+        // 128 levels are allowed; the parser decides what lies inside.
+        let allowed = format!("a: {}1{}\n", "[".repeat(120), "]".repeat(120));
+        assert!(parse_data(&allowed).is_ok());
+    }
+
+    #[test]
+    fn alias_amplification_is_refused_before_anything_is_built() {
+        // Every alias is within serde_yaml's repetition limit; together they are 20 million nodes.
+        let mut text = format!("base: &a [{}]\nspec:\n", vec!["x"; 1000].join(", "));
+        for i in 0..20_000 {
+            text.push_str(&format!("  k{i}: *a\n"));
+        }
+        let error = parse_data(&text).unwrap_err();
+        assert!(error.reason.contains("aliases expand this document past"), "{error:?}");
+        assert!(parse::<serde_yaml::Value>(&text).is_err(), "typed parsing is bounded too");
+        // The control: a few aliases are data like any other.
+        let fine = "base: &a [1, 2]\nx: *a\ny: {z: *a}\n";
+        assert_eq!(parse_data(fine).unwrap()["y"]["z"], serde_json::json!([1, 2]));
     }
 
     #[test]
