@@ -230,7 +230,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
     );
     // The manifest is in `manifest_bytes` now; its 100,000 items need not stay for the writing.
     let members = built.members;
-    let sizes = members.iter().map(|(p, b)| (p.as_str(), b.as_bytes().len() as u64));
+    let sizes = members.iter().map(|(p, b)| (p.as_str(), b.len() as u64));
     if let Some(reason) = crate::core::verify::limits::exceeded(manifest_bytes.len() as u64, sizes) {
         return Err(Failure::refused(miette::miette!(
             code = "migrate::bundle_too_large",
