@@ -33,6 +33,8 @@ pub enum ArchiveError {
     SizeMismatch { path: String, expected: u64, actual: u64 },
     #[error("{0}")]
     TooLarge(String),
+    #[error("`manifest.json` is not JSON: {0}")]
+    ManifestNotJson(String),
 }
 
 impl ArchiveError {
@@ -48,6 +50,7 @@ impl ArchiveError {
             ArchiveError::Unlisted(_) => "migrate::member_unlisted",
             ArchiveError::SizeMismatch { .. } => "migrate::member_size",
             ArchiveError::TooLarge(_) => "migrate::bundle_too_large",
+            ArchiveError::ManifestNotJson(_) => "migrate::manifest_unreadable",
         }
     }
 }
@@ -340,7 +343,7 @@ pub fn read<A: Admit, E>(
                 if path != MANIFEST_PATH {
                     return Err(ArchiveError::NoManifest(path).into());
                 }
-                let bytes = read_member(&mut entry, &path, size, limits::MANIFEST_BYTES, &budget)?;
+                let bytes = read_manifest(&mut entry, size, &budget)?;
                 head = Some(Head { manifest: bytes, signature: None });
                 continue;
             }
@@ -389,6 +392,47 @@ fn read_member(
     entry.take(size).read_to_end(&mut bytes).map_err(|e| budget.explain(e))?;
     if bytes.len() as u64 != size {
         return Err(ArchiveError::Corrupt(format!("member `{path}` is cut short")));
+    }
+    Ok(bytes)
+}
+
+/// Reads the manifest member, checking that it is JSON as it streams in, so that a manifest
+/// header in front of a gzip bomb (zeros, or any text that is not JSON) costs one buffer, not
+/// the size it declares. The bytes are kept for the signature and the typed parse.
+fn read_manifest(entry: &mut impl Read, size: u64, budget: &Budget) -> Result<Vec<u8>, ArchiveError> {
+    use crate::core::verify::limits;
+    if size > limits::MANIFEST_BYTES {
+        return Err(ArchiveError::TooLarge(format!(
+            "`manifest.json` declares {size} bytes, more than {}",
+            limits::MANIFEST_BYTES
+        )));
+    }
+    budget.grant(size);
+    struct Tee<'a, R> {
+        inner: R,
+        copy: &'a mut Vec<u8>,
+    }
+    impl<R: Read> Read for Tee<'_, R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let read = self.inner.read(buf)?;
+            self.copy.extend_from_slice(&buf[..read]);
+            Ok(read)
+        }
+    }
+    let mut bytes = Vec::new();
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, Tee { inner: entry.take(size), copy: &mut bytes });
+    let mut json = serde_json::Deserializer::from_reader(&mut reader);
+    let checked = serde::de::Deserialize::deserialize(&mut json).and_then(|serde::de::IgnoredAny| json.end());
+    if let Err(e) = checked {
+        return Err(match e.io_error_kind() {
+            Some(_) if budget.exhausted.get() => budget.explain(std::io::Error::other(e)),
+            Some(_) => ArchiveError::Corrupt(format!("`manifest.json` cannot be read: {e}")),
+            None => ArchiveError::ManifestNotJson(e.to_string()),
+        });
+    }
+    drop(reader);
+    if bytes.len() as u64 != size {
+        return Err(ArchiveError::Corrupt("member `manifest.json` is cut short".into()));
     }
     Ok(bytes)
 }

@@ -72,13 +72,13 @@ pub fn open_bundle(path: &Path, trust: &[PathBuf]) -> Result<VerifiedBundle, Fai
     };
     let (admission, members) = archive::read(file, admit).map_err(|e| match e {
         ReadError::Refused(failure) => failure,
-        ReadError::Archive(e @ (ArchiveError::NotAnArchive | ArchiveError::NoManifest(_))) => {
-            Failure::usage(miette::miette!(
-                code = e.code(),
-                help = "a bundle is the tar file `migrate export` writes",
-                "`{shown}` is not a bundle: {e}"
-            ))
-        }
+        ReadError::Archive(
+            e @ (ArchiveError::NotAnArchive | ArchiveError::NoManifest(_) | ArchiveError::ManifestNotJson(_)),
+        ) => Failure::usage(miette::miette!(
+            code = e.code(),
+            help = "a bundle is the tar file `migrate export` writes",
+            "`{shown}` is not a bundle: {e}"
+        )),
         ReadError::Archive(other) => Failure::refused(miette::miette!(
             code = other.code(),
             help = "the file was damaged or altered on the way; get a fresh copy of the bundle",

@@ -98,6 +98,10 @@ pub fn write_all(good: &[(String, Vec<u8>)], dir: &Path) -> Vec<Hostile> {
     bytes.extend_from_slice(&bomb);
     write("bomb-manifest.tar.gz", &bytes, "migrate::bundle_too_large", 1);
 
+    let mut bytes = gzip(&header("manifest.json", 200 << 20));
+    bytes.extend_from_slice(&bomb);
+    write("bomb-manifest-within-limit.tar.gz", &bytes, "migrate::manifest_unreadable", 2);
+
     let mut head = manifest.clone();
     head.extend(header(member, GIB));
     let mut bytes = gzip(&head);
