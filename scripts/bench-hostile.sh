@@ -76,6 +76,26 @@ PY
   row "plan $case.yaml" "$MIGRATE" plan --repo "$y"
 done
 
+# A 56 MB data migration of 800,000 statements: plan and export (target: peak RSS at most 4x the
+# file plus a constant).
+data="$work/data"
+mkdir -p "$data/migrations"
+cp "$repo/migrate.yaml" "$data/" && cp "$repo/migrations/0001_a.sql" "$data/migrations/"
+git -C "$data" init -q -b main && git -C "$data" add -A && git -C "$data" commit -q -m base
+python3 - "$data/migrations/0002_data.sql" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    size, i = 0, 0
+    while size < 56_000_000:
+        line = "INSERT INTO a (id) VALUES (%d); -- row %d with some padding text here\n" % (i, i)
+        f.write(line)
+        size, i = size + len(line), i + 1
+PY
+git -C "$data" add -A && git -C "$data" commit -q -m data
+row "check 56 MB migration" "$MIGRATE" check --repo "$data"
+row "plan 56 MB migration" "$MIGRATE" plan --repo "$data" --base HEAD~1
+row "export 56 MB migration" "$MIGRATE" export --repo "$data" --base HEAD~1 -o "$work/data.tar"
+
 # The control: a release with a large asset exports, verifies and imports.
 big="$work/big"
 mkdir -p "$big/migrations" "$big/assets/data"

@@ -292,8 +292,18 @@ pub struct Context<'a> {
 /// context, so callers with many migrations may parse them in parallel.
 #[derive(Debug)]
 pub enum Parsed {
-    Keyword { rule: &'static str, message: &'static str },
+    Keyword {
+        rule: &'static str,
+        message: &'static str,
+    },
+    /// A statement some rule looks into.
     Ast(Box<Ast>),
+    /// A statement no rule looks into (an INSERT, a SELECT…): only whether it is DDL or changes
+    /// data is kept, so that a data migration of a million statements holds no syntax trees.
+    Plain {
+        ddl: bool,
+        data: bool,
+    },
     Unparsed(String),
 }
 
@@ -315,32 +325,58 @@ pub fn parse(dialect: Dialect, statement: &Statement) -> Parsed {
         _ => {}
     }
     match Parser::parse_sql(parser_dialect(dialect).as_ref(), &statement.text) {
-        Ok(mut asts) if asts.len() == 1 => Parsed::Ast(Box::new(asts.remove(0))),
+        Ok(mut asts) if asts.len() == 1 => {
+            let ast = asts.remove(0);
+            if has_rules(&ast) {
+                Parsed::Ast(Box::new(ast))
+            } else {
+                let (ddl, data) = kind(&ast);
+                Parsed::Plain { ddl, data }
+            }
+        }
         Ok(_) => Parsed::Unparsed("the parser read this as more or less than one statement".into()),
         Err(e) => Parsed::Unparsed(format!("the parser could not read it: {e}")),
     }
 }
 
-/// Analyses the statements of one migration section (`text` is what they were split from).
-pub fn analyse(text: &str, statements: &[Statement], context: &mut Context<'_>) -> Vec<Hazard> {
-    let parsed: Vec<Parsed> = statements.iter().map(|s| parse(context.dialect, s)).collect();
-    analyse_parsed(text, statements, &parsed, context)
+/// Whether a rule of `statement_hazards` looks into this kind of statement.
+fn has_rules(ast: &Ast) -> bool {
+    matches!(
+        ast,
+        Ast::CreateTable(_)
+            | Ast::Drop { .. }
+            | Ast::Truncate(_)
+            | Ast::Delete(_)
+            | Ast::Update(_)
+            | Ast::RenameTable(_)
+            | Ast::CreateIndex(_)
+            | Ast::AlterType(_)
+            | Ast::AlterTable(_)
+    )
 }
 
-/// `analyse`, with the statements already parsed (`parsed[i]` is `statements[i]`).
+/// Analyses the statements of one migration section (`text` is what they were split from),
+/// parsing one statement at a time.
+pub fn analyse(text: &str, statements: &[Statement], context: &mut Context<'_>) -> Vec<Hazard> {
+    let dialect = context.dialect;
+    analyse_parsed(text, statements, statements.iter().map(|s| parse(dialect, s)), context)
+}
+
+/// `analyse`, with the statements parsed by the caller (the `i`th of `parsed` is `statements[i]`);
+/// each is dropped once it has been looked at.
 pub fn analyse_parsed(
     text: &str,
     statements: &[Statement],
-    parsed: &[Parsed],
+    parsed: impl IntoIterator<Item = Parsed>,
     context: &mut Context<'_>,
 ) -> Vec<Hazard> {
     let allows = allow_directives(text);
     let mut found: Vec<(usize, &'static str, String)> = Vec::new();
     let mut ddl = None;
     let mut data = false;
-    for (index, read) in parsed.iter().enumerate() {
+    for (index, read) in parsed.into_iter().enumerate() {
         let mut add = |rule: &'static str, message: String| found.push((index, rule, message));
-        match read {
+        match &read {
             Parsed::Keyword { rule, message } => {
                 let in_transaction = !context.no_transaction
                     && (context.dialect == Dialect::Postgres
@@ -350,6 +386,12 @@ pub fn analyse_parsed(
                 }
             }
             Parsed::Unparsed(why) => add("unparsed/statement", why.clone()),
+            Parsed::Plain { ddl: is_ddl, data: is_data } => {
+                if *is_ddl && ddl.is_none() {
+                    ddl = Some(index);
+                }
+                data |= is_data;
+            }
             Parsed::Ast(ast) => {
                 statement_hazards(ast, context, &mut add);
                 let (is_ddl, is_data) = kind(ast);

@@ -33,11 +33,14 @@ pub struct Statement {
 
 /// Splits SQL text into statements. Comment-only or whitespace-only input gives an empty Vec.
 pub fn split(sql: &str, dialect: Dialect) -> Vec<Statement> {
-    let toks = lex(sql, dialect);
+    let toks = Tokens::new(sql, dialect);
     let mut out = Vec::new();
     let mut cursor = Cursor { pos: 0, line: 1, column: 1 };
     let mut cur: Option<Pending> = None;
-    for (i, tok) in toks.iter().enumerate() {
+    let mut i = 0;
+    while let Some(tok) = toks.get(i) {
+        // Only the tokens ahead are looked at from here on.
+        toks.release_before(i);
         match (tok.kind, cur.as_mut()) {
             (Kind::Space | Kind::Comment, _) => {}
             // A `;` with nothing before it is an empty statement; there is nothing to emit.
@@ -50,6 +53,7 @@ pub fn split(sql: &str, dialect: Dialect) -> Vec<Statement> {
             (_, Some(p)) => p.feed(sql, &toks, i, dialect),
             (_, None) => cur.insert(Pending::new(tok.start)).feed(sql, &toks, i, dialect),
         }
+        i += 1;
     }
     if let Some(p) = cur {
         let end = p.end;
@@ -89,19 +93,49 @@ struct Token {
     end: usize,
 }
 
-fn lex(sql: &str, dialect: Dialect) -> Vec<Token> {
-    let len = sql.len();
-    let mut toks = Vec::new();
-    let mut i = 0;
-    while i < len {
-        let (kind, end) = next_token(sql, i, dialect);
-        // Every branch consumes at least one byte; the clamp only guards against a future bug
-        // turning into an endless loop or an out-of-range slice.
-        let end = end.clamp(i + 1, len);
-        toks.push(Token { kind, start: i, end });
-        i = end;
+/// The tokens of a text, lexed as they are asked for and forgotten once passed, so that splitting
+/// 56 MB of SQL holds a few tokens rather than fifteen million. Index `i` is the `i`th token of
+/// the whole text; tokens before the last `release_before` are gone.
+struct Tokens<'a> {
+    sql: &'a str,
+    dialect: Dialect,
+    window: std::cell::RefCell<std::collections::VecDeque<Token>>,
+    /// The index of the window's first token.
+    base: std::cell::Cell<usize>,
+    /// Where the next token to lex starts.
+    next: std::cell::Cell<usize>,
+}
+
+impl<'a> Tokens<'a> {
+    fn new(sql: &'a str, dialect: Dialect) -> Tokens<'a> {
+        Tokens { sql, dialect, window: Default::default(), base: Default::default(), next: Default::default() }
     }
-    toks
+
+    fn get(&self, i: usize) -> Option<Token> {
+        let mut window = self.window.borrow_mut();
+        let base = self.base.get();
+        debug_assert!(i >= base, "token {i} was released");
+        while base + window.len() <= i {
+            let start = self.next.get();
+            if start >= self.sql.len() {
+                return None;
+            }
+            let (kind, end) = next_token(self.sql, start, self.dialect);
+            // Every branch consumes at least one byte; the clamp only guards against a future
+            // bug turning into an endless loop or an out-of-range slice.
+            let end = end.clamp(start + 1, self.sql.len());
+            window.push_back(Token { kind, start, end });
+            self.next.set(end);
+        }
+        window.get(i.checked_sub(base)?).copied()
+    }
+
+    fn release_before(&self, i: usize) {
+        let mut window = self.window.borrow_mut();
+        while self.base.get() < i && window.pop_front().is_some() {
+            self.base.set(self.base.get() + 1);
+        }
+    }
 }
 
 /// Lexes one token starting at byte `i` and returns its kind and end offset.
@@ -324,7 +358,7 @@ impl Pending {
     }
 
     /// Takes in the significant token `toks[i]`, which belongs to this statement.
-    fn feed(&mut self, sql: &str, toks: &[Token], i: usize, dialect: Dialect) {
+    fn feed(&mut self, sql: &str, toks: &Tokens<'_>, i: usize, dialect: Dialect) {
         let Some(tok) = toks.get(i) else { return };
         self.end = tok.end;
         let word = word_at(sql, toks, Some(i));
@@ -353,7 +387,7 @@ impl Pending {
     /// (or MariaDB's anonymous `BEGIN NOT ATOMIC … END`). Only such statements get BEGIN … END
     /// tracking, so `CASE … END` in a SELECT or a plain `BEGIN;` can never swallow the
     /// statements after it.
-    fn classify(&mut self, sql: &str, toks: &[Token], i: usize, kind: Kind, word: Option<&str>, dialect: Dialect) {
+    fn classify(&mut self, sql: &str, toks: &Tokens<'_>, i: usize, kind: Kind, word: Option<&str>, dialect: Dialect) {
         if self.class != Class::Undecided {
             return;
         }
@@ -388,7 +422,7 @@ impl Pending {
     }
 
     /// Follows the blocks of a routine body at keyword `w` (`toks[i]`).
-    fn track_block(&mut self, sql: &str, toks: &[Token], i: usize, w: &str, dialect: Dialect) {
+    fn track_block(&mut self, sql: &str, toks: &Tokens<'_>, i: usize, w: &str, dialect: Dialect) {
         let at_start = std::mem::replace(&mut self.at_start, false);
         let header_end = std::mem::replace(&mut self.header_end, false);
         let prev_word = self.prev_word.take();
@@ -484,13 +518,20 @@ fn is_any(word: &str, kws: &[&str]) -> bool {
 }
 
 /// The text of `toks[i]` if it is a word.
-fn word_at<'a>(sql: &'a str, toks: &[Token], i: Option<usize>) -> Option<&'a str> {
+fn word_at<'a>(sql: &'a str, toks: &Tokens<'_>, i: Option<usize>) -> Option<&'a str> {
     let tok = toks.get(i?)?;
     if tok.kind == Kind::Word { sql.get(tok.start..tok.end) } else { None }
 }
 
-fn next_significant(toks: &[Token], i: usize) -> Option<usize> {
-    (i + 1..toks.len()).find(|&j| toks.get(j).is_some_and(|t| !matches!(t.kind, Kind::Space | Kind::Comment)))
+fn next_significant(toks: &Tokens<'_>, i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        let tok = toks.get(j)?;
+        if !matches!(tok.kind, Kind::Space | Kind::Comment) {
+            return Some(j);
+        }
+        j += 1;
+    }
 }
 
 /// Incremental line/column counter; statements arrive in order, so the whole input is walked once.

@@ -157,6 +157,37 @@ fn a_password_in_any_form_is_never_printed_stored_or_recorded() {
         // The same canary is found where it is planted: the scan works.
         assert!(!leaks(url, &[], &canary).is_empty());
     }
+
+    // Passwords the clients' conventions keep outside the URL: environment variables and
+    // password files in the home folder. Whatever the tool does with them, they appear nowhere.
+    let canary = "CANARY8outside";
+    std::fs::write(env.root.path().join(".pgpass"), format!("*:*:*:*:{canary}\n")).unwrap();
+    std::fs::write(env.root.path().join(".my.cnf"), format!("[client]\npassword={canary}\n")).unwrap();
+    let run = |args: &[&str]| {
+        let output = env
+            .command(env.root.path(), args)
+            .env("PGPASSWORD", canary)
+            .env("MYSQL_PWD", canary)
+            .env("PGSSLPASSWORD", canary)
+            .output()
+            .unwrap();
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    };
+    let urls = [format!("postgres://postgres@127.0.0.1:5432/{}", db.name), "mysql://nobody@127.0.0.1:1/test".into()];
+    for (i, url) in urls.iter().enumerate() {
+        let target = env.path(&format!("outside-{i}"));
+        let receipt = env.path(&format!("outside-{i}.json"));
+        let (b, t, r) = (bundle.to_str().unwrap(), target.to_str().unwrap(), receipt.to_str().unwrap());
+        let outputs = [
+            run(&["-v", "import", b, "--target", t, "--db", url, "--dry-run"]),
+            run(&["-v", "import", b, "--target", t, "--db", url, "--env", "prod", "--receipt", r]),
+            run(&["-v", "status", "--target", t, "--db", url]),
+        ];
+        for out in &outputs {
+            let found = leaks(out, &[&target, &receipt, &repo.dir.join("environments")], canary);
+            assert!(found.is_empty(), "outside {i} leaked {canary} in {found:?}");
+        }
+    }
 }
 
 /// Issue 12, item 1: a crash in a large SQLite import leaves a hot rollback journal; `status`,
