@@ -436,6 +436,10 @@ pub fn worktree_root(repo: &GitRepo) -> Option<PathBuf> {
 /// default (16 MiB) left `plan` inflating the same tree bases again on a repository packed with
 /// git's defaults; 96 MiB per reading thread took a fifth off `plan` there, and a full export of
 /// 100,000 assets still peaks at about 235 MB.
+///
+/// Replace refs (`refs/replace/`) are ignored, as `git --no-replace-objects` does, so that what a
+/// commit id holds is its own objects only: a local ref must not change a bundle's bytes for the
+/// same commit. Grafts (`.git/info/grafts`) are not read by gix at all.
 fn open_options() -> gix::open::Options {
-    gix::open::Options::isolated().config_overrides(["core.deltaBaseCacheLimit=96m"])
+    gix::open::Options::isolated().config_overrides(["core.deltaBaseCacheLimit=96m", "core.useReplaceRefs=false"])
 }

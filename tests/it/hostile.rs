@@ -410,3 +410,44 @@ fn hostile_bundles_are_refused_before_anything_is_inflated() {
     let out = env.run(env.root.path(), &["import", control.to_str().unwrap(), "--target", target.to_str().unwrap()]);
     assert!(out.ends_with("[exit status: 0]\n"), "{out}");
 }
+
+/// Issue 12, item 6: `git replace` refs and grafts change what git shows for a commit, never what
+/// a bundle holds: its bytes depend on the commit's own objects only. The control shows that git
+/// itself does see the replacement.
+#[test]
+fn replace_refs_and_grafts_do_not_change_a_bundle() {
+    let env = TestEnv::new();
+    let mut repo = project(&env);
+    repo.write("migrations/0002_b.sql", "CREATE TABLE b (id INTEGER);\n");
+    repo.commit("two");
+    let git = |args: &[&str]| crate::common::git(&repo.dir, args);
+    let export = |name: &str, extra: &[&str]| {
+        let path = env.path(name);
+        let mut args = vec!["--head", "main"];
+        args.extend_from_slice(extra);
+        env.export(&repo.dir, &path, &args);
+        std::fs::read(path).unwrap()
+    };
+    let parent = git(&["rev-parse", "main~1"]);
+    let full = export("before.tar", &[]);
+    let incremental = export("before-incremental.tar", &["--base", parent.trim()]);
+
+    // Replace the migration's blob with another one, and the head commit with one whose tree
+    // drops the migration.
+    let blob = git(&["rev-parse", "main:migrations/0002_b.sql"]);
+    let evil = git(&["hash-object", "-w", "--stdin"]); // empty blob from empty stdin
+    git(&["replace", blob.trim(), evil.trim()]);
+    assert_eq!(git(&["show", "main:migrations/0002_b.sql"]), "", "git sees the replacement");
+    let head = git(&["rev-parse", "main"]);
+    let graft = repo.dir.join(".git/info/grafts");
+    std::fs::create_dir_all(graft.parent().unwrap()).unwrap();
+    std::fs::write(&graft, format!("{} \n", head.trim())).unwrap();
+
+    assert!(full == export("after.tar", &[]), "a replace ref changed a full bundle");
+    assert!(
+        incremental == export("after-incremental.tar", &["--base", parent.trim()]),
+        "an incremental bundle changed"
+    );
+    let check = env.run(&repo.dir, &["check", "--rev", "main"]);
+    assert!(check.ends_with("[exit status: 0]\n"), "{check}");
+}
