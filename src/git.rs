@@ -267,7 +267,9 @@ impl GitSource {
     /// skips every folder whose tree id did not change.
     /// The sub-folders that differ are compared on several threads: with git's default packing
     /// most of the time goes to inflating trees.
-    pub fn diff_dir(&self, new: &GitSource, dir: &str) -> Result<Vec<PathChange>, SourceError> {
+    /// Links and submodules the diff meets on the new side (added or changed) come back apart:
+    /// they are not items, but `plan` names them.
+    pub fn diff_dir(&self, new: &GitSource, dir: &str) -> Result<(Vec<PathChange>, Vec<Special>), SourceError> {
         let (old_entries, new_entries) =
             self.with_handle(|repo| Ok((top_entries(repo, self.tree, dir)?, top_entries(repo, new.tree, dir)?)))?;
         let mut folders = Vec::new();
@@ -284,9 +286,14 @@ impl GitSource {
         let parts = crate::core::parallel::map_each(folders, threads, |folder| {
             self.with_handle(|repo| diff_subtrees(repo, self.tree, new.tree, folder))
         })?;
-        let mut changes: Vec<PathChange> = parts.into_iter().flatten().collect();
+        let (mut changes, mut specials) = (Vec::new(), Vec::new());
+        for (part, found) in parts {
+            changes.extend(part);
+            specials.extend(found);
+        }
         changes.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(changes)
+        specials.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok((changes, specials))
     }
 }
 
@@ -324,7 +331,7 @@ fn diff_subtrees(
     old: gix::ObjectId,
     new: gix::ObjectId,
     dir: &str,
-) -> Result<Vec<PathChange>, SourceError> {
+) -> Result<(Vec<PathChange>, Vec<Special>), SourceError> {
     let empty = repo.empty_tree();
     let old_tree = subtree(repo, old, dir)?.unwrap_or_else(|| empty.clone());
     let new_tree = subtree(repo, new, dir)?.unwrap_or(empty);
@@ -339,11 +346,20 @@ fn diff_subtrees(
     use gix::diff::tree::recorder::Change;
     let file_id = |mode: gix::object::tree::EntryMode, oid: &gix::oid| is_file(mode).then(|| to_object_id(oid));
     let mut changes = Vec::new();
+    let mut specials = Vec::new();
     for change in recorder.records {
         let (path, old, new) = match change {
-            Change::Addition { entry_mode, oid, path, .. } => (path, None, file_id(entry_mode, &oid)),
+            Change::Addition { entry_mode, oid, path, .. } => {
+                if let Some(kind) = special_kind(entry_mode) {
+                    specials.push(Special { path: format!("{dir}/{}", utf8_path(dir, path.as_ref())?), kind });
+                }
+                (path, None, file_id(entry_mode, &oid))
+            }
             Change::Deletion { entry_mode, oid, path, .. } => (path, file_id(entry_mode, &oid), None),
             Change::Modification { previous_entry_mode, previous_oid, entry_mode, oid, path } => {
+                if let Some(kind) = special_kind(entry_mode) {
+                    specials.push(Special { path: format!("{dir}/{}", utf8_path(dir, path.as_ref())?), kind });
+                }
                 (path, file_id(previous_entry_mode, &previous_oid), file_id(entry_mode, &oid))
             }
         };
@@ -353,7 +369,18 @@ fn diff_subtrees(
         }
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(changes)
+    Ok((changes, specials))
+}
+
+/// A link or a submodule: what is not an item where items are.
+fn special_kind(mode: gix::object::tree::EntryMode) -> Option<SpecialKind> {
+    if mode.is_link() {
+        Some(SpecialKind::Link)
+    } else if mode.is_commit() {
+        Some(SpecialKind::Submodule)
+    } else {
+        None
+    }
 }
 
 fn list_subtree(repo: &gix::Repository, tree: gix::ObjectId, dir: &str) -> Result<Vec<Entry>, SourceError> {
@@ -405,13 +432,7 @@ impl Source for GitSource {
             tree.traverse().depthfirst(&mut recorder)?;
             let mut specials = Vec::new();
             for record in recorder.records {
-                let kind = if record.mode.is_link() {
-                    SpecialKind::Link
-                } else if record.mode.is_commit() {
-                    SpecialKind::Submodule
-                } else {
-                    continue;
-                };
+                let Some(kind) = special_kind(record.mode) else { continue };
                 let path = utf8_path(dir, record.filepath.as_ref())?;
                 specials.push(Special { path: format!("{dir}/{path}"), kind });
             }

@@ -139,7 +139,8 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         }
     } else {
         let changes = super::plan::changed_assets(&head, base.as_ref())?;
-        let mut input = plan_input(settings, &head, base.as_ref(), &records, &changes);
+        let mut input = plan_input(settings, &head, base.as_ref(), &records, &changes.assets);
+        input.specials = &changes.specials;
         // What the environment needs, with its hazards, as `plan --env` shows it; a downgrade
         // as `plan` shows one (the reverts, and what refuses them).
         input.environment = environment.clone();

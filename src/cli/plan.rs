@@ -64,9 +64,9 @@ pub fn compute(settings: &Settings, args: &PlanArgs) -> Result<crate::core::plan
     let held = super::held_copies(settings, &head, super::held_assets(&records, environment.as_ref()));
     let held_assets: Vec<_> = held.iter().map(|(h, _)| h.clone()).collect();
     let selection = super::selection(&head, base.as_ref(), &held_assets, &args.selection)?;
-    let asset_changes = changed_assets(&head, base.as_ref())?;
+    let changes = changed_assets(&head, base.as_ref())?;
     settings.printer.debug(|| {
-        format!("{} ms: {} changed paths under the assets folder", opened.elapsed().as_millis(), asset_changes.len())
+        format!("{} ms: {} changed paths under the assets folder", opened.elapsed().as_millis(), changes.assets.len())
     });
     let started = std::time::Instant::now();
     // A head older than its base is a downgrade, as `export` makes it.
@@ -94,7 +94,8 @@ pub fn compute(settings: &Settings, args: &PlanArgs) -> Result<crate::core::plan
         base_project: base.as_ref().map(|b| &b.project),
         downgrade,
         base_revision,
-        asset_changes: &asset_changes,
+        asset_changes: &changes.assets,
+        specials: &changes.specials,
         records: &records,
         environment,
         environment_name: args.env.as_deref(),
@@ -115,20 +116,35 @@ pub fn compute(settings: &Settings, args: &PlanArgs) -> Result<crate::core::plan
     Ok(plan)
 }
 
-/// Returns the paths under the assets folder that differ: a tree diff between two commits, or a
-/// comparison of listings when one side is the work tree.
-pub fn changed_assets(head: &Opened, base: Option<&Opened>) -> Result<Vec<crate::core::source::PathChange>, Failure> {
+/// What changed where the items are: the paths under the assets folder that differ (a tree diff
+/// between two commits, or a comparison of listings when one side is the work tree), and the
+/// links and submodules at head that would not ship — every one under the migrations folder, and
+/// those the change brings under the assets folder.
+pub fn changed_assets(head: &Opened, base: Option<&Opened>) -> Result<Changes, Failure> {
     let folder = &head.project.config.assets;
     let failure = |e| read_failure(&head.revision.spec, e);
-    match (base.map(|b| &b.files), &head.files) {
-        (Some(Files::Git(old)), Files::Git(new)) => old.diff_dir(new, folder).map_err(failure),
+    let mut specials = head.source().specials(&head.project.config.migrations).map_err(failure)?;
+    let assets = match (base.map(|b| &b.files), &head.files) {
+        (Some(Files::Git(old)), Files::Git(new)) => {
+            let (changes, found) = old.diff_dir(new, folder).map_err(failure)?;
+            specials.extend(found);
+            changes
+        }
         (base_files, _) => {
             let old = match base_files {
                 Some(_) => base.map(|b| b.source().list(folder)).transpose().map_err(failure)?.unwrap_or_default(),
                 None => Vec::new(),
             };
             let new = head.source().list(folder).map_err(failure)?;
-            Ok(diff_listings(&old, &new))
+            specials.extend(head.source().specials(folder).map_err(failure)?);
+            diff_listings(&old, &new)
         }
-    }
+    };
+    Ok(Changes { assets, specials })
+}
+
+/// See `changed_assets`.
+pub struct Changes {
+    pub assets: Vec<crate::core::source::PathChange>,
+    pub specials: Vec<crate::core::source::Special>,
 }

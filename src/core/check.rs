@@ -413,34 +413,39 @@ pub fn check_project(project: &Project, source: &dyn Source, threads: usize) -> 
 /// Links and submodules where migrations and assets are: never read or followed, so never
 /// shipped — an error naming each, rather than content dropped without a word.
 pub fn special_findings(project: &Project, source: &dyn Source) -> Result<Vec<Finding>, SourceError> {
+    let mut specials = source.specials(&project.config.migrations)?;
+    specials.extend(source.specials(&project.config.assets)?);
+    Ok(findings_for_specials(project, &specials))
+}
+
+/// The findings of links and submodules found where migrations and assets are.
+pub fn findings_for_specials(project: &Project, specials: &[crate::core::source::Special]) -> Vec<Finding> {
     use crate::core::source::SpecialKind;
     let mut findings = Vec::new();
-    for dir in [&project.config.migrations, &project.config.assets] {
-        for special in source.specials(dir)? {
-            if project.is_ignored(&special.path) {
-                continue;
-            }
-            let path = project.repo_path(&special.path);
-            let (code, what, help) = match special.kind {
-                SpecialKind::Link => (
-                    "link_in_project",
-                    "a symbolic link",
-                    "put the file itself there: migrate reads only regular files and never follows a link (git stores a link, not what it points to)",
-                ),
-                SpecialKind::Submodule => (
-                    "submodule_in_project",
-                    "a git submodule",
-                    "copy the files into the project: a bundle is made from this repository's objects alone",
-                ),
-            };
-            findings.push(
-                Finding::error(code, format!("`{path}` is {what}, which migrate does not read: it would not ship"))
-                    .at(Location::file(&path))
-                    .help(help),
-            );
+    for special in specials {
+        if project.is_ignored(&special.path) {
+            continue;
         }
+        let path = project.repo_path(&special.path);
+        let (code, what, help) = match special.kind {
+            SpecialKind::Link => (
+                "link_in_project",
+                "a symbolic link",
+                "put the file itself there: migrate reads only regular files and never follows a link (git stores a link, not what it points to)",
+            ),
+            SpecialKind::Submodule => (
+                "submodule_in_project",
+                "a git submodule",
+                "copy the files into the project: a bundle is made from this repository's objects alone",
+            ),
+        };
+        findings.push(
+            Finding::error(code, format!("`{path}` is {what}, which migrate does not read: it would not ship"))
+                .at(Location::file(&path))
+                .help(help),
+        );
     }
-    Ok(findings)
+    findings
 }
 
 /// Every statement of every migration (up and down sections, each dialect that runs it) that

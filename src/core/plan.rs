@@ -311,6 +311,8 @@ pub struct PlanInput<'a> {
     pub base_revision: Option<Revision>,
     /// Project-relative paths under the assets folder that differ between base and head.
     pub asset_changes: &'a [PathChange],
+    /// Links and submodules where items are (see `check::special_findings`): errors in the plan.
+    pub specials: &'a [crate::core::source::Special],
     /// Every environment record at head: what they hold has shipped.
     pub records: &'a [EnvironmentRecord],
     pub environment: Option<EnvironmentBase>,
@@ -344,6 +346,7 @@ impl<'a> PlanInput<'a> {
             downgrade: false,
             base_revision: None,
             asset_changes: &[],
+            specials: &[],
             records: &[],
             environment: None,
             environment_name: None,
@@ -432,6 +435,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, SourceError> {
     findings.append(&mut migration_findings);
     ignored.append(&mut migration_ignored);
     let mut findings = merge_across_dialects(findings);
+    findings.extend(crate::core::check::findings_for_specials(project, input.specials));
     let session = session_changes(project, input.base_project);
 
     sort_findings(&mut findings);

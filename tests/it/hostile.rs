@@ -320,8 +320,8 @@ fn a_path_that_is_not_utf8_is_named() {
 }
 
 /// Issue 12, item 6: a link or a submodule where migrations and assets are is an error naming the
-/// path in `check` (at a revision and in the work tree) and in a full `export`, never dropped
-/// without a word; the control passes.
+/// path in `check` (at a revision and in the work tree), in `plan` and in every `export`, never
+/// dropped without a word; the control passes.
 #[test]
 fn links_and_submodules_in_the_project_are_errors_naming_the_path() {
     let env = TestEnv::new();
@@ -332,9 +332,16 @@ fn links_and_submodules_in_the_project_are_errors_naming_the_path() {
     std::fs::write(dir.join("migrate.yaml"), "version: 1\nproject: p\ndialects: [sqlite]\n").unwrap();
     std::fs::write(dir.join("real.yaml"), "spec: {}\n").unwrap();
     std::fs::write(dir.join("assets/query/a.yaml"), "spec: {}\n").unwrap();
-    std::os::unix::fs::symlink("../../real.yaml", dir.join("assets/query/link.yaml")).unwrap();
+    std::fs::create_dir_all(dir.join("migrations")).unwrap();
+    std::fs::write(dir.join("migrations/0001_a.sql"), "CREATE TABLE a (id INTEGER);\n").unwrap();
     git(&["add", "-A"]);
     let commit = |message: &str| git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message]);
+    commit("start");
+    let start = git(&["rev-parse", "HEAD"]);
+    let start = start.trim();
+    std::os::unix::fs::symlink("../../real.yaml", dir.join("assets/query/link.yaml")).unwrap();
+    std::os::unix::fs::symlink("0001_a.sql", dir.join("migrations/0002_link.sql")).unwrap();
+    git(&["add", "-A"]);
     commit("a link");
     let head = git(&["rev-parse", "HEAD"]);
     git(&["update-index", "--add", "--cacheinfo", &format!("160000,{},assets/sub", head.trim())]);
@@ -349,11 +356,23 @@ fn links_and_submodules_in_the_project_are_errors_naming_the_path() {
     let out = env.run(&dir, &["export", "-o", env.path("x.tar").to_str().unwrap()]);
     assert!(out.contains("link_in_project") && out.ends_with("[exit status: 1]\n"), "{out}");
     assert!(!env.path("x.tar").exists());
+    // `plan` and an incremental export name what the change brings.
+    let out = env.run(&dir, &["plan", "--base", start, "--head", "HEAD"]);
+    for path in ["assets/query/link.yaml", "assets/sub", "migrations/0002_link.sql"] {
+        assert!(out.contains(path), "plan names {path}: {out}");
+    }
+    assert!(out.contains("migrate::link_in_project") && out.ends_with("[exit status: 1]\n"), "{out}");
+    let out = env.run(&dir, &["export", "--base", start, "-o", env.path("y.tar").to_str().unwrap()]);
+    assert!(out.contains("submodule_in_project") && out.ends_with("[exit status: 1]\n"), "{out}");
+    assert!(!env.path("y.tar").exists());
 
     // The control: without them, the same project passes.
-    git(&["rm", "-q", "--cached", "assets/sub", "assets/query/link.yaml"]);
+    git(&["rm", "-q", "--cached", "assets/sub", "assets/query/link.yaml", "migrations/0002_link.sql"]);
     std::fs::remove_file(dir.join("assets/query/link.yaml")).unwrap();
+    std::fs::remove_file(dir.join("migrations/0002_link.sql")).unwrap();
     commit("plain");
+    let out = env.run(&dir, &["plan", "--base", start, "--head", "HEAD"]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
     let out = env.run(&dir, &["check", "--rev", "HEAD"]);
     assert!(out.ends_with("[exit status: 0]\n"), "{out}");
     let out = env.run(&dir, &["check"]);
