@@ -470,3 +470,113 @@ fn replace_refs_and_grafts_do_not_change_a_bundle() {
     let check = env.run(&repo.dir, &["check", "--rev", "main"]);
     assert!(check.ends_with("[exit status: 0]\n"), "{check}");
 }
+
+/// Issue 12, item 7: a full disk — at a statement (SQLite's `max_page_count`) and at COMMIT (a
+/// 600 KiB tmpfs) — is "disk full", rolled back, nothing changed, exit 3 with the help to free
+/// space, not "fix the migration"; the control imports the same bundle.
+#[test]
+fn a_full_disk_says_disk_full_and_nothing_changed() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("work"), false);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\n")
+        .write("migrations/0001_t.sql", "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);\n")
+        .write("migrations/0002_big.sql", "INSERT INTO t VALUES (1, randomblob(700000));\n");
+    repo.commit("one");
+    let bundle = env.path("big.tar");
+    env.export(&repo.dir, &bundle, &["--head", "main"]);
+    repo.write(
+        "migrate.yaml",
+        "version: 1\nproject: p\ndialects: [sqlite]\nsession:\n  sqlite: [\"PRAGMA max_page_count = 20\"]\n",
+    );
+    repo.commit("capped");
+    let capped = env.path("capped.tar");
+    env.export(&repo.dir, &capped, &["--head", "main"]);
+    let import = |bundle: &std::path::Path, target: &std::path::Path| {
+        env.run(env.root.path(), &["import", bundle.to_str().unwrap(), "--target", target.to_str().unwrap()])
+    };
+    let tables = |target: &std::path::Path| {
+        let out = std::process::Command::new("sqlite3")
+            .arg(target.join("db.sqlite3"))
+            .arg("SELECT count(*) FROM sqlite_master")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let assert_disk_full = |out: &str, target: &std::path::Path, at: &str| {
+        assert!(out.contains("migrate::disk_full") && out.contains("free space"), "{at}: {out}");
+        assert!(out.contains("rolled back") && !out.contains("fix the migration"), "{at}: {out}");
+        assert!(out.ends_with("[exit status: 3]\n"), "{at}: {out}");
+        assert_eq!(tables(target), "0", "{at}: nothing changed");
+    };
+
+    let at_statement = env.path("at-statement");
+    assert_disk_full(&import(&capped, &at_statement), &at_statement, "statement");
+
+    // A small file system of its own, where the database's pages are written at COMMIT.
+    let small = env.path("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=600k", "tmpfs", small.to_str().unwrap()])
+        .output()
+        .unwrap();
+    if mounted.status.success() {
+        struct Unmount(std::path::PathBuf);
+        impl Drop for Unmount {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount").arg(&self.0).status();
+            }
+        }
+        let _unmount = Unmount(small.clone());
+        let at_commit = small.join("target");
+        let out = import(&bundle, &at_commit);
+        assert!(out.contains("COMMIT failed"), "{out}");
+        assert_disk_full(&out, &at_commit, "commit");
+    } else if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("cannot mount a small tmpfs for the disk-full test: {}", String::from_utf8_lossy(&mounted.stderr));
+    } else {
+        eprintln!("skipped the COMMIT half: mount: {}", String::from_utf8_lossy(&mounted.stderr));
+    }
+
+    // The control.
+    let fine = env.path("fine");
+    assert!(import(&bundle, &fine).ends_with("[exit status: 0]\n"));
+    assert_ne!(tables(&fine), "0");
+}
+
+/// Issue 12, item 7: credentials refused is "permission denied", exit 1, and a privilege missing
+/// at the first write is "permission denied", rolled back, exit 3 — never "unreachable" (exit 5,
+/// which tells a scheduler to retry); the control imports.
+#[test]
+fn permission_denied_is_not_unreachable() {
+    let Some(db) = crate::common::db::TestDb::create(crate::common::db::Server::Postgres) else { return };
+    let env = TestEnv::new();
+    let mut repo = project(&env);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [postgres, mysql]\n");
+    repo.commit("dialects");
+    let bundle = env.path("one.tar");
+    env.export(&repo.dir, &bundle, &["--head", "main"]);
+    let role = format!("{}_nobody", db.name);
+    db.query(&format!("CREATE ROLE {role} LOGIN"));
+    db.query(&format!("REVOKE CREATE ON SCHEMA public FROM PUBLIC; REVOKE ALL ON DATABASE {} FROM PUBLIC; GRANT CONNECT ON DATABASE {} TO {role}", db.name, db.name));
+    let import = |i: usize, url: &str| {
+        let target = env.path(&format!("t{i}"));
+        env.run(
+            env.root.path(),
+            &["import", bundle.to_str().unwrap(), "--target", target.to_str().unwrap(), "--db", url],
+        )
+    };
+    let cases = [
+        // May connect, may not create the history table: rolled back.
+        (format!("postgres://{role}@127.0.0.1:5432/{}", db.name), 3),
+        (format!("postgres://no_such_role_{}@127.0.0.1:5432/{}", std::process::id(), db.name), 1),
+        ("mysql://root:wrong-password@127.0.0.1:3306/test".to_string(), 1),
+    ];
+    for (i, (url, exit)) in cases.iter().enumerate() {
+        let out = import(i, url);
+        assert!(out.contains("migrate::database_permission_denied"), "case {i}: {out}");
+        assert!(!out.contains("unreachable") && out.ends_with(&format!("[exit status: {exit}]\n")), "case {i}: {out}");
+    }
+    let out = import(9, &format!("postgres://postgres@127.0.0.1:5432/{}", db.name));
+    assert!(out.ends_with("[exit status: 0]\n"), "the control: {out}");
+    db.query(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+}
