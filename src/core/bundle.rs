@@ -129,7 +129,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
                     overrides: &project.config.hazards,
                     created_tables: &mut created_tables,
                 };
-                let found = hazard::analyse_parsed(section, &statements, parsed, &mut context);
+                let found = hazard::analyse_parsed(section, statements.iter().zip(parsed), &mut context);
                 items.push(migration_item(dialect, migration, action, &statements, line, found, &mut members));
             }
         }

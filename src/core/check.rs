@@ -461,7 +461,7 @@ fn transaction_control_findings(project: &Project, snapshot: &Snapshot) -> Vec<F
             let sections = [(Some(&parsed.up), 1), (parsed.down.as_ref(), parsed.down_line.unwrap_or(1))];
             for (section, first_line) in sections {
                 let Some(section) = section else { continue };
-                for statement in crate::core::sql_split::split(section, *dialect) {
+                for statement in crate::core::sql_split::statements(section, *dialect) {
                     let Some(word) = transaction_control(*dialect, &statement.text) else { continue };
                     let key = (project.repo_path(&migration.file.path), statement.line + first_line - 1);
                     let entry = found.entry(key).or_insert_with(|| {

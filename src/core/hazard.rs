@@ -359,23 +359,37 @@ fn has_rules(ast: &Ast) -> bool {
 /// parsing one statement at a time.
 pub fn analyse(text: &str, statements: &[Statement], context: &mut Context<'_>) -> Vec<Hazard> {
     let dialect = context.dialect;
-    analyse_parsed(text, statements, statements.iter().map(|s| parse(dialect, s)), context)
+    analyse_parsed(text, statements.iter().map(|s| (s, parse(dialect, s))), context)
 }
 
-/// `analyse`, with the statements parsed by the caller (the `i`th of `parsed` is `statements[i]`);
-/// each is dropped once it has been looked at.
-pub fn analyse_parsed(
+/// `analyse`, over statements the caller splits and parses (in order, each with its reading),
+/// owned or borrowed; each is dropped once it has been looked at, so a caller that streams them
+/// (`sql_split::statements`) holds one at a time.
+pub fn analyse_parsed<S: std::borrow::Borrow<Statement>>(
     text: &str,
-    statements: &[Statement],
-    parsed: impl IntoIterator<Item = Parsed>,
+    statements: impl IntoIterator<Item = (S, Parsed)>,
     context: &mut Context<'_>,
 ) -> Vec<Hazard> {
+    /// Where a statement is, for its hazards: its start, and the lines `-- migrate:allow` may
+    /// stand on (after the previous statement, up to its own last line).
+    #[derive(Clone, Copy)]
+    struct Place {
+        line: usize,
+        column: usize,
+        previous_end: usize,
+        last_line: usize,
+    }
     let allows = allow_directives(text);
-    let mut found: Vec<(usize, &'static str, String)> = Vec::new();
+    let mut found: Vec<(Place, &'static str, String)> = Vec::new();
     let mut ddl = None;
     let mut data = false;
-    for (index, read) in parsed.into_iter().enumerate() {
-        let mut add = |rule: &'static str, message: String| found.push((index, rule, message));
+    let mut previous_end = 0;
+    for (statement, read) in statements {
+        let statement = statement.borrow();
+        let place =
+            Place { line: statement.line, column: statement.column, previous_end, last_line: last_line(statement) };
+        previous_end = place.last_line;
+        let mut add = |rule: &'static str, message: String| found.push((place, rule, message));
         match &read {
             Parsed::Keyword { rule, message } => {
                 let in_transaction = !context.no_transaction
@@ -388,7 +402,7 @@ pub fn analyse_parsed(
             Parsed::Unparsed(why) => add("unparsed/statement", why.clone()),
             Parsed::Plain { ddl: is_ddl, data: is_data } => {
                 if *is_ddl && ddl.is_none() {
-                    ddl = Some(index);
+                    ddl = Some(place);
                 }
                 data |= is_data;
             }
@@ -396,7 +410,7 @@ pub fn analyse_parsed(
                 statement_hazards(ast, context, &mut add);
                 let (is_ddl, is_data) = kind(ast);
                 if is_ddl && ddl.is_none() {
-                    ddl = Some(index);
+                    ddl = Some(place);
                 }
                 data |= is_data;
             }
@@ -411,27 +425,18 @@ pub fn analyse_parsed(
         }
     }
     let mut hazards = Vec::new();
-    for (index, rule_id, message) in found {
+    for (place, rule_id, message) in found {
         let Some(rule) = rule(rule_id) else { continue };
         let severity = severity(rule, context.overrides);
         if severity == Severity::Off {
             continue;
         }
-        let statement = &statements[index];
-        let previous_end = index.checked_sub(1).map_or(0, |i| last_line(&statements[i]));
         let allowed = allows
             .iter()
-            .find(|a| a.rule == rule_id && a.line > previous_end && a.line <= last_line(statement))
+            .find(|a| a.rule == rule_id && a.line > place.previous_end && a.line <= place.last_line)
             .filter(|_| rule_id != CONTROL_STATEMENT)
             .map(|a| a.reason.clone());
-        hazards.push(Hazard {
-            rule: rule.id,
-            severity,
-            line: statement.line,
-            column: statement.column,
-            message,
-            allowed,
-        });
+        hazards.push(Hazard { rule: rule.id, severity, line: place.line, column: place.column, message, allowed });
     }
     hazards
 }

@@ -1249,14 +1249,18 @@ fn hazard_findings(
         (true, Some(down)) => (down.as_str(), parsed.down_line.unwrap_or(1) - 1, ", down section"),
         (true, None) => return Vec::new(),
     };
-    let statements = crate::core::sql_split::split(section, dialect);
     let mut context = hazard::Context {
         dialect,
         no_transaction: parsed.no_transaction,
         overrides: &project.config.hazards,
         created_tables,
     };
-    hazard::analyse(section, &statements, &mut context)
+    // One statement at a time: a data migration's statements are never held together.
+    let statements = crate::core::sql_split::statements(section, dialect).map(|s| {
+        let read = hazard::parse(dialect, &s);
+        (s, read)
+    });
+    hazard::analyse_parsed(section, statements, &mut context)
         .into_iter()
         .filter_map(|found| {
             let rule = hazard::rule(found.rule)?;

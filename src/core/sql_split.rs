@@ -33,33 +33,59 @@ pub struct Statement {
 
 /// Splits SQL text into statements. Comment-only or whitespace-only input gives an empty Vec.
 pub fn split(sql: &str, dialect: Dialect) -> Vec<Statement> {
-    let toks = Tokens::new(sql, dialect);
-    let mut out = Vec::new();
-    let mut cursor = Cursor { pos: 0, line: 1, column: 1 };
-    let mut cur: Option<Pending> = None;
-    let mut i = 0;
-    while let Some(tok) = toks.get(i) {
-        // Only the tokens ahead are looked at from here on.
-        toks.release_before(i);
-        match (tok.kind, cur.as_mut()) {
-            (Kind::Space | Kind::Comment, _) => {}
-            // A `;` with nothing before it is an empty statement; there is nothing to emit.
-            (Kind::Semi, None) => {}
-            (Kind::Semi, Some(p)) if p.blocks.is_empty() && p.parens == 0 => {
-                if let Some(p) = cur.take() {
-                    out.push(p.finish(sql, tok.start, &mut cursor));
+    statements(sql, dialect).collect()
+}
+
+/// The statements of SQL text one at a time, as `split` finds them, for callers that look at
+/// each once (a data migration of 800,000 statements need not be held whole).
+pub fn statements(sql: &str, dialect: Dialect) -> Statements<'_> {
+    Statements {
+        sql,
+        dialect,
+        toks: Tokens::new(sql, dialect),
+        cursor: Cursor { pos: 0, line: 1, column: 1 },
+        cur: None,
+        i: 0,
+    }
+}
+
+/// See `statements`.
+pub struct Statements<'a> {
+    sql: &'a str,
+    dialect: Dialect,
+    toks: Tokens<'a>,
+    cursor: Cursor,
+    cur: Option<Pending>,
+    i: usize,
+}
+
+impl Iterator for Statements<'_> {
+    type Item = Statement;
+
+    fn next(&mut self) -> Option<Statement> {
+        let (sql, dialect) = (self.sql, self.dialect);
+        while let Some(tok) = self.toks.get(self.i) {
+            // Only the tokens ahead are looked at from here on.
+            self.toks.release_before(self.i);
+            let i = self.i;
+            self.i += 1;
+            match (tok.kind, self.cur.as_mut()) {
+                (Kind::Space | Kind::Comment, _) => {}
+                // A `;` with nothing before it is an empty statement; there is nothing to emit.
+                (Kind::Semi, None) => {}
+                (Kind::Semi, Some(p)) if p.blocks.is_empty() && p.parens == 0 => {
+                    if let Some(p) = self.cur.take() {
+                        return Some(p.finish(sql, tok.start, &mut self.cursor));
+                    }
                 }
+                (_, Some(p)) => p.feed(sql, &self.toks, i, dialect),
+                (_, None) => self.cur.insert(Pending::new(tok.start)).feed(sql, &self.toks, i, dialect),
             }
-            (_, Some(p)) => p.feed(sql, &toks, i, dialect),
-            (_, None) => cur.insert(Pending::new(tok.start)).feed(sql, &toks, i, dialect),
         }
-        i += 1;
-    }
-    if let Some(p) = cur {
+        let p = self.cur.take()?;
         let end = p.end;
-        out.push(p.finish(sql, end, &mut cursor));
+        Some(p.finish(sql, end, &mut self.cursor))
     }
-    out
 }
 
 /// Returns the 1-based line of a byte offset (helper used by callers for diagnostics).
