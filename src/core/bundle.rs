@@ -117,9 +117,16 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
         for chunk in runs.chunks(512) {
             let read =
                 crate::core::parallel::map(chunk.to_vec(), request.threads, |(migration, action, section, line)| {
-                    let statements = sql_split::split(section, dialect);
-                    let parsed: Vec<hazard::Parsed> = statements.iter().map(|s| hazard::parse(dialect, s)).collect();
-                    Ok((migration, action, section, line, statements, parsed))
+                    // Each statement is hashed, placed and read, and its text let go.
+                    let (mut infos, mut read) = (Vec::new(), Vec::new());
+                    for s in sql_split::statements(section, dialect) {
+                        infos.push(StatementInfo {
+                            sha256: ContentHash::of(s.text.as_bytes()),
+                            line: s.line + line - 1,
+                        });
+                        read.push((hazard::Place::of(&s), hazard::parse(dialect, &s)));
+                    }
+                    Ok((migration, action, section, line, infos, read))
                 })
                 .map_err(|e| BundleError::Internal(e.to_string()))?;
             for (migration, action, section, line, statements, parsed) in read {
@@ -129,8 +136,8 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
                     overrides: &project.config.hazards,
                     created_tables: &mut created_tables,
                 };
-                let found = hazard::analyse_parsed(section, statements.iter().zip(parsed), &mut context);
-                items.push(migration_item(dialect, migration, action, &statements, line, found, &mut members));
+                let found = hazard::analyse_parsed(section, parsed, &mut context);
+                items.push(migration_item(dialect, migration, action, statements, line, found, &mut members));
             }
         }
     }
@@ -275,7 +282,7 @@ fn migration_item(
     dialect: Dialect,
     migration: &SnapshotMigration,
     action: Action,
-    statements: &[sql_split::Statement],
+    statements: Vec<StatementInfo>,
     section_line: usize,
     hazards: Vec<hazard::Hazard>,
     members: &mut BTreeMap<String, Arc<str>>,
@@ -285,10 +292,6 @@ fn migration_item(
     members.insert(path.clone(), Arc::clone(&migration.text));
     // Statement lines count in the whole file: the down section starts after the up section.
     let line_offset = section_line - 1;
-    let statements = statements
-        .iter()
-        .map(|s| StatementInfo { sha256: ContentHash::of(s.text.as_bytes()), line: s.line + line_offset })
-        .collect();
     Item {
         item_type: ItemType::Migration,
         identity: migration.file.version.to_string(),

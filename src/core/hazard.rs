@@ -355,41 +355,44 @@ fn has_rules(ast: &Ast) -> bool {
     )
 }
 
+/// Where a statement is, which is all its hazards need of it once it is read: its start, and
+/// its last line (a `-- migrate:allow` applies between the previous statement and that line).
+#[derive(Debug, Clone, Copy)]
+pub struct Place {
+    pub line: usize,
+    pub column: usize,
+    pub last_line: usize,
+}
+
+impl Place {
+    pub fn of(statement: &Statement) -> Place {
+        Place { line: statement.line, column: statement.column, last_line: last_line(statement) }
+    }
+}
+
 /// Analyses the statements of one migration section (`text` is what they were split from),
 /// parsing one statement at a time.
 pub fn analyse(text: &str, statements: &[Statement], context: &mut Context<'_>) -> Vec<Hazard> {
     let dialect = context.dialect;
-    analyse_parsed(text, statements.iter().map(|s| (s, parse(dialect, s))), context)
+    analyse_parsed(text, statements.iter().map(|s| (Place::of(s), parse(dialect, s))), context)
 }
 
-/// `analyse`, over statements the caller splits and parses (in order, each with its reading),
-/// owned or borrowed; each is dropped once it has been looked at, so a caller that streams them
-/// (`sql_split::statements`) holds one at a time.
-pub fn analyse_parsed<S: std::borrow::Borrow<Statement>>(
+/// `analyse`, over statements the caller splits and parses (in order: where each is, and its
+/// reading), so that no caller need hold a section's statements or syntax trees together.
+pub fn analyse_parsed(
     text: &str,
-    statements: impl IntoIterator<Item = (S, Parsed)>,
+    statements: impl IntoIterator<Item = (Place, Parsed)>,
     context: &mut Context<'_>,
 ) -> Vec<Hazard> {
-    /// Where a statement is, for its hazards: its start, and the lines `-- migrate:allow` may
-    /// stand on (after the previous statement, up to its own last line).
-    #[derive(Clone, Copy)]
-    struct Place {
-        line: usize,
-        column: usize,
-        previous_end: usize,
-        last_line: usize,
-    }
     let allows = allow_directives(text);
-    let mut found: Vec<(Place, &'static str, String)> = Vec::new();
-    let mut ddl = None;
+    // Each hazard with its statement's place and the last line of the statement before it.
+    let mut found: Vec<(Place, usize, &'static str, String)> = Vec::new();
+    let mut ddl: Option<(Place, usize)> = None;
     let mut data = false;
     let mut previous_end = 0;
-    for (statement, read) in statements {
-        let statement = statement.borrow();
-        let place =
-            Place { line: statement.line, column: statement.column, previous_end, last_line: last_line(statement) };
-        previous_end = place.last_line;
-        let mut add = |rule: &'static str, message: String| found.push((place, rule, message));
+    for (place, read) in statements {
+        let after = std::mem::replace(&mut previous_end, place.last_line);
+        let mut add = |rule: &'static str, message: String| found.push((place, after, rule, message));
         match &read {
             Parsed::Keyword { rule, message } => {
                 let in_transaction = !context.no_transaction
@@ -402,7 +405,7 @@ pub fn analyse_parsed<S: std::borrow::Borrow<Statement>>(
             Parsed::Unparsed(why) => add("unparsed/statement", why.clone()),
             Parsed::Plain { ddl: is_ddl, data: is_data } => {
                 if *is_ddl && ddl.is_none() {
-                    ddl = Some(place);
+                    ddl = Some((place, after));
                 }
                 data |= is_data;
             }
@@ -410,22 +413,22 @@ pub fn analyse_parsed<S: std::borrow::Borrow<Statement>>(
                 statement_hazards(ast, context, &mut add);
                 let (is_ddl, is_data) = kind(ast);
                 if is_ddl && ddl.is_none() {
-                    ddl = Some(place);
+                    ddl = Some((place, after));
                 }
                 data |= is_data;
             }
         }
     }
     if context.dialect == Dialect::Mysql
-        && let Some(first_ddl) = ddl
+        && let Some((place, after)) = ddl
     {
-        found.push((first_ddl, "not-rollbackable/mysql-ddl", "DDL commits by itself".into()));
+        found.push((place, after, "not-rollbackable/mysql-ddl", "DDL commits by itself".into()));
         if data {
-            found.push((first_ddl, "not-rollbackable/mysql-mixed", "DDL and data changes in one migration".into()));
+            found.push((place, after, "not-rollbackable/mysql-mixed", "DDL and data changes in one migration".into()));
         }
     }
     let mut hazards = Vec::new();
-    for (place, rule_id, message) in found {
+    for (place, previous_end, rule_id, message) in found {
         let Some(rule) = rule(rule_id) else { continue };
         let severity = severity(rule, context.overrides);
         if severity == Severity::Off {
@@ -433,7 +436,7 @@ pub fn analyse_parsed<S: std::borrow::Borrow<Statement>>(
         }
         let allowed = allows
             .iter()
-            .find(|a| a.rule == rule_id && a.line > place.previous_end && a.line <= place.last_line)
+            .find(|a| a.rule == rule_id && a.line > previous_end && a.line <= place.last_line)
             .filter(|_| rule_id != CONTROL_STATEMENT)
             .map(|a| a.reason.clone());
         hazards.push(Hazard { rule: rule.id, severity, line: place.line, column: place.column, message, allowed });

@@ -1256,10 +1256,8 @@ fn hazard_findings(
         created_tables,
     };
     // One statement at a time: a data migration's statements are never held together.
-    let statements = crate::core::sql_split::statements(section, dialect).map(|s| {
-        let read = hazard::parse(dialect, &s);
-        (s, read)
-    });
+    let statements = crate::core::sql_split::statements(section, dialect)
+        .map(|s| (hazard::Place::of(&s), hazard::parse(dialect, &s)));
     hazard::analyse_parsed(section, statements, &mut context)
         .into_iter()
         .filter_map(|found| {
