@@ -58,6 +58,7 @@ for case in aliases nesting; do
   y="$work/yaml-$case"
   mkdir -p "$y/migrations" "$y/assets/query"
   cp "$repo/migrate.yaml" "$y/" && cp "$repo/migrations/0001_a.sql" "$y/migrations/"
+  git -C "$y" init -q -b main && git -C "$y" add -A && git -C "$y" commit -q -m base
   python3 - "$y/assets/query/$case.yaml" "$case" <<'PY'
 import sys
 with open(sys.argv[1], "w") as f:
@@ -71,9 +72,9 @@ with open(sys.argv[1], "w") as f:
     else:
         f.write("spec: " + "[" * 500_000 + "]" * 500_000 + "\n")
 PY
-  git -C "$y" init -q -b main && git -C "$y" add -A && git -C "$y" commit -q -m yaml
+  git -C "$y" add -A && git -C "$y" commit -q -m yaml
   row "check $case.yaml ($(du -k "$y/assets/query/$case.yaml" | cut -f1) KB)" "$MIGRATE" check --repo "$y"
-  row "plan $case.yaml" "$MIGRATE" plan --repo "$y"
+  row "plan $case.yaml" "$MIGRATE" plan --repo "$y" --base HEAD~1
 done
 
 # A 56 MB data migration of 800,000 statements: plan and export (target: peak RSS at most 4x the
