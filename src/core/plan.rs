@@ -184,7 +184,8 @@ pub struct AssetChange {
     pub sha256_before: Option<ContentHash>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<ContentHash>,
-    /// Unified diff of the normalised text.
+    /// Unified diff of the normalised text; past 1 MiB it is cut at a line end and ends with
+    /// `\ diff cut at 1048576 bytes: L more lines, +A -R in all`.
     pub diff: String,
     /// What the release does with it: `ship` (the default, left out), `skip` (`--skip`, or not
     /// named by `--only`: the target keeps the copy it holds, `sha256_before`), `skip_always`
@@ -236,6 +237,7 @@ pub struct MigrationChange {
     pub sha256_before: Option<ContentHash>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<ContentHash>,
+    /// Unified diff of the normalised text, cut past 1 MiB as an asset's is.
     pub diff: String,
 }
 
