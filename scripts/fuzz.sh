@@ -12,6 +12,8 @@
 #   FUZZ_TIMEOUT=10     libFuzzer -timeout: one input taking longer is a finding (timeout-*)
 #   FUZZ_KEEP_GOING=1   fork mode with -ignore_crashes/-ignore_timeouts/-ignore_ooms, so that a
 #                       target keeps fuzzing after a finding (each is still written to artifacts)
+#   FUZZ_FLAGS="..."    more libFuzzer flags, e.g. "-max_len=65536 -len_control=0" to try large
+#                       inputs at once (libFuzzer otherwise grows the length limit slowly)
 #   MIGRATE=PATH        the release binary that exports the seed bundles (default: built here)
 # Each target runs in one process (no -jobs/-workers). At the end a markdown table: target,
 # seconds, executions (libFuzzer's stat::number_of_executed_units), crashes (files in
@@ -177,6 +179,8 @@ for t in "${targets[@]}"; do
   mkdir -p "$root/fuzz/artifacts/$t"
   log="$root/fuzz/artifacts/$t.log"
   flags=(-max_total_time="$FUZZ_SECONDS" -rss_limit_mb="$FUZZ_RSS_MB" -timeout="$FUZZ_TIMEOUT" -print_final_stats=1)
+  read -r -a extra <<<"${FUZZ_FLAGS:-}"
+  flags+=("${extra[@]}")
   if [[ "$FUZZ_KEEP_GOING" == 1 ]]; then
     flags+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
   fi
