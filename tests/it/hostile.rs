@@ -594,3 +594,52 @@ fn permission_denied_is_not_unreachable() {
     assert!(out.ends_with("[exit status: 0]\n"), "the control: {out}");
     db.query(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
 }
+
+/// Issue 12, item 1, a database in WAL mode (set by its owner; it persists in the file): a crash
+/// leaves a `-wal` file instead of a rollback journal, and `status` and the next `import` still
+/// read it and converge, every statement once. Sampled crash points across the release (the
+/// rollback-journal test above takes every one).
+#[test]
+fn a_crash_in_a_wal_database_converges() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("work"), true);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\n")
+        .write("migrations/0001_t.sql", "CREATE TABLE t (id INTEGER, payload BLOB);\n");
+    let base = repo.commit("base");
+    for v in 2..=201 {
+        repo.write(&format!("migrations/{v:04}_row.sql"), format!("INSERT INTO t VALUES ({v}, randomblob(2000));\n"));
+    }
+    let head = repo.commit("rows");
+    let (full, change) = (env.path("base.tar"), env.path("change.tar"));
+    env.export(&repo.dir, &full, &["--head", &base.to_string()]);
+    env.export(&repo.dir, &change, &["--base", &base.to_string(), "--head", &head.to_string()]);
+    let sqlite = |target: &std::path::Path, sql: &str| {
+        let out = std::process::Command::new("sqlite3").arg(target.join("db.sqlite3")).arg(sql).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let mut wal_left = 0;
+    for n in [1, 2, 77, 150, 233, 300, 399] {
+        let target = env.path(&format!("site-{n}"));
+        let t = target.to_str().unwrap();
+        assert!(
+            env.run(env.root.path(), &["import", full.to_str().unwrap(), "--target", t])
+                .ends_with("[exit status: 0]\n")
+        );
+        assert_eq!(sqlite(&target, "PRAGMA journal_mode=WAL"), "wal");
+        let mut command = env.command(env.root.path(), &["import", change.to_str().unwrap(), "--target", t]);
+        let crashed = command.env("MIGRATE_TEST_CRASH_AFTER", n.to_string()).output().unwrap();
+        assert_eq!(crashed.status.code(), None, "crash {n}: the process died");
+        if target.join("db.sqlite3-wal").exists() {
+            wal_left += 1;
+        }
+        let status = env.stdout(env.root.path(), &["status", "--target", t, "--format", "json"], 0);
+        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+        assert_eq!(status["migrations"].as_array().unwrap().len(), 1, "crash {n}: {status:#}");
+        let again = env.run(env.root.path(), &["import", change.to_str().unwrap(), "--target", t]);
+        assert!(again.ends_with("[exit status: 0]\n"), "crash {n}: {again}");
+        assert_eq!(sqlite(&target, "SELECT count(*), count(DISTINCT id) FROM t"), "200|200", "crash {n}");
+        assert_eq!(sqlite(&target, "SELECT count(*) FROM migrate_history"), "201", "crash {n}");
+        assert_eq!(sqlite(&target, "PRAGMA journal_mode"), "wal", "crash {n}: the owner's mode is kept");
+    }
+    assert!(wal_left >= 5, "{wal_left} crashes left a -wal file");
+}
