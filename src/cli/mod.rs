@@ -307,7 +307,7 @@ fn same_release(head: &Opened, other: &Opened) -> Result<bool, Failure> {
     if a.session != b.session || a.config.dialects != b.config.dialects || a.config.ignore != b.config.ignore {
         return Ok(false);
     }
-    if !plan::changed_assets(head, Some(other))?.assets.is_empty() {
+    if !plan::changed_assets(head, Some(other))?.0.is_empty() {
         return Ok(false);
     }
     let list = |opened: &Opened| {

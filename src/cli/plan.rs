@@ -64,7 +64,7 @@ pub fn compute(settings: &Settings, args: &PlanArgs) -> Result<crate::core::plan
     let held = super::held_copies(settings, &head, super::held_assets(&records, environment.as_ref()));
     let held_assets: Vec<_> = held.iter().map(|(h, _)| h.clone()).collect();
     let selection = super::selection(&head, base.as_ref(), &held_assets, &args.selection)?;
-    let changes = changed_assets(&head, base.as_ref())?;
+    let changes = changes(&head, base.as_ref())?;
     settings.printer.debug(|| {
         format!("{} ms: {} changed paths under the assets folder", opened.elapsed().as_millis(), changes.assets.len())
     });
@@ -116,34 +116,41 @@ pub fn compute(settings: &Settings, args: &PlanArgs) -> Result<crate::core::plan
     Ok(plan)
 }
 
-/// What changed where the items are: the paths under the assets folder that differ (a tree diff
-/// between two commits, or a comparison of listings when one side is the work tree), and the
-/// links and submodules at head that would not ship — every one under the migrations folder, and
-/// those the change brings under the assets folder.
-pub fn changed_assets(head: &Opened, base: Option<&Opened>) -> Result<Changes, Failure> {
+/// What changed where the items are: the paths under the assets folder that differ, and the
+/// links and submodules at head that would not ship — every one under the migrations folder,
+/// and those the change brings under the assets folder.
+pub fn changes(head: &Opened, base: Option<&Opened>) -> Result<Changes, Failure> {
+    let (assets, found) = changed_assets(head, base)?;
+    let mut specials =
+        head.source().specials(&head.project.config.migrations).map_err(|e| read_failure(&head.revision.spec, e))?;
+    specials.extend(found);
+    Ok(Changes { assets, specials })
+}
+
+/// The paths under the assets folder that differ (a tree diff between two commits, or a
+/// comparison of listings when one side is the work tree), and the links and submodules among
+/// what the change brings there.
+pub fn changed_assets(
+    head: &Opened,
+    base: Option<&Opened>,
+) -> Result<(Vec<crate::core::source::PathChange>, Vec<crate::core::source::Special>), Failure> {
     let folder = &head.project.config.assets;
     let failure = |e| read_failure(&head.revision.spec, e);
-    let mut specials = head.source().specials(&head.project.config.migrations).map_err(failure)?;
-    let assets = match (base.map(|b| &b.files), &head.files) {
-        (Some(Files::Git(old)), Files::Git(new)) => {
-            let (changes, found) = old.diff_dir(new, folder).map_err(failure)?;
-            specials.extend(found);
-            changes
-        }
+    match (base.map(|b| &b.files), &head.files) {
+        (Some(Files::Git(old)), Files::Git(new)) => old.diff_dir(new, folder).map_err(failure),
         (base_files, _) => {
             let old = match base_files {
                 Some(_) => base.map(|b| b.source().list(folder)).transpose().map_err(failure)?.unwrap_or_default(),
                 None => Vec::new(),
             };
             let new = head.source().list(folder).map_err(failure)?;
-            specials.extend(head.source().specials(folder).map_err(failure)?);
-            diff_listings(&old, &new)
+            let specials = head.source().specials(folder).map_err(failure)?;
+            Ok((diff_listings(&old, &new), specials))
         }
-    };
-    Ok(Changes { assets, specials })
+    }
 }
 
-/// See `changed_assets`.
+/// See `changes`.
 pub struct Changes {
     pub assets: Vec<crate::core::source::PathChange>,
     pub specials: Vec<crate::core::source::Special>,
