@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::core::plan::Revision;
 use crate::core::project::{PROJECT_FILE, Project};
 use crate::core::record::EnvironmentRecord;
-use crate::core::source::{MemorySource, Source};
+use crate::core::source::Source;
 use crate::exit::Failure;
 use crate::git::{Commit, GitRepo, GitSource};
 use crate::output::Printer;
@@ -134,9 +134,8 @@ impl Settings {
                     crate::core::check::SCHEMAS_DIR,
                 ];
                 let tracked = self.repo.tracked_files(&self.prefix)?;
-                let source: MemorySource =
-                    crate::worktree::read_project(&root, &dir, &folders, &[PROJECT_FILE], &tracked)
-                        .map_err(|e| read_failure(WORKTREE, e))?;
+                let source = crate::worktree::read_project(&root, &dir, &folders, &[PROJECT_FILE], &tracked)
+                    .map_err(|e| read_failure(WORKTREE, e))?;
                 let revision = Revision { spec: WORKTREE.to_string(), commit: None };
                 Ok(Some(Opened { project, revision, files: Files::Worktree(source), commit: None }))
             }
@@ -181,7 +180,7 @@ pub struct Opened {
 /// The files of an opened project: a commit's tree, or the work tree read into memory.
 pub enum Files {
     Git(Box<GitSource>),
-    Worktree(MemorySource),
+    Worktree(crate::worktree::WorktreeSource),
 }
 
 impl Opened {

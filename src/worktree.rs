@@ -1,11 +1,58 @@
 //! `WORKTREE`: the project's files on disk as git would see them — tracked and untracked, with
-//! what `.gitignore` (and `.git/info/exclude`) ignores left out. They are read into a
-//! `MemorySource` with git blob ids, so they compare with committed files by id.
+//! what `.gitignore` (and `.git/info/exclude`) ignores left out. They are listed with git blob
+//! ids, so they compare with committed files by id, and read again when asked for: a 200 MB
+//! asset is not held for the whole run.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use crate::core::source::{MemorySource, Source, SourceError};
+use crate::core::source::{Entry, MemorySource, ObjectId, Source, SourceError, Special};
 use crate::git::blob_id;
+
+/// The project's files on disk (see `read_project`).
+pub struct WorktreeSource {
+    /// Paths and ids (no bytes), and the links found.
+    listing: MemorySource,
+    /// Where each listed file is on disk.
+    disk: BTreeMap<String, PathBuf>,
+}
+
+impl WorktreeSource {
+    fn insert(&mut self, path: String, on_disk: PathBuf) -> Result<(), SourceError> {
+        let bytes = std::fs::read(&on_disk).map_err(|e| format!("cannot read `{}`: {e}", on_disk.display()))?;
+        self.listing.insert(path.clone(), blob_id(&bytes)?, Vec::new());
+        self.disk.insert(path, on_disk);
+        Ok(())
+    }
+}
+
+impl Source for WorktreeSource {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, SourceError> {
+        self.listing.list(dir)
+    }
+
+    fn lookup(&self, path: &str) -> Result<Option<ObjectId>, SourceError> {
+        self.listing.lookup(path)
+    }
+
+    fn specials(&self, dir: &str) -> Result<Vec<Special>, SourceError> {
+        self.listing.specials(dir)
+    }
+
+    fn read(&self, path: &str, id: &ObjectId) -> Result<Vec<u8>, SourceError> {
+        let on_disk = self.disk.get(path).ok_or_else(|| format!("no file `{path}`"))?;
+        let bytes = std::fs::read(on_disk).map_err(|e| format!("cannot read `{}`: {e}", on_disk.display()))?;
+        // What was listed is what is read, or the run says so rather than mixing two versions.
+        if blob_id(&bytes)? != *id {
+            return Err(format!(
+                "`{}` changed while migrate was reading the work tree: run it again",
+                on_disk.display()
+            )
+            .into());
+        }
+        Ok(bytes)
+    }
+}
 
 /// Reads the project's files below `project_dir`, limited to the given project-relative folders
 /// and files; `tracked` (project-relative, from the index) are read even where ignored.
@@ -15,13 +62,12 @@ pub fn read_project(
     folders: &[&str],
     files: &[&str],
     tracked: &[String],
-) -> Result<MemorySource, SourceError> {
-    let mut source = MemorySource::new();
+) -> Result<WorktreeSource, SourceError> {
+    let mut source = WorktreeSource { listing: MemorySource::new(), disk: BTreeMap::new() };
     for file in files {
         let path = project_dir.join(file);
         if path.is_file() && !is_ignored(repo_root, &path) {
-            let bytes = std::fs::read(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-            source.insert(*file, blob_id(&bytes)?, bytes);
+            source.insert(file.to_string(), path)?;
         }
     }
     for folder in folders {
@@ -53,20 +99,17 @@ pub fn read_project(
             if is_link {
                 // Git would store the link, not what it points to: `check` reports it.
                 let kind = crate::core::source::SpecialKind::Link;
-                source.insert_special(crate::core::source::Special { path: relative, kind });
+                source.listing.insert_special(crate::core::source::Special { path: relative, kind });
                 continue;
             }
-            let bytes =
-                std::fs::read(entry.path()).map_err(|e| format!("cannot read `{}`: {e}", entry.path().display()))?;
-            source.insert(relative, blob_id(&bytes)?, bytes);
+            source.insert(relative, entry.path().to_path_buf())?;
         }
     }
     for path in tracked {
         let inside = folders.iter().any(|f| path.starts_with(&format!("{f}/")));
         let on_disk = project_dir.join(path);
         if inside && source.lookup(path)?.is_none() && on_disk.is_file() && !on_disk.is_symlink() {
-            let bytes = std::fs::read(&on_disk).map_err(|e| format!("cannot read `{}`: {e}", on_disk.display()))?;
-            source.insert(path.clone(), blob_id(&bytes)?, bytes);
+            source.insert(path.clone(), on_disk)?;
         }
     }
     Ok(source)
