@@ -343,10 +343,11 @@ pub fn apply(
         progress.item(index, || format!("{} `{}`", step.version, step.name));
         let started = Instant::now();
         let total = u32::try_from(step.statements.len()).unwrap_or(u32::MAX);
+        let file_sha256 = step.file_sha256.to_string();
         let row = |done: usize, duration_ms: u64| NewRow {
             version: &step.version,
             name: &step.name,
-            sha256: step.file_sha256.as_str(),
+            sha256: &file_sha256,
             statements_done: u32::try_from(done).unwrap_or(u32::MAX),
             statements_total: total,
             release_id: cx.release_id,
@@ -359,7 +360,7 @@ pub fn apply(
                 run.rollback();
                 return Err(run.fail(at(step, 1), e));
             }
-            let texts: Vec<&str> = step.statements.iter().map(|s| s.text.as_str()).collect();
+            let texts: Vec<&str> = step.statements.iter().map(|s| step.text_of(s)).collect();
             run.effect();
             if let Err((e, failed)) = run.driver.execute_all(&texts) {
                 run.rollback();
@@ -407,7 +408,7 @@ pub fn apply(
             }
             for (k, statement) in step.statements.iter().enumerate().skip(resumed) {
                 run.effect();
-                if let Err(e) = run.driver.execute(&statement.text) {
+                if let Err(e) = run.driver.execute(step.text_of(statement)) {
                     if k > resumed {
                         return Err(run.stopped(at(step, statement.line), e, index, k));
                     }

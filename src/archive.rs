@@ -103,10 +103,60 @@ fn write_atomically(
 }
 
 /// Members to write: `first` are owned and each is freed once it is in the archive (the manifest
-/// of a 100,000-item bundle is 25 MB), then every one of `rest`.
+/// of a 100,000-item bundle is 25 MB), then every one of `rest`, then every one of `generated`.
 pub struct Members<'a> {
     pub first: Vec<(&'a str, Vec<u8>)>,
     pub rest: &'a [(&'a str, &'a [u8])],
+    pub generated: &'a [Generated<'a>],
+}
+
+/// A member rendered as it is written, whose size is known beforehand (the manifest lists it):
+/// the offline script of a 56 MB data migration is never held whole.
+pub struct Generated<'a> {
+    pub path: &'a str,
+    pub size: u64,
+    pub render: &'a dyn Fn(&mut dyn std::fmt::Write) -> std::io::Result<()>,
+}
+
+/// Text written into an `io::Write`, counted; the first error is kept (`fmt::Write` cannot say
+/// which).
+struct TextSink<W> {
+    inner: W,
+    written: u64,
+    error: Option<std::io::Error>,
+}
+
+impl<W: Write> std::fmt::Write for TextSink<W> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        if self.error.is_some() {
+            return Err(std::fmt::Error);
+        }
+        match self.inner.write_all(text.as_bytes()) {
+            Ok(()) => {
+                self.written += text.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                self.error = Some(e);
+                Err(std::fmt::Error)
+            }
+        }
+    }
+}
+
+/// Writes a text file atomically (see `write_file`) as `render` produces it.
+pub fn write_text_file(
+    path: &Path,
+    render: &dyn Fn(&mut dyn std::fmt::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    write_atomically(path, |file| {
+        let mut sink = TextSink { inner: std::io::BufWriter::with_capacity(1 << 20, file), written: 0, error: None };
+        render(&mut sink)?;
+        if let Some(e) = sink.error {
+            return Err(e);
+        }
+        sink.inner.flush()
+    })
 }
 
 /// Writes a bundle file atomically: a temporary file beside `path`, then renamed. `written` hears
@@ -216,19 +266,46 @@ fn write_tar<W: Write>(out: W, members: Members<'_>, mtime: u64, written: &mut d
         written(index);
         append(&mut builder, path, bytes, mtime)?;
     }
+    for (index, member) in members.generated.iter().enumerate() {
+        written(members.rest.len() + index);
+        let mut header = header(member.size, mtime)?;
+        header.set_path(member.path)?;
+        header.set_cksum();
+        let out = builder.get_mut();
+        out.write_all(header.as_bytes())?;
+        let mut sink = TextSink { inner: &mut *out, written: 0, error: None };
+        (member.render)(&mut sink)?;
+        if let Some(e) = sink.error {
+            return Err(e);
+        }
+        if sink.written != member.size {
+            return Err(std::io::Error::other(format!(
+                "`{}` came out at {} bytes, not the {} its manifest entry says",
+                member.path, sink.written, member.size
+            )));
+        }
+        let padding = (512 - member.size % 512) % 512;
+        out.write_all(&[0u8; 512][..padding as usize])?;
+    }
     builder.into_inner()
 }
 
-fn append<W: Write>(builder: &mut tar::Builder<W>, path: &str, bytes: &[u8], mtime: u64) -> std::io::Result<()> {
+/// The header of a member of `size` bytes, as every member of a bundle has it.
+fn header(size: u64, mtime: u64) -> std::io::Result<tar::Header> {
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::Regular);
-    header.set_size(bytes.len() as u64);
+    header.set_size(size);
     header.set_mode(0o644);
     header.set_uid(0);
     header.set_gid(0);
     header.set_mtime(mtime);
     header.set_username("")?;
     header.set_groupname("")?;
+    Ok(header)
+}
+
+fn append<W: Write>(builder: &mut tar::Builder<W>, path: &str, bytes: &[u8], mtime: u64) -> std::io::Result<()> {
+    let mut header = header(bytes.len() as u64, mtime)?;
     builder.append_data(&mut header, path, bytes)
 }
 
@@ -545,7 +622,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let long = format!("assets/{}x.yaml", "deep/".repeat(40));
         let rest: Vec<(&str, &[u8])> = vec![("a.txt", b"a"), (long.as_str(), b"long")];
-        let members = || Members { first: vec![("manifest.json", b"{}\n".to_vec())], rest: &rest };
+        let members = || Members { first: vec![("manifest.json", b"{}\n".to_vec())], rest: &rest, generated: &[] };
         for name in ["b.tar", "b.tar.gz"] {
             let one = dir.path().join(format!("1-{name}"));
             let two = dir.path().join(format!("2-{name}"));
@@ -570,7 +647,13 @@ mod tests {
             (0..5 * 1024 * 1024u32).map(|i| b'a' + (i.wrapping_mul(2654435761) >> 27) as u8 % 26).collect();
         let rest: Vec<(&str, &[u8])> = vec![("big.txt", &big), ("small.txt", b"small")];
         let path = dir.path().join("big.tar.gz");
-        write(&path, Members { first: vec![("manifest.json", b"{}".to_vec())], rest: &rest }, 0, &mut |_| {}).unwrap();
+        write(
+            &path,
+            Members { first: vec![("manifest.json", b"{}".to_vec())], rest: &rest, generated: &[] },
+            0,
+            &mut |_| {},
+        )
+        .unwrap();
         let bytes = std::fs::read(&path).unwrap();
         let members_in_file = bytes.windows(4).filter(|w| *w == [0x1f, 0x8b, 0x08, 0x00]).count();
         assert!(members_in_file >= 3, "{members_in_file} gzip members");
@@ -597,7 +680,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.tar");
         let rest: Vec<(&str, &[u8])> = vec![("a.txt", b"aaaa"), ("b.txt", b"b")];
-        write(&path, Members { first: vec![("manifest.json", b"{}".to_vec())], rest: &rest }, 0, &mut |_| {}).unwrap();
+        write(
+            &path,
+            Members { first: vec![("manifest.json", b"{}".to_vec())], rest: &rest, generated: &[] },
+            0,
+            &mut |_| {},
+        )
+        .unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert!(read_listing(&bytes, &[("a.txt", 4), ("b.txt", 1)]).is_ok(), "the control reads");
         assert!(matches!(read_listing(&bytes, &[("a.txt", 4)]), Err(ArchiveError::Unlisted(p)) if p == "b.txt"));
@@ -608,7 +697,13 @@ mod tests {
         // The manifest must come first: the same members in another order are not a bundle.
         let reordered = dir.path().join("r.tar");
         let rest: Vec<(&str, &[u8])> = vec![("manifest.json", b"{}")];
-        write(&reordered, Members { first: vec![("a.txt", b"aaaa".to_vec())], rest: &rest }, 0, &mut |_| {}).unwrap();
+        write(
+            &reordered,
+            Members { first: vec![("a.txt", b"aaaa".to_vec())], rest: &rest, generated: &[] },
+            0,
+            &mut |_| {},
+        )
+        .unwrap();
         let bytes = std::fs::read(&reordered).unwrap();
         assert!(matches!(read_listing(&bytes, &[("a.txt", 4)]), Err(ArchiveError::NoManifest(p)) if p == "a.txt"));
     }

@@ -422,7 +422,9 @@ impl Source for GitSource {
 
     fn read(&self, _path: &str, id: &ObjectId) -> Result<Vec<u8>, SourceError> {
         let id = gix::ObjectId::from_bytes_or_panic(id);
-        self.with_handle(|repo| Ok(repo.find_blob(id)?.data.to_vec()))
+        // The blob's buffer is taken, not copied: a copy would leave the buffer in the handle's
+        // free list, and each pooled handle would keep the largest file it read.
+        self.with_handle(|repo| Ok(repo.find_blob(id)?.take_data()))
     }
 
     fn specials(&self, dir: &str) -> Result<Vec<Special>, SourceError> {

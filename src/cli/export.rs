@@ -229,9 +229,9 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
         built.manifest.release.id,
         built.manifest.items.len()
     );
-    // The manifest is in `manifest_bytes` now; its 100,000 items need not stay for the writing.
-    let members = built.members;
-    let sizes = members.iter().map(|(p, b)| (p.as_str(), b.len() as u64));
+    let sizes = built.members.iter().map(|(p, b)| (p.as_str(), b.len() as u64));
+    let script_sizes = built.manifest.items.iter().filter(|i| i.item_type == crate::core::manifest::ItemType::Script);
+    let sizes = sizes.chain(script_sizes.filter_map(|i| Some((i.path.as_deref()?, i.size))));
     if let Some(reason) = crate::core::verify::limits::exceeded(manifest_bytes.len() as u64, sizes) {
         return Err(Failure::refused(miette::miette!(
             code = "migrate::bundle_too_large",
@@ -239,45 +239,56 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
             "this release cannot be one bundle: {reason}"
         )));
     }
-    drop(built.manifest);
+    // The offline scripts are rendered again as they are written: they are never held whole.
+    let bundle = &built;
+    let render = |dialect: Dialect| {
+        move |out: &mut dyn std::fmt::Write| {
+            bundle.script(dialect, out).map_err(|e| std::io::Error::other(e.to_string()))
+        }
+    };
     if let Some(path) = &args.output {
         let mut first = vec![(MANIFEST_PATH, manifest_bytes)];
         if let Some(signature) = signature {
             first.push((SIGNATURE_PATH, signature.into_bytes()));
         }
-        let rest: Vec<(&str, &[u8])> = members.iter().map(|(p, b)| (p.as_str(), b.as_bytes())).collect();
+        let rest: Vec<(&str, &[u8])> = built.members.iter().map(|(p, b)| (p.as_str(), b.as_bytes())).collect();
+        let renderers: Vec<_> = built.scripts.iter().map(|(_, dialect)| render(*dialect)).collect();
+        let generated: Vec<crate::archive::Generated<'_>> = built
+            .scripts
+            .iter()
+            .zip(&renderers)
+            .map(|((path, _), render)| crate::archive::Generated {
+                path,
+                size: built.manifest.items.iter().find(|i| i.path.as_ref() == Some(path)).map_or(0, |i| i.size),
+                render,
+            })
+            .collect();
         let mtime = settings.repo.commit_time(&head_commit)?;
-        progress.task("archiving", rest.len());
+        progress.task("archiving", rest.len() + generated.len());
         let mut written = |count: usize| progress.item(count, String::new);
-        crate::archive::write(path, crate::archive::Members { first, rest: &rest }, mtime, &mut written).map_err(
-            |e| {
-                Failure::usage(miette::miette!(
-                    code = "migrate::write_failed",
-                    "cannot write `{}`: {e}",
-                    path.display()
-                ))
-            },
-        )?;
+        let members = crate::archive::Members { first, rest: &rest, generated: &generated };
+        crate::archive::write(path, members, mtime, &mut written).map_err(|e| {
+            Failure::usage(miette::miette!(code = "migrate::write_failed", "cannot write `{}`: {e}", path.display()))
+        })?;
         progress.log(|| format!("wrote {}", path.display()));
         progress.finish();
         settings.printer.status(&format!("wrote `{}`: {summary}", path.display()));
     }
     if let (Some(path), Some(dialect)) = (&args.sql, args.dialect) {
-        let script_path = format!("sql/{dialect}.sql");
-        let Some((_, script)) = members.iter().find(|(p, _)| *p == script_path) else {
+        if !built.scripts.iter().any(|(_, d)| *d == dialect) {
             return Err(Failure::usage(miette::miette!(
                 code = "migrate::dialect_not_targeted",
                 help = "the project's `dialects` in migrate.yaml lists the dialects it targets",
                 "the project does not target `{dialect}`"
             )));
-        };
-        crate::archive::write_file(path, script.as_bytes()).map_err(|e| {
+        }
+        crate::archive::write_text_file(path, &render(dialect)).map_err(|e| {
             Failure::usage(miette::miette!(code = "migrate::write_failed", "cannot write `{}`: {e}", path.display()))
         })?;
     }
     // The process ends here: freeing a 100,000-item snapshot piece by piece costs a tenth of the
     // run, and the operating system takes the memory back at once.
-    std::mem::forget(members);
+    std::mem::forget(built);
     std::mem::forget(head_snapshot);
     std::mem::forget(base_snapshot);
     Ok(Outcome::Success)

@@ -268,11 +268,12 @@ pub fn import_bundle(
     let now = crate::clock::now_rfc3339();
     let crash_after = std::env::var("MIGRATE_TEST_CRASH_AFTER").ok().and_then(|v| v.parse().ok());
     progress.task("migrating", steps.migrations.len());
+    let release_id = manifest.release.id.to_string();
     let cx = ApplyContext {
         target,
         history_table: &manifest.history_table,
         history_existed: history.is_some(),
-        release_id: manifest.release.id.as_str(),
+        release_id: &release_id,
         members,
         now: &now,
         crash_after,
@@ -517,7 +518,7 @@ fn new_target_id(root: &std::path::Path) -> String {
     let seed = format!("{}|{}|{}", root.display(), std::process::id(), crate::clock::now_rfc3339());
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let hash = ContentHash::of(format!("{seed}|{nanos}").as_bytes());
-    format!("t-{}", &hash.as_str()[7..23])
+    format!("t-{}", &hash.hex()[..16])
 }
 
 fn write_receipt(

@@ -49,8 +49,32 @@ pub struct BundleRequest<'a> {
 #[derive(Debug, Clone)]
 pub struct Bundle {
     pub manifest: Manifest,
-    /// Every member is text; sharing the snapshot's texts keeps a 100,000-asset export small.
-    pub members: Vec<(String, Arc<str>)>,
+    /// Every member but the offline scripts, sorted by path. Every member is text; sharing the
+    /// snapshot's texts keeps a 100,000-asset export small.
+    pub members: BTreeMap<String, Arc<str>>,
+    /// The offline scripts (`sql/<dialect>.sql`, after every other member): listed and hashed in
+    /// the manifest, and rendered again as they are written (`script`), so that the script of
+    /// a 56 MB data migration is never held whole.
+    pub scripts: Vec<(String, Dialect)>,
+}
+
+impl Bundle {
+    /// Renders the offline script of `dialect` into `out`, exactly as the manifest hashed it.
+    pub fn script(&self, dialect: Dialect, out: &mut dyn std::fmt::Write) -> Result<(), BundleError> {
+        sql_script::render(&self.manifest, dialect, &self.members, out)
+            .map_err(|refusal| BundleError::Internal(refusal.message))
+    }
+
+    /// Every member, the offline scripts rendered, sorted by path.
+    pub fn all_members(&self) -> Result<BTreeMap<String, Arc<str>>, BundleError> {
+        let mut all = self.members.clone();
+        for (path, dialect) in &self.scripts {
+            let mut script = String::new();
+            self.script(*dialect, &mut script)?;
+            all.insert(path.clone(), Arc::from(script));
+        }
+        Ok(all)
+    }
 }
 
 /// Why a bundle cannot be made.
@@ -94,7 +118,7 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
                 if head_versions.contains_key(version) {
                     continue;
                 }
-                let Some(down) = &migration.parsed.down else {
+                let Some(down) = migration.parsed.down() else {
                     return Err(BundleError::MissingDown {
                         dialect,
                         name: migration.file.name.clone(),
@@ -108,27 +132,52 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
                 if base_versions.is_some_and(|b| b.contains_key(version)) {
                     continue; // shipped at the base; `plan` refused edits before we got here
                 }
-                runs.push((migration, Action::Apply, &migration.parsed.up, 1));
+                runs.push((migration, Action::Apply, migration.parsed.up(), 1));
             }
         }
         // Splitting and parsing are most of the cost, and independent per migration: done on
-        // every thread, a chunk at a time so that only one chunk's syntax trees are alive.
+        // every thread, a chunk at a time so that only one chunk's syntax trees are alive. A
+        // chunk holds up to 512 migrations and `CHUNK_BYTES` of SQL; a larger migration is read
+        // alone, one statement at a time, its syntax trees let go as they are looked at.
         let mut created_tables = BTreeSet::new(); // tables the release creates, in order, as in `plan`
-        for chunk in runs.chunks(512) {
-            let read =
-                crate::core::parallel::map(chunk.to_vec(), request.threads, |(migration, action, section, line)| {
-                    // Each statement is hashed, placed and read, and its text let go.
-                    let (mut infos, mut read) = (Vec::new(), Vec::new());
-                    for s in sql_split::statements(section, dialect) {
-                        infos.push(StatementInfo {
-                            sha256: ContentHash::of(s.text.as_bytes()),
-                            line: s.line + line - 1,
-                        });
-                        read.push((hazard::Place::of(&s), hazard::parse(dialect, &s)));
-                    }
-                    Ok((migration, action, section, line, infos, read))
-                })
-                .map_err(|e| BundleError::Internal(e.to_string()))?;
+        let mut start = 0;
+        while start < runs.len() {
+            let (migration, action, section, line) = runs[start];
+            if section.len() > CHUNK_BYTES {
+                let mut context = hazard::Context {
+                    dialect,
+                    no_transaction: migration.parsed.no_transaction,
+                    overrides: &project.config.hazards,
+                    created_tables: &mut created_tables,
+                };
+                let mut statements = Vec::new();
+                let read = sql_split::statements(section, dialect).map(|s| {
+                    statements.push(statement_info(&s, line));
+                    (hazard::Place::of(&s), hazard::parse(dialect, &s))
+                });
+                let found = hazard::analyse_parsed(section, read, &mut context);
+                items.push(migration_item(dialect, migration, action, statements, line, found, &mut members));
+                start += 1;
+                continue;
+            }
+            let mut end = start;
+            let mut bytes = 0;
+            while end < runs.len() && end - start < 512 && bytes + runs[end].2.len() <= CHUNK_BYTES {
+                bytes += runs[end].2.len();
+                end += 1;
+            }
+            let chunk = runs[start..end.max(start + 1)].to_vec();
+            start = end.max(start + 1);
+            let read = crate::core::parallel::map(chunk, request.threads, |(migration, action, section, line)| {
+                // Each statement is hashed, placed and read, and its text let go.
+                let (mut infos, mut read) = (Vec::new(), Vec::new());
+                for s in sql_split::statements(section, dialect) {
+                    infos.push(statement_info(&s, line));
+                    read.push((hazard::Place::of(&s), hazard::parse(dialect, &s)));
+                }
+                Ok((migration, action, section, line, infos, read))
+            })
+            .map_err(|e| BundleError::Internal(e.to_string()))?;
             for (migration, action, section, line, statements, parsed) in read {
                 let mut context = hazard::Context {
                     dialect,
@@ -258,9 +307,12 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
     };
     // The offline scripts are rendered from the items above, so what a DBA reads is what
     // `import` runs; they are items themselves, hashed like every other member.
+    let mut scripts = Vec::new();
     for &dialect in &project.config.dialects {
-        let script = sql_script::render(&manifest, dialect, &members)
+        let mut digest = crate::core::hash::HashingWriter::default();
+        sql_script::render(&manifest, dialect, &members, &mut digest)
             .map_err(|refusal| BundleError::Internal(refusal.message))?;
+        let (sha256, size) = digest.finish();
         let path = format!("sql/{dialect}.sql");
         manifest.items.push(Item {
             item_type: ItemType::Script,
@@ -268,14 +320,25 @@ pub fn build(request: &BundleRequest<'_>) -> Result<Bundle, BundleError> {
             dialect: Some(dialect),
             path: Some(path.clone()),
             action: Action::Include,
-            sha256: ContentHash::of(script.as_bytes()),
-            size: script.len() as u64,
+            sha256,
+            size,
             migration: None,
             depends_on: Vec::new(),
         });
-        members.insert(path, Arc::from(script));
+        scripts.push((path, dialect));
     }
-    Ok(Bundle { manifest, members: members.into_iter().collect() })
+    scripts.sort();
+    Ok(Bundle { manifest, members, scripts })
+}
+
+/// The SQL a chunk of migrations read on all threads may hold (the syntax trees of a chunk are
+/// alive together); a larger migration is read one statement at a time.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// A statement as the manifest lists it; lines count in the whole file (`line` is the
+/// section's first).
+fn statement_info(statement: &sql_split::Statement, line: usize) -> StatementInfo {
+    StatementInfo { sha256: ContentHash::of(statement.text.as_bytes()), line: statement.line + line - 1 }
 }
 
 fn migration_item(

@@ -78,7 +78,7 @@ impl<'a> AssetChecker<'a> {
             return Ok(loaded.clone());
         }
         let bytes = self.source.read(path, object)?;
-        let analysed = analyse_asset(self.project, &self.schemas, id, path, &bytes);
+        let analysed = analyse_asset(self.project, &self.schemas, id, path, bytes);
         Ok(self.record(id, analysed))
     }
 
@@ -236,8 +236,10 @@ pub struct AnalysedAsset {
 
 /// Normalises, parses and validates an asset's bytes. Pure and independent of other assets, so
 /// it runs on several threads.
-pub fn analyse_asset(project: &Project, schemas: &Schemas, id: &ItemId, path: &str, bytes: &[u8]) -> AnalysedAsset {
-    match catalog::normalised_text(&project.repo_path(path), bytes) {
+pub fn analyse_asset(project: &Project, schemas: &Schemas, id: &ItemId, path: &str, bytes: Vec<u8>) -> AnalysedAsset {
+    let text = catalog::normalised_text(&project.repo_path(path), &bytes);
+    drop(bytes); // the text is the copy that stays
+    match text {
         Err(finding) => AnalysedAsset {
             text: Arc::from(""),
             parsed: None,
@@ -458,7 +460,7 @@ fn transaction_control_findings(project: &Project, snapshot: &Snapshot) -> Vec<F
     for (dialect, versions) in &snapshot.migrations {
         for migration in versions.values() {
             let parsed = &migration.parsed;
-            let sections = [(Some(&parsed.up), 1), (parsed.down.as_ref(), parsed.down_line.unwrap_or(1))];
+            let sections = [(Some(parsed.up()), 1), (parsed.down(), parsed.down_line.unwrap_or(1))];
             for (section, first_line) in sections {
                 let Some(section) = section else { continue };
                 for statement in crate::core::sql_split::statements(section, *dialect) {

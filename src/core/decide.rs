@@ -34,10 +34,13 @@ pub struct TargetFacts<'a> {
     pub unsafe_path: &'a dyn Fn(&ItemId) -> Option<String>,
 }
 
-/// One statement to run, exactly as the manifest hashed it.
+/// One statement to run, exactly as the manifest hashed it: where its text is in the
+/// migration's member (`MigrationStep::text_of`), so that a data migration's 800,000 statements
+/// are not a second copy of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatementStep {
-    pub text: String,
+    /// Byte range of the statement's text in the member.
+    pub span: std::ops::Range<usize>,
     pub sha256: ContentHash,
     /// 1-based line in the migration file.
     pub line: usize,
@@ -53,11 +56,20 @@ pub struct MigrationStep {
     pub file_sha256: ContentHash,
     pub revert: bool,
     pub transactional: bool,
+    /// The member's text, which every statement is a range of.
+    pub text: Arc<str>,
     pub statements: Vec<StatementStep>,
     /// Statements already run by an import that stopped part-way (resume after them).
     pub start_at: usize,
     /// The SQL hazards the manifest records for this migration in this dialect.
     pub hazards: Vec<ManifestHazard>,
+}
+
+impl MigrationStep {
+    /// The text of one of this migration's statements.
+    pub fn text_of(&self, statement: &StatementStep) -> &str {
+        self.text.get(statement.span.clone()).unwrap_or_default()
+    }
 }
 
 /// One asset to write or remove.
@@ -517,7 +529,7 @@ fn resume_point(
 fn transaction_control_refusal(migrations: &[MigrationStep], dialect: Dialect) -> Option<Refusal> {
     for step in migrations {
         for statement in step.statements.iter().skip(step.start_at) {
-            if let Some(word) = crate::core::hazard::transaction_control(dialect, &statement.text) {
+            if let Some(word) = crate::core::hazard::transaction_control(dialect, step.text_of(statement)) {
                 return Some(Refusal {
                     code: "migrate::transaction_control",
                     message: format!(
@@ -587,22 +599,24 @@ pub fn migration_step(
     let path = item.path.clone().unwrap_or_default();
     let text = members.get(&path).ok_or_else(|| corrupt(format!("migration {} has no member", item.identity)))?;
     let (parsed, _) = parse_migration_text(&path, text);
-    let (section, first_line) = if revert {
-        (parsed.down.clone().unwrap_or_default(), parsed.down_line.unwrap_or(1))
-    } else {
-        (parsed.up.clone(), 1)
-    };
-    let statements: Vec<StatementStep> = sql_split::split(&section, dialect)
-        .into_iter()
-        .map(|s| StatementStep {
-            sha256: ContentHash::of(s.text.as_bytes()),
-            line: s.line + first_line - 1,
-            text: s.text,
-        })
-        .collect();
-    let listed: Vec<&ContentHash> = info.statements.iter().map(|s| &s.sha256).collect();
-    let found: Vec<&ContentHash> = statements.iter().map(|s| &s.sha256).collect();
-    if listed != found {
+    let (section, first_line) =
+        if revert { (parsed.down().unwrap_or_default(), parsed.down_line.unwrap_or(1)) } else { (parsed.up(), 1) };
+    // Each section is the file's prefix or its suffix.
+    let start = if revert { text.len() - section.len() } else { 0 };
+    let listed = &info.statements;
+    let mut statements = Vec::with_capacity(listed.len());
+    for s in sql_split::statements(section, dialect) {
+        let sha256 = ContentHash::of(s.text.as_bytes());
+        if listed.get(statements.len()).is_none_or(|l| l.sha256 != sha256) {
+            return Err(corrupt(format!(
+                "the statements of migration {} do not match the manifest's hashes",
+                item.identity
+            )));
+        }
+        let at = start + s.offset;
+        statements.push(StatementStep { span: at..at + s.text.len(), sha256, line: s.line + first_line - 1 });
+    }
+    if statements.len() != listed.len() {
         return Err(corrupt(format!(
             "the statements of migration {} do not match the manifest's hashes",
             item.identity
@@ -616,6 +630,7 @@ pub fn migration_step(
         file_sha256: info.file_sha256.clone(),
         revert,
         transactional: info.transactional,
+        text: Arc::clone(text),
         statements,
         start_at: 0,
         hazards: info.hazards.clone(),

@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// A `sha256:<64 hex>` digest of normalised bytes or of canonical JSON.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-/// Shared text: a manifest holds one per item, and items are cloned around freely.
-pub struct ContentHash(std::sync::Arc<str>);
+///
+/// Held as its 32 bytes (a manifest of a data migration holds one per statement: 800,000 of
+/// them); written and read as text. Bytes order as their hex text does.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ContentHash([u8; 32]);
 
 impl schemars::JsonSchema for ContentHash {
     fn schema_name() -> Cow<'static, str> {
@@ -32,57 +33,128 @@ impl schemars::JsonSchema for ContentHash {
 impl ContentHash {
     /// Returns the hash of `bytes`, exactly as given (callers normalise first).
     pub fn of(bytes: &[u8]) -> ContentHash {
-        ContentHash::from_digest(&Sha256::digest(bytes))
+        ContentHash::from_digest(Sha256::digest(bytes).into())
     }
 
-    fn from_digest(digest: &[u8]) -> ContentHash {
-        let mut text = String::with_capacity(7 + 64);
-        text.push_str("sha256:");
-        for byte in digest.iter() {
-            text.push(HEX[(byte >> 4) as usize] as char);
-            text.push(HEX[(byte & 0xf) as usize] as char);
-        }
-        ContentHash(text.into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The hash whose digest is `digest`.
+    pub fn from_digest(digest: [u8; 32]) -> ContentHash {
+        ContentHash(digest)
     }
 
     /// Returns the first 12 hex digits, for people; machines get the whole value.
-    pub fn short(&self) -> &str {
-        &self.0[7..19]
+    pub fn short(&self) -> String {
+        hex(&self.0[..6])
+    }
+
+    /// Returns the 64 hex digits, without `sha256:`.
+    pub fn hex(&self) -> String {
+        hex(&self.0)
     }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+fn hex(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(HEX[(byte >> 4) as usize] as char);
+        text.push(HEX[(byte & 0xf) as usize] as char);
+    }
+    text
+}
+
+impl std::str::FromStr for ContentHash {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let digits = value.strip_prefix("sha256:").ok_or_else(|| format!("`{value}` does not start with `sha256:`"))?;
+        let wrong = || format!("`{value}` is not `sha256:` and 64 lowercase hex digits");
+        if digits.len() != 64 {
+            return Err(wrong());
+        }
+        let nibble = |b: u8| HEX.iter().position(|&h| h == b).map(|n| n as u8);
+        let mut digest = [0u8; 32];
+        for (out, pair) in digest.iter_mut().zip(digits.as_bytes().chunks_exact(2)) {
+            let (Some(high), Some(low)) = (nibble(pair[0]), nibble(pair[1])) else { return Err(wrong()) };
+            *out = (high << 4) | low;
+        }
+        Ok(ContentHash(digest))
+    }
+}
+
 impl TryFrom<String> for ContentHash {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        let hex = value.strip_prefix("sha256:").ok_or_else(|| format!("`{value}` does not start with `sha256:`"))?;
-        if hex.len() != 64 || !hex.bytes().all(|b| HEX.contains(&b)) {
-            return Err(format!("`{value}` is not `sha256:` and 64 lowercase hex digits"));
-        }
-        Ok(ContentHash(value.into()))
+        value.parse()
     }
 }
 
 impl From<ContentHash> for String {
     fn from(value: ContentHash) -> String {
-        value.0.to_string()
+        value.to_string()
+    }
+}
+
+impl Serialize for ContentHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentHash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ContentHash;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`sha256:` and 64 lowercase hex digits")
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<ContentHash, E> {
+                value.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 
 impl fmt::Display for ContentHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        let mut text = [0u8; 71];
+        text[..7].copy_from_slice(b"sha256:");
+        for (i, byte) in self.0.iter().enumerate() {
+            text[7 + 2 * i] = HEX[(byte >> 4) as usize];
+            text[8 + 2 * i] = HEX[(byte & 0xf) as usize];
+        }
+        // Every byte written above is ASCII.
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
 impl fmt::Debug for ContentHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A sink for text that keeps only its hash and length: a member that is written as it is
+/// rendered (the offline script) is hashed by rendering it here first.
+#[derive(Default)]
+pub struct HashingWriter {
+    hasher: Sha256,
+    len: u64,
+}
+
+impl HashingWriter {
+    /// The hash and the length in bytes of everything written.
+    pub fn finish(self) -> (ContentHash, u64) {
+        (ContentHash::from_digest(self.hasher.finalize().into()), self.len)
+    }
+}
+
+impl fmt::Write for HashingWriter {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.hasher.update(text.as_bytes());
+        self.len += text.len() as u64;
+        Ok(())
     }
 }
 
@@ -133,79 +205,94 @@ pub fn content_hash(bytes: &[u8]) -> Result<ContentHash, TextError> {
 /// insignificant whitespace, minimal string escapes, numbers as ECMAScript prints them).
 pub fn canonical_json(value: &serde_json::Value) -> String {
     let mut out = String::new();
-    write_canonical(value, &mut out);
+    write_canonical(value, &mut out, &[]);
     out
 }
 
-fn write_canonical(value: &serde_json::Value, out: &mut String) {
+/// Writes the canonical JSON of `value`, leaving out the top-level keys `skip` names.
+fn write_canonical<W: fmt::Write>(value: &serde_json::Value, out: &mut W, skip: &[&str]) {
     use serde_json::Value;
     match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Null => {
+            let _ = out.write_str("null");
+        }
+        Value::Bool(b) => {
+            let _ = out.write_str(if *b { "true" } else { "false" });
+        }
         Value::Number(n) => write_number(n, out),
         Value::String(s) => write_string(s, out),
         Value::Array(items) => {
-            out.push('[');
+            let _ = out.write_char('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    let _ = out.write_char(',');
                 }
-                write_canonical(item, out);
+                write_canonical(item, out, &[]);
             }
-            out.push(']');
+            let _ = out.write_char(']');
         }
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
+            let mut keys: Vec<&String> = map.keys().filter(|k| !skip.contains(&k.as_str())).collect();
             keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push('{');
+            let _ = out.write_char('{');
             for (i, key) in keys.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    let _ = out.write_char(',');
                 }
                 write_string(key, out);
-                out.push(':');
-                write_canonical(&map[key], out);
+                let _ = out.write_char(':');
+                write_canonical(&map[key], out, &[]);
             }
-            out.push('}');
+            let _ = out.write_char('}');
         }
     }
 }
 
-fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+fn write_string<W: fmt::Write>(s: &str, out: &mut W) {
+    let _ = out.write_char('"');
+    // Runs of characters that need no escape are written whole.
+    let mut plain = 0;
+    for (at, c) in s.char_indices() {
+        let escaped = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\u{8}' => "\\b",
+            '\u{c}' => "\\f",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            c if (c as u32) < 0x20 => "",
+            _ => continue,
+        };
+        let _ = out.write_str(&s[plain..at]);
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            let _ = out.write_str(escaped);
         }
+        plain = at + c.len_utf8();
     }
-    out.push('"');
+    let _ = out.write_str(&s[plain..]);
+    let _ = out.write_char('"');
 }
 
-fn write_number(n: &serde_json::Number, out: &mut String) {
+fn write_number<W: fmt::Write>(n: &serde_json::Number, out: &mut W) {
     // Integers that a double holds exactly print as themselves; everything else goes through the
     // double, as RFC 8785 (and every JavaScript reader of the manifest) would see it.
     if let Some(i) = n.as_i64()
         && i.unsigned_abs() <= 1 << 53
     {
-        out.push_str(&i.to_string());
+        let _ = write!(out, "{i}");
         return;
     }
     if let Some(u) = n.as_u64()
         && u <= 1 << 53
     {
-        out.push_str(&u.to_string());
+        let _ = write!(out, "{u}");
         return;
     }
     let f = n.as_f64().unwrap_or(0.0);
-    out.push_str(&ecmascript_number(f));
+    let _ = out.write_str(&ecmascript_number(f));
 }
 
 /// Formats a finite double as ECMAScript's `Number.prototype.toString` does.
@@ -256,9 +343,17 @@ pub fn semantically_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool 
     }
 }
 
-/// Returns the semantic hash of parsed data: sha256 over its canonical JSON.
+/// Returns the semantic hash of parsed data: sha256 over its canonical JSON, hashed as it is
+/// written (the canonical JSON of a 200 MB asset is never held).
 pub fn semantic_hash(value: &serde_json::Value) -> ContentHash {
-    ContentHash::of(canonical_json(value).as_bytes())
+    semantic_hash_without(value, &[])
+}
+
+/// The semantic hash of `value` with the top-level keys `skip` names left out.
+pub fn semantic_hash_without(value: &serde_json::Value, skip: &[&str]) -> ContentHash {
+    let mut digest = HashingWriter::default();
+    write_canonical(value, &mut digest, skip);
+    digest.finish().0
 }
 
 /// The sha256 of a dialect's session statements: each statement, then a newline.
@@ -296,7 +391,7 @@ pub fn state_id(entries: &[StateEntry]) -> ContentHash {
             out.push(',');
             write_string(&e.dialect, &mut out);
             out.push(',');
-            write_string(e.sha256.as_str(), &mut out);
+            write_string(&e.sha256.to_string(), &mut out);
             out.push(']');
             out
         })
@@ -311,7 +406,7 @@ pub fn state_id(entries: &[StateEntry]) -> ContentHash {
         hasher.update(entry.as_bytes());
     }
     hasher.update(b"]");
-    ContentHash::from_digest(&hasher.finalize())
+    ContentHash::from_digest(hasher.finalize().into())
 }
 
 #[cfg(test)]
@@ -332,10 +427,24 @@ mod tests {
 
     #[test]
     fn known_sha256_value() {
-        assert_eq!(
-            ContentHash::of(b"").as_str(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        let empty = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(ContentHash::of(b"").to_string(), empty);
+        assert_eq!(ContentHash::of(b"").short(), "e3b0c44298fc");
+        // Read back from text, and written as text in JSON.
+        assert_eq!(empty.parse::<ContentHash>(), Ok(ContentHash::of(b"")));
+        assert_eq!(serde_json::to_string(&ContentHash::of(b"")).unwrap(), format!("\"{empty}\""));
+        assert_eq!(serde_json::from_str::<ContentHash>(&format!("\"{empty}\"")).unwrap(), ContentHash::of(b""));
+        for wrong in [
+            "e3b0c442",
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+            "sha256:e3b0",
+            "sha256:g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ] {
+            assert!(wrong.parse::<ContentHash>().is_err(), "{wrong}");
+        }
+        // Hashes order as their text does (manifests and state ids sort by it).
+        let (a, b) = (ContentHash::of(b"a"), ContentHash::of(b"b"));
+        assert_eq!(a.cmp(&b), a.to_string().cmp(&b.to_string()));
     }
 
     #[test]
@@ -409,5 +518,21 @@ mod tests {
         for (a, b) in pairs {
             assert_eq!(semantically_equal(&a, &b), semantic_hash(&a) == semantic_hash(&b), "{a} {b}");
         }
+    }
+
+    #[test]
+    fn hashes_written_as_they_stream_equal_hashes_of_the_whole_text() {
+        let value = json!({"kind": "query", "name": "a", "spec": {"b": "x\ty\u{1}\"z\"", "a": [1.5, null, true]}});
+        assert_eq!(semantic_hash(&value), ContentHash::of(canonical_json(&value).as_bytes()));
+        // The content key leaves out the top-level `kind` and `name`, and nothing below.
+        let mut identityless = value.clone();
+        identityless.as_object_mut().unwrap().retain(|k, _| k != "kind" && k != "name");
+        assert_eq!(semantic_hash_without(&value, &["kind", "name"]), semantic_hash(&identityless));
+        let nested = json!({"spec": {"kind": 1}});
+        assert_eq!(semantic_hash_without(&nested, &["kind"]), semantic_hash(&nested));
+        let mut writer = HashingWriter::default();
+        let _ = fmt::Write::write_str(&mut writer, "ab");
+        let _ = fmt::Write::write_str(&mut writer, "c");
+        assert_eq!(writer.finish(), (ContentHash::of(b"abc"), 3));
     }
 }

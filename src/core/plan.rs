@@ -529,26 +529,57 @@ struct Side {
     text: Arc<str>,
     hash: ContentHash,
     parsed: Option<ParsedAsset>,
+    /// For a text over `LARGE_ASSET`: its semantic hash and content key, its data let go.
+    digests: Option<(ContentHash, ContentHash)>,
 }
+
+/// An asset text this large is compared by semantic hash, and its data let go as soon as that
+/// is known: the data of a 200 MB asset takes 270 MB, and the two sides of a change together
+/// would take more than the 4x its size that a plan may use.
+const LARGE_ASSET: usize = 16 << 20;
 
 impl Side {
     fn base(id: &ItemId, bytes: &[u8]) -> Option<Side> {
         let text: Arc<str> = Arc::from(hash::normalise(bytes).ok()?.as_ref());
         let hash = ContentHash::of(text.as_bytes());
         let parsed = catalog::parse_asset(id, "", &text).ok();
-        Some(Side { text, hash, parsed })
+        let mut side = Side { text, hash, parsed, digests: None };
+        side.let_go_if_large();
+        Some(side)
     }
 
     fn head(analysed: &AnalysedAsset) -> Side {
         let text = Arc::clone(&analysed.text);
         let hash = ContentHash::of(text.as_bytes());
-        Side { text, hash, parsed: None }
+        Side { text, hash, parsed: None, digests: None }
+    }
+
+    fn let_go_if_large(&mut self) {
+        if self.text.len() > LARGE_ASSET
+            && let Some(parsed) = self.parsed.take()
+        {
+            self.digests = Some((parsed.semantic_hash(), parsed.content_key()));
+        }
     }
 
     /// Semantic hash without `kind`/`name` (else the content hash): equal for a moved asset.
     /// Computed only for additions and removals, where renames are looked for.
     fn content_key(&self) -> ContentHash {
-        self.parsed.as_ref().map_or_else(|| self.hash.clone(), ParsedAsset::content_key)
+        match (&self.digests, &self.parsed) {
+            (Some((_, key)), _) => key.clone(),
+            (None, Some(parsed)) => parsed.content_key(),
+            (None, None) => self.hash.clone(),
+        }
+    }
+
+    /// Whether `data` (the other side's) is this side's data in other words.
+    fn same_data(&self, data: &ParsedAsset) -> bool {
+        match (&self.parsed, &self.digests) {
+            // Compared as canonical JSON compares, without hashing.
+            (Some(parsed), _) => hash::semantically_equal(&parsed.data, &data.data),
+            (None, Some((semantic, _))) => data.semantic_hash() == *semantic,
+            (None, None) => false,
+        }
     }
 }
 
@@ -578,7 +609,7 @@ fn prepare(
     let after = match change.new {
         Some(new) => {
             let analysed =
-                analyse_asset(input.project, schemas, &id, &change.path, &input.head.read(&change.path, &new)?);
+                analyse_asset(input.project, schemas, &id, &change.path, input.head.read(&change.path, &new)?);
             Some((Side::head(&analysed), analysed))
         }
         None => None,
@@ -694,9 +725,9 @@ fn plan_assets(
                 if let Some(parsed) = &analysed.parsed {
                     depends_on.insert(id.clone(), parsed.depends_on.clone());
                 }
-                // Same data, other text: compared as canonical JSON compares, without hashing.
-                let cosmetic = match (before.as_ref().and_then(|b| b.parsed.as_ref()), &analysed.parsed) {
-                    (Some(b), Some(a)) => hash::semantically_equal(&b.data, &a.data),
+                // Same data, other text.
+                let cosmetic = match (&before, &analysed.parsed) {
+                    (Some(before), Some(after)) => before.same_data(after),
                     _ => false,
                 };
                 checker.record(&id, analysed);
@@ -722,12 +753,13 @@ fn plan_assets(
                 c.skipped_earlier = kept.is_some();
                 changes.push(c);
             }
-            (false, Some((after, analysed))) => {
+            (false, Some((after, mut analysed))) => {
                 if let Some(parsed) = &analysed.parsed {
                     depends_on.insert(id.clone(), parsed.depends_on.clone());
                 }
                 let mut after = after;
-                after.parsed = analysed.parsed.clone();
+                after.parsed = analysed.parsed.take();
+                after.let_go_if_large();
                 checker.record(&id, analysed);
                 roots.push(id.clone());
                 if kept.is_some() || !selector.action(&id).ships() {
@@ -903,7 +935,9 @@ impl MigrationTexts<'_> {
         }
         let bytes = self.source.read(&file.path, &file.object)?;
         let repo_path = self.project.repo_path(&file.path);
-        let value = match catalog::normalised_text(&repo_path, &bytes) {
+        let text = catalog::normalised_text(&repo_path, &bytes);
+        drop(bytes); // the text is the copy that stays
+        let value = match text {
             Ok(text) => {
                 let (parsed, findings) = catalog::parse_migration_text(&repo_path, &text);
                 if report {
@@ -1135,7 +1169,7 @@ fn plan_migrations(
                         // What a downgrade bundle runs: the down section, with its hazards.
                         let has_down = before_text
                             .as_ref()
-                            .is_some_and(|text| catalog::parse_migration_text(&path, text).0.down.is_some());
+                            .is_some_and(|text| catalog::parse_migration_text(&path, text).0.down().is_some());
                         match before_text.as_ref() {
                             Some(text) if has_down && report_head => {
                                 let item = format!("migration {version}");
@@ -1246,9 +1280,9 @@ fn hazard_findings(
     created_tables: &mut BTreeSet<String>,
 ) -> Vec<Finding> {
     let (parsed, _) = catalog::parse_migration_text(path, text);
-    let (section, offset, what) = match (down, &parsed.down) {
-        (false, _) => (parsed.up.as_str(), 0, ""),
-        (true, Some(down)) => (down.as_str(), parsed.down_line.unwrap_or(1) - 1, ", down section"),
+    let (section, offset, what) = match (down, parsed.down()) {
+        (false, _) => (parsed.up(), 0, ""),
+        (true, Some(down)) => (down, parsed.down_line.unwrap_or(1) - 1, ", down section"),
         (true, None) => return Vec::new(),
     };
     let mut context = hazard::Context {
@@ -1332,8 +1366,8 @@ fn edited_finding(
     };
     let now_hash = ContentHash::of(after.as_bytes());
     let label = match shipped_hash {
-        Some(shipped) => format!("shipped {}…  now {}…", &shipped.as_str()[..11], &now_hash.as_str()[..11]),
-        None => format!("now {}…", &now_hash.as_str()[..11]),
+        Some(shipped) => format!("shipped sha256:{}…  now sha256:{}…", &shipped.hex()[..4], &now_hash.hex()[..4]),
+        None => format!("now sha256:{}…", &now_hash.hex()[..4]),
     };
     let line = before.map_or(1, |before| first_changed_line(before, after));
     let location = Location::line(&change.path, after, line);

@@ -136,7 +136,9 @@ pub fn read_snapshot_with<T: Send>(
         Ok(match work {
             Work::Asset(id, entry) => {
                 let bytes = source.read(&entry.path, &entry.id)?;
-                match catalog::normalised_text(&project.repo_path(&entry.path), &bytes) {
+                let text = catalog::normalised_text(&project.repo_path(&entry.path), &bytes);
+                drop(bytes); // the text is the copy that stays
+                match text {
                     Ok(text) => {
                         let sha256 = ContentHash::of(text.as_bytes());
                         let asset = SnapshotAsset { path: entry.path.clone(), text, sha256 };
@@ -149,7 +151,9 @@ pub fn read_snapshot_with<T: Send>(
             Work::Migration(index, file) => {
                 let bytes = source.read(&file.path, &file.object)?;
                 let repo_path = project.repo_path(&file.path);
-                match catalog::normalised_text(&repo_path, &bytes) {
+                let text = catalog::normalised_text(&repo_path, &bytes);
+                drop(bytes); // the text is the copy that stays
+                match text {
                     Ok(text) => {
                         let (parsed, found) = catalog::parse_migration_text(&repo_path, &text);
                         let sha256 = ContentHash::of(text.as_bytes());

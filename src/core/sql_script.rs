@@ -14,10 +14,10 @@
 //!   is recorded before and after every statement; routine bodies get `DELIMITER` lines.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::Write;
 use std::sync::Arc;
 
-use crate::core::decide::{MigrationStep, migration_step};
+use crate::core::decide::{MigrationStep, Refusal, migration_step};
 use crate::core::manifest::{Action, Item, ItemType, Manifest};
 use crate::core::model::Dialect;
 
@@ -65,25 +65,25 @@ pub fn history_table_ddl(dialect: Dialect, table: &str) -> String {
     format!("CREATE TABLE IF NOT EXISTS {table} (\n{columns}")
 }
 
-/// Renders the script of one dialect from the manifest's items and the bundle's members. The
-/// statements come from `decide::migration_step`, the function `import` takes them from.
+/// Renders the script of one dialect from the manifest's items and the bundle's members into
+/// `out`, one migration at a time (a data migration's statements are never all held). The
+/// statements come from `decide::migration_step`, the function `import` takes them from. On a
+/// refusal, what `out` received is a part of the script: discard it.
 pub fn render(
     manifest: &Manifest,
     dialect: Dialect,
     members: &BTreeMap<String, Arc<str>>,
-) -> Result<String, crate::core::decide::Refusal> {
+    out: &mut dyn Write,
+) -> Result<(), Refusal> {
     let table = &manifest.history_table;
     let expected = manifest.requires.history.get(&dialect).cloned().unwrap_or_default();
-    let steps: Vec<Step<'_>> = manifest
-        .items
-        .iter()
-        .filter(|i| i.item_type == ItemType::Migration && i.dialect == Some(dialect))
-        .map(|item| {
-            let revert = item.action == Action::Revert;
-            migration_step(item, members, dialect, revert).map(|step| Step { item, step })
-        })
-        .collect::<Result<_, _>>()?;
-    let mut out = String::new();
+    let mut steps =
+        manifest.items.iter().filter(|i| i.item_type == ItemType::Migration && i.dialect == Some(dialect)).map(
+            |item| {
+                let revert = item.action == Action::Revert;
+                migration_step(item, members, dialect, revert).map(|step| Step { item, step })
+            },
+        );
     let run_with = match dialect {
         Dialect::Sqlite => "sqlite3 DATABASE.sqlite3 < sql/sqlite.sql",
         Dialect::Postgres => {
@@ -106,12 +106,25 @@ pub fn render(
     let _ = writeln!(out, "-- the history holds exactly the expected base.");
     let expected_values: Vec<String> = expected.iter().map(|r| format!("('{}', '{}')", r.version, r.sha256)).collect();
     match dialect {
-        Dialect::Sqlite => sqlite(&mut out, manifest, table, &expected_values, &steps),
-        Dialect::Postgres => postgres(&mut out, manifest, table, &expected_values, &steps),
-        Dialect::Mysql => mysql(&mut out, manifest, table, &expected_values, &steps),
+        Dialect::Sqlite => sqlite(out, manifest, table, &expected_values, &mut steps),
+        Dialect::Postgres => postgres(out, manifest, table, &expected_values, &mut steps),
+        Dialect::Mysql => mysql(out, manifest, table, &expected_values, &mut steps),
     }
+}
+
+/// The script of one dialect as one string (see `render`).
+pub fn render_to_string(
+    manifest: &Manifest,
+    dialect: Dialect,
+    members: &BTreeMap<String, Arc<str>>,
+) -> Result<String, Refusal> {
+    let mut out = String::new();
+    render(manifest, dialect, members, &mut out)?;
     Ok(out)
 }
+
+/// The migrations of a script, built one at a time as the script reaches them.
+type Steps<'s, 'a> = dyn Iterator<Item = Result<Step<'a>, Refusal>> + 's;
 
 /// One migration to run (or revert), with its statements.
 struct Step<'a> {
@@ -162,17 +175,24 @@ struct Bookkeeping {
 /// The migrations of a script that runs in one transaction (SQLite, PostgreSQL): each followed by
 /// its history row; a no-transaction migration between a COMMIT and a new transaction, with its
 /// progress recorded statement by statement.
-fn transactional_steps(out: &mut String, table: &str, release: &str, steps: &[Step<'_>], words: &Bookkeeping) {
+fn transactional_steps(
+    out: &mut dyn Write,
+    table: &str,
+    release: &str,
+    steps: &mut Steps<'_, '_>,
+    words: &Bookkeeping,
+) -> Result<(), Refusal> {
     let Bookkeeping { start_clock, now, elapsed, begin, commit, before_outside, after_outside } = words;
     for planned in steps {
-        out.push_str(&planned.header());
+        let planned = planned?;
+        let _ = out.write_str(&planned.header());
         let step = &planned.step;
         let n = step.statements.len();
         let (version, name, sha) =
-            (quote(step.version.as_str()), quote(&step.name), quote(planned.item.sha256.as_str()));
+            (quote(step.version.as_str()), quote(&step.name), quote(&planned.item.sha256.to_string()));
         if !step.transactional {
-            out.push_str(commit);
-            out.push_str(before_outside);
+            let _ = out.write_str(commit);
+            let _ = out.write_str(before_outside);
         }
         let _ = writeln!(out, "{start_clock}");
         if !step.transactional && !step.revert {
@@ -182,7 +202,7 @@ fn transactional_steps(out: &mut String, table: &str, release: &str, steps: &[St
             );
         }
         for (k, statement) in step.statements.iter().enumerate() {
-            let _ = writeln!(out, "{};", statement.text);
+            let _ = writeln!(out, "{};", step.text_of(statement));
             if !step.transactional && !step.revert {
                 let _ = writeln!(out, "UPDATE {table} SET statements_done = {} WHERE version = {version};", k + 1);
             }
@@ -201,14 +221,15 @@ fn transactional_steps(out: &mut String, table: &str, release: &str, steps: &[St
             );
         }
         if !step.transactional {
-            out.push_str(after_outside);
-            out.push_str(begin);
+            let _ = out.write_str(after_outside);
+            let _ = out.write_str(begin);
         }
     }
+    Ok(())
 }
 
 /// The session statements of a dialect (`session:` in `migrate.yaml`), first of all.
-fn session(out: &mut String, manifest: &Manifest, dialect: Dialect) {
+fn session(out: &mut dyn Write, manifest: &Manifest, dialect: Dialect) {
     let Some(session) = manifest.session.get(&dialect) else { return };
     let _ = writeln!(out, "\n-- session: what every import session runs first ({})", session.sha256);
     for statement in &session.statements {
@@ -217,7 +238,7 @@ fn session(out: &mut String, manifest: &Manifest, dialect: Dialect) {
 }
 
 /// One statement, terminated for the dialect's client.
-fn statement_line(out: &mut String, dialect: Dialect, text: &str) {
+fn statement_line(out: &mut dyn Write, dialect: Dialect, text: &str) {
     // The mysql client ends a statement at any `;` of its own reading: a body is sent whole
     // between DELIMITER lines, with a delimiter the statement does not contain.
     if dialect == Dialect::Mysql && text.contains(';') {
@@ -228,12 +249,18 @@ fn statement_line(out: &mut String, dialect: Dialect, text: &str) {
     }
 }
 
-fn sqlite(out: &mut String, manifest: &Manifest, table: &str, expected: &[String], steps: &[Step<'_>]) {
+fn sqlite(
+    out: &mut dyn Write,
+    manifest: &Manifest,
+    table: &str,
+    expected: &[String],
+    steps: &mut Steps<'_, '_>,
+) -> Result<(), Refusal> {
     let create = history_table_ddl(Dialect::Sqlite, table);
-    let release = quote(manifest.release.id.as_str());
+    let release = quote(&manifest.release.id.to_string());
     let snapshot = "DELETE FROM temp.migrate_fk_before;\n\
                     INSERT INTO temp.migrate_fk_before SELECT \"table\", parent, count(*) FROM pragma_foreign_key_check GROUP BY 1, 2;\n";
-    out.push_str(".bail on\n");
+    let _ = out.write_str(".bail on\n");
     session(out, manifest, Dialect::Sqlite);
     let _ = write!(
         out,
@@ -309,13 +336,20 @@ END;
         before_outside: snapshot.to_string(),
         after_outside: check("migrate_fk_guard_outside"),
     };
-    transactional_steps(out, table, &release, steps, &sqlite);
+    transactional_steps(out, table, &release, steps, &sqlite)?;
     let _ = writeln!(out, "\n{commit}SELECT 'migrate: done, release {}';", manifest.release.id);
+    Ok(())
 }
 
-fn postgres(out: &mut String, manifest: &Manifest, table: &str, expected: &[String], steps: &[Step<'_>]) {
+fn postgres(
+    out: &mut dyn Write,
+    manifest: &Manifest,
+    table: &str,
+    expected: &[String],
+    steps: &mut Steps<'_, '_>,
+) -> Result<(), Refusal> {
     let create = history_table_ddl(Dialect::Postgres, table);
-    let release = quote(manifest.release.id.as_str());
+    let release = quote(&manifest.release.id.to_string());
     let expected_cte = if expected.is_empty() {
         "SELECT NULL::text AS version, NULL::text AS sha256 WHERE false".to_string()
     } else {
@@ -370,13 +404,20 @@ $migrate_guard$;
         before_outside: String::new(),
         after_outside: String::new(),
     };
-    transactional_steps(out, table, &release, steps, &postgres);
+    transactional_steps(out, table, &release, steps, &postgres)?;
     let _ = writeln!(out, "\nCOMMIT;\n\\echo migrate: done, release {}", manifest.release.id);
+    Ok(())
 }
 
-fn mysql(out: &mut String, manifest: &Manifest, table: &str, expected: &[String], steps: &[Step<'_>]) {
+fn mysql(
+    out: &mut dyn Write,
+    manifest: &Manifest,
+    table: &str,
+    expected: &[String],
+    steps: &mut Steps<'_, '_>,
+) -> Result<(), Refusal> {
     let create = history_table_ddl(Dialect::Mysql, table);
-    let release = quote(manifest.release.id.as_str());
+    let release = quote(&manifest.release.id.to_string());
     let ascii = "CHARACTER SET ascii COLLATE ascii_bin";
     let _ = write!(
         out,
@@ -434,11 +475,12 @@ SET SESSION sql_mode = IF(@migrate_guard_error IS NULL, @@session.sql_mode, LEFT
     );
     let elapsed = "TIMESTAMPDIFF(MICROSECOND, @migrate_t0, NOW(6)) DIV 1000";
     for planned in steps {
-        out.push_str(&planned.header());
+        let planned = planned?;
+        let _ = out.write_str(&planned.header());
         let step = &planned.step;
         let n = step.statements.len();
         let (version, name, sha) =
-            (quote(step.version.as_str()), quote(&step.name), quote(planned.item.sha256.as_str()));
+            (quote(step.version.as_str()), quote(&step.name), quote(&planned.item.sha256.to_string()));
         let _ = writeln!(out, "SET @migrate_t0 := NOW(6);");
         if step.revert {
             let _ = writeln!(out, "UPDATE {table} SET statements_done = 0 WHERE version = {version};");
@@ -449,7 +491,7 @@ SET SESSION sql_mode = IF(@migrate_guard_error IS NULL, @@session.sql_mode, LEFT
             );
         }
         for (k, statement) in step.statements.iter().enumerate() {
-            statement_line(out, Dialect::Mysql, &statement.text);
+            statement_line(out, Dialect::Mysql, step.text_of(statement));
             if !step.revert && k + 1 < n {
                 let _ = writeln!(out, "UPDATE {table} SET statements_done = {} WHERE version = {version};", k + 1);
             }
@@ -464,6 +506,7 @@ SET SESSION sql_mode = IF(@migrate_guard_error IS NULL, @@session.sql_mode, LEFT
         }
     }
     let _ = writeln!(out, "\nSELECT 'migrate: done, release {}' AS migrate;", manifest.release.id);
+    Ok(())
 }
 
 /// A delimiter for the mysql client that `text` does not contain.

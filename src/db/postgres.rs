@@ -192,7 +192,7 @@ impl ServerCertVerifier for Lenient {
 /// A 64-bit advisory lock key for a history table, stable across versions of this tool.
 fn lock_key(table: &str) -> i64 {
     let digest = crate::core::hash::ContentHash::of(format!("migrate:{table}").as_bytes());
-    i64::from_str_radix(&digest.as_str()[7..22], 16).unwrap_or(0x6d69_6772_6174)
+    i64::from_str_radix(&digest.hex()[..15], 16).unwrap_or(0x6d69_6772_6174)
 }
 
 impl Postgres {

@@ -147,8 +147,13 @@ fn refusals_change_nothing() {
     members[index].1 = b"DROP TABLE note; ".repeat(10);
     let tampered = env.path("tampered.tar");
     let rest: Vec<(&str, &[u8])> = members.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
-    migrate::archive::write(&tampered, migrate::archive::Members { first: vec![], rest: &rest }, 0, &mut |_| {})
-        .unwrap();
+    migrate::archive::write(
+        &tampered,
+        migrate::archive::Members { first: vec![], rest: &rest, generated: &[] },
+        0,
+        &mut |_| {},
+    )
+    .unwrap();
     let out = import(&env, &tampered, &target, &[]);
     assert!(out.ends_with("[exit status: 1]\n") && out.contains("migrate::member_"), "{out}");
     assert_eq!((dump(&target), files(&target)), before);

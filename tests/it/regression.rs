@@ -583,7 +583,11 @@ fn issue10_session_statements_travel_show_and_are_checked() {
     let rest: Vec<(&str, &[u8])> = members.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
     migrate::archive::write(
         &tampered,
-        migrate::archive::Members { first: vec![(first_member.0.as_str(), first_member.1)], rest: &rest },
+        migrate::archive::Members {
+            first: vec![(first_member.0.as_str(), first_member.1)],
+            rest: &rest,
+            generated: &[],
+        },
         0,
         &mut |_| {},
     )

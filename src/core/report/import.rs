@@ -128,7 +128,11 @@ pub fn import_report(manifest: &Manifest, dialect: Dialect, steps: Option<&Steps
                     .statements
                     .iter()
                     .skip(m.start_at)
-                    .map(|s| ImportedStatement { line: s.line, sha256: s.sha256.clone(), sql: s.text.clone() })
+                    .map(|s| ImportedStatement {
+                        line: s.line,
+                        sha256: s.sha256.clone(),
+                        sql: m.text_of(s).to_string(),
+                    })
                     .collect(),
                 hazards: m.hazards.clone(),
             })
