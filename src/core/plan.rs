@@ -533,6 +533,15 @@ struct Side {
     digests: Option<(ContentHash, ContentHash)>,
 }
 
+/// The semantic hash and the content key of an asset's data: one pass when the data has no
+/// top-level `kind` or `name` (the key is then the semantic hash).
+fn digests(parsed: &ParsedAsset) -> (ContentHash, ContentHash) {
+    let semantic = parsed.semantic_hash();
+    let named = parsed.data.get("kind").is_some() || parsed.data.get("name").is_some();
+    let key = if named { parsed.content_key() } else { semantic.clone() };
+    (semantic, key)
+}
+
 /// An asset text this large is compared by semantic hash, and its data let go as soon as that
 /// is known: the data of a 200 MB asset takes 270 MB, and the two sides of a change together
 /// would take more than the 4x its size that a plan may use.
@@ -555,10 +564,31 @@ impl Side {
     }
 
     fn let_go_if_large(&mut self) {
-        if self.text.len() > LARGE_ASSET
-            && let Some(parsed) = self.parsed.take()
+        if self.text.len() > LARGE_ASSET {
+            self.let_go();
+        }
+    }
+
+    fn let_go(&mut self) {
+        if let Some(parsed) = self.parsed.take()
+            && self.digests.is_none()
         {
-            self.digests = Some((parsed.semantic_hash(), parsed.content_key()));
+            self.digests = Some(digests(&parsed));
+        }
+    }
+
+    /// The head side of a large asset keeps the digests of its data, and the data itself is
+    /// let go (its `depends_on` stays with the analysis).
+    fn head_digests(&mut self, analysed: &mut AnalysedAsset) {
+        if self.text.len() > LARGE_ASSET {
+            self.let_go_of(analysed);
+        }
+    }
+
+    fn let_go_of(&mut self, analysed: &mut AnalysedAsset) {
+        if let Some(parsed) = analysed.parsed.as_mut() {
+            self.digests = Some(digests(parsed));
+            parsed.data = serde_json::Value::Null;
         }
     }
 
@@ -572,13 +602,17 @@ impl Side {
         }
     }
 
-    /// Whether `data` (the other side's) is this side's data in other words.
-    fn same_data(&self, data: &ParsedAsset) -> bool {
-        match (&self.parsed, &self.digests) {
+    /// Whether the head (`after`, whose data is `data`) holds this side's data in other words.
+    fn same_data(&self, after: &Side, data: &ParsedAsset) -> bool {
+        let semantic = |side: &Side, parsed: Option<&ParsedAsset>| match (&side.digests, parsed) {
+            (Some((semantic, _)), _) => Some(semantic.clone()),
+            (None, Some(parsed)) => Some(parsed.semantic_hash()),
+            (None, None) => None,
+        };
+        match (&self.parsed, &self.digests, &after.digests) {
             // Compared as canonical JSON compares, without hashing.
-            (Some(parsed), _) => hash::semantically_equal(&parsed.data, &data.data),
-            (None, Some((semantic, _))) => data.semantic_hash() == *semantic,
-            (None, None) => false,
+            (Some(parsed), None, None) => hash::semantically_equal(&parsed.data, &data.data),
+            _ => semantic(self, self.parsed.as_ref()).is_some_and(|s| Some(s) == semantic(after, Some(data))),
         }
     }
 }
@@ -608,9 +642,11 @@ fn prepare(
     };
     let after = match change.new {
         Some(new) => {
-            let analysed =
+            let mut analysed =
                 analyse_asset(input.project, schemas, &id, &change.path, input.head.read(&change.path, &new)?);
-            Some((Side::head(&analysed), analysed))
+            let mut side = Side::head(&analysed);
+            side.head_digests(&mut analysed);
+            Some((side, analysed))
         }
         None => None,
     };
@@ -727,7 +763,7 @@ fn plan_assets(
                 }
                 // Same data, other text.
                 let cosmetic = match (&before, &analysed.parsed) {
-                    (Some(before), Some(after)) => before.same_data(after),
+                    (Some(before), Some(data)) => before.same_data(&after, data),
                     _ => false,
                 };
                 checker.record(&id, analysed);
