@@ -422,9 +422,13 @@ impl Source for GitSource {
 
     fn read(&self, _path: &str, id: &ObjectId) -> Result<Vec<u8>, SourceError> {
         let id = gix::ObjectId::from_bytes_or_panic(id);
-        // The blob's buffer is taken, not copied: a copy would leave the buffer in the handle's
-        // free list, and each pooled handle would keep the largest file it read.
-        self.with_handle(|repo| Ok(repo.find_blob(id)?.take_data()))
+        // A small blob is copied and its buffer goes back to the handle's free list for the next
+        // read; a large one's buffer is taken, so that no pooled handle keeps the largest file
+        // it read for the rest of the run.
+        self.with_handle(|repo| {
+            let mut blob = repo.find_blob(id)?;
+            Ok(if blob.data.len() > 1 << 20 { blob.take_data() } else { blob.data.to_vec() })
+        })
     }
 
     fn specials(&self, dir: &str) -> Result<Vec<Special>, SourceError> {

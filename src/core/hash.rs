@@ -136,24 +136,39 @@ impl fmt::Debug for ContentHash {
 }
 
 /// A sink for text that keeps only its hash and length: a member that is written as it is
-/// rendered (the offline script) is hashed by rendering it here first.
+/// rendered (the offline script) is hashed by rendering it here first, and canonical JSON is
+/// hashed as it is written. Small writes (a comma, a key) are gathered before they reach the
+/// hash, which costs per call.
 #[derive(Default)]
 pub struct HashingWriter {
     hasher: Sha256,
+    buffer: Vec<u8>,
     len: u64,
 }
 
+/// What `HashingWriter` gathers before hashing.
+const HASH_BUFFER: usize = 8 << 10;
+
 impl HashingWriter {
     /// The hash and the length in bytes of everything written.
-    pub fn finish(self) -> (ContentHash, u64) {
+    pub fn finish(mut self) -> (ContentHash, u64) {
+        self.hasher.update(&self.buffer);
         (ContentHash::from_digest(self.hasher.finalize().into()), self.len)
     }
 }
 
 impl fmt::Write for HashingWriter {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        self.hasher.update(text.as_bytes());
         self.len += text.len() as u64;
+        if self.buffer.len() + text.len() > HASH_BUFFER {
+            self.hasher.update(&self.buffer);
+            self.buffer.clear();
+        }
+        if text.len() >= HASH_BUFFER {
+            self.hasher.update(text.as_bytes());
+        } else {
+            self.buffer.extend_from_slice(text.as_bytes());
+        }
         Ok(())
     }
 }
