@@ -182,7 +182,7 @@ impl GitRepo {
 
     /// Returns the tracked files below `prefix` (paths relative to it), from the index: git
     /// shows a tracked file even where `.gitignore` matches it, and so does `WORKTREE`.
-    pub fn tracked_files(&self, prefix: &str) -> Result<Vec<String>, Failure> {
+    pub fn tracked_files(&self, prefix: &str) -> Result<Vec<Tracked>, Failure> {
         let index = self.repo.index_or_empty().map_err(|e| {
             Failure::usage(miette::miette!(code = "migrate::git_read", "cannot read the git index: {e}"))
         })?;
@@ -191,7 +191,8 @@ impl GitRepo {
             .iter()
             .filter_map(|entry| {
                 let path = entry.path(&index).to_str().ok()?;
-                path.strip_prefix(prefix).map(str::to_string)
+                let path = path.strip_prefix(prefix)?.to_string();
+                Some(Tracked { path, submodule: entry.mode.is_submodule() })
             })
             .collect())
     }
@@ -445,6 +446,13 @@ impl Source for GitSource {
             Ok(specials)
         })
     }
+}
+
+/// A path in the index, project-relative.
+pub struct Tracked {
+    pub path: String,
+    /// A submodule (a commit of another repository), not a file.
+    pub submodule: bool,
 }
 
 /// Returns the git blob id of bytes, so work-tree files compare with committed ones by id.

@@ -15,6 +15,8 @@ pub struct WorktreeSource {
     listing: MemorySource,
     /// Where each listed file is on disk.
     disk: BTreeMap<String, PathBuf>,
+    /// The submodules found, each reported once.
+    submodules: std::collections::BTreeSet<String>,
 }
 
 impl WorktreeSource {
@@ -23,6 +25,14 @@ impl WorktreeSource {
         self.listing.insert(path.clone(), blob_id(&bytes)?, Vec::new());
         self.disk.insert(path, on_disk);
         Ok(())
+    }
+
+    /// A submodule at a project-relative path, once however it was found.
+    fn add_submodule(&mut self, path: String) {
+        use crate::core::source::SpecialKind;
+        if self.submodules.insert(path.clone()) {
+            self.listing.insert_special(Special { path, kind: SpecialKind::Submodule });
+        }
     }
 }
 
@@ -55,15 +65,18 @@ impl Source for WorktreeSource {
 }
 
 /// Reads the project's files below `project_dir`, limited to the given project-relative folders
-/// and files; `tracked` (project-relative, from the index) are read even where ignored.
+/// and files; `tracked` (project-relative, from the index) are read even where ignored. A folder
+/// that holds a `.git` (a submodule's checkout, or a repository of its own) and a submodule in
+/// the index are submodules, as git sees them: never read, and reported by `check`.
 pub fn read_project(
     repo_root: &Path,
     project_dir: &Path,
     folders: &[&str],
     files: &[&str],
-    tracked: &[String],
+    tracked: &[crate::git::Tracked],
 ) -> Result<WorktreeSource, SourceError> {
-    let mut source = WorktreeSource { listing: MemorySource::new(), disk: BTreeMap::new() };
+    let mut source =
+        WorktreeSource { listing: MemorySource::new(), disk: BTreeMap::new(), submodules: Default::default() };
     for file in files {
         let path = project_dir.join(file);
         if path.is_file() && !is_ignored(repo_root, &path) {
@@ -75,6 +88,8 @@ pub fn read_project(
         if !dir.is_dir() {
             continue;
         }
+        let repositories = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let found = std::sync::Arc::clone(&repositories);
         let walker = ignore::WalkBuilder::new(&dir)
             .hidden(false)
             .parents(true)
@@ -83,7 +98,18 @@ pub fn read_project(
             .git_global(false)
             .ignore(false)
             .require_git(false)
-            .filter_entry(|entry| entry.file_name() != ".git")
+            .filter_entry(move |entry| {
+                if entry.file_name() == ".git" {
+                    return false;
+                }
+                let repository = entry.depth() > 0
+                    && entry.file_type().is_some_and(|t| t.is_dir())
+                    && entry.path().join(".git").symlink_metadata().is_ok();
+                if repository && let Ok(mut found) = found.lock() {
+                    found.push(entry.path().to_path_buf());
+                }
+                !repository
+            })
             .build();
         for entry in walker {
             let entry = entry?;
@@ -104,9 +130,20 @@ pub fn read_project(
             }
             source.insert(relative, entry.path().to_path_buf())?;
         }
+        let found = repositories.lock().map(|found| found.clone()).unwrap_or_default();
+        for repository in found {
+            if let Some(relative) = repository.strip_prefix(project_dir).ok().and_then(Path::to_str) {
+                source.add_submodule(relative.replace('\\', "/"));
+            }
+        }
     }
-    for path in tracked {
+    for tracked in tracked {
+        let path = &tracked.path;
         let inside = folders.iter().any(|f| path.starts_with(&format!("{f}/")));
+        if inside && tracked.submodule {
+            source.add_submodule(path.clone());
+            continue;
+        }
         let on_disk = project_dir.join(path);
         if inside && source.lookup(path)?.is_none() && on_disk.is_file() && !on_disk.is_symlink() {
             source.insert(path.clone(), on_disk)?;

@@ -364,6 +364,16 @@ fn links_and_submodules_in_the_project_are_errors_naming_the_path() {
     assert!(out.ends_with("[exit status: 1]\n"), "{out}");
     let out = env.run(&dir, &["check"]);
     assert!(out.contains("assets/query/link.yaml") && out.ends_with("[exit status: 1]\n"), "the work tree: {out}");
+    // In the work tree, the submodule in the index, and a folder holding a repository of its
+    // own (a checkout has a `.git` file), whose files are not the project's.
+    assert!(out.contains("migrate::submodule_in_project") && out.contains("assets/sub"), "the work tree: {out}");
+    std::fs::create_dir_all(dir.join("assets/vendored")).unwrap();
+    std::fs::write(dir.join("assets/vendored/.git"), "gitdir: ../../.git/modules/vendored\n").unwrap();
+    std::fs::write(dir.join("assets/vendored/x.yaml"), "not: [an asset\n").unwrap();
+    let out = env.run(&dir, &["check"]);
+    assert!(out.contains("assets/vendored") && out.contains("submodule_in_project"), "the work tree: {out}");
+    assert!(!out.contains("x.yaml"), "a repository's files are not read: {out}");
+    std::fs::remove_dir_all(dir.join("assets/vendored")).unwrap();
     let out = env.run(&dir, &["export", "-o", env.path("x.tar").to_str().unwrap()]);
     assert!(out.contains("link_in_project") && out.ends_with("[exit status: 1]\n"), "{out}");
     assert!(!env.path("x.tar").exists());
