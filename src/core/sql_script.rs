@@ -104,12 +104,30 @@ pub fn render(
     let _ =
         writeln!(out, "-- It stops at the first error, and its guard refuses to run, before anything changes, unless");
     let _ = writeln!(out, "-- the history holds exactly the expected base.");
-    let expected_values: Vec<String> = expected.iter().map(|r| format!("('{}', '{}')", r.version, r.sha256)).collect();
+    let script = Script {
+        manifest,
+        table,
+        expected: expected.iter().map(|r| format!("('{}', '{}')", r.version, r.sha256)).collect(),
+        create: history_table_ddl(dialect, table),
+        release: quote(&manifest.release.id.to_string()),
+    };
     match dialect {
-        Dialect::Sqlite => sqlite(out, manifest, table, &expected_values, &mut steps),
-        Dialect::Postgres => postgres(out, manifest, table, &expected_values, &mut steps),
-        Dialect::Mysql => mysql(out, manifest, table, &expected_values, &mut steps),
+        Dialect::Sqlite => sqlite(out, &script, &mut steps),
+        Dialect::Postgres => postgres(out, &script, &mut steps),
+        Dialect::Mysql => mysql(out, &script, &mut steps),
     }
+}
+
+/// What every dialect's script is made from, besides its migrations.
+struct Script<'a> {
+    manifest: &'a Manifest,
+    table: &'a str,
+    /// The expected history rows, as SQL values `('<version>', '<sha256>')`.
+    expected: Vec<String>,
+    /// The history table's `CREATE TABLE IF NOT EXISTS`.
+    create: String,
+    /// The release id, quoted.
+    release: String,
 }
 
 /// The script of one dialect as one string (see `render`).
@@ -249,15 +267,8 @@ fn statement_line(out: &mut dyn Write, dialect: Dialect, text: &str) {
     }
 }
 
-fn sqlite(
-    out: &mut dyn Write,
-    manifest: &Manifest,
-    table: &str,
-    expected: &[String],
-    steps: &mut Steps<'_, '_>,
-) -> Result<(), Refusal> {
-    let create = history_table_ddl(Dialect::Sqlite, table);
-    let release = quote(&manifest.release.id.to_string());
+fn sqlite(out: &mut dyn Write, script: &Script<'_>, steps: &mut Steps<'_, '_>) -> Result<(), Refusal> {
+    let Script { manifest, table, expected, create, release } = script;
     let snapshot = "DELETE FROM temp.migrate_fk_before;\n\
                     INSERT INTO temp.migrate_fk_before SELECT \"table\", parent, count(*) FROM pragma_foreign_key_check GROUP BY 1, 2;\n";
     let _ = out.write_str(".bail on\n");
@@ -336,20 +347,13 @@ END;
         before_outside: snapshot.to_string(),
         after_outside: check("migrate_fk_guard_outside"),
     };
-    transactional_steps(out, table, &release, steps, &sqlite)?;
+    transactional_steps(out, table, release, steps, &sqlite)?;
     let _ = writeln!(out, "\n{commit}SELECT 'migrate: done, release {}';", manifest.release.id);
     Ok(())
 }
 
-fn postgres(
-    out: &mut dyn Write,
-    manifest: &Manifest,
-    table: &str,
-    expected: &[String],
-    steps: &mut Steps<'_, '_>,
-) -> Result<(), Refusal> {
-    let create = history_table_ddl(Dialect::Postgres, table);
-    let release = quote(&manifest.release.id.to_string());
+fn postgres(out: &mut dyn Write, script: &Script<'_>, steps: &mut Steps<'_, '_>) -> Result<(), Refusal> {
+    let Script { manifest, table, expected, create, release } = script;
     let expected_cte = if expected.is_empty() {
         "SELECT NULL::text AS version, NULL::text AS sha256 WHERE false".to_string()
     } else {
@@ -404,20 +408,13 @@ $migrate_guard$;
         before_outside: String::new(),
         after_outside: String::new(),
     };
-    transactional_steps(out, table, &release, steps, &postgres)?;
+    transactional_steps(out, table, release, steps, &postgres)?;
     let _ = writeln!(out, "\nCOMMIT;\n\\echo migrate: done, release {}", manifest.release.id);
     Ok(())
 }
 
-fn mysql(
-    out: &mut dyn Write,
-    manifest: &Manifest,
-    table: &str,
-    expected: &[String],
-    steps: &mut Steps<'_, '_>,
-) -> Result<(), Refusal> {
-    let create = history_table_ddl(Dialect::Mysql, table);
-    let release = quote(&manifest.release.id.to_string());
+fn mysql(out: &mut dyn Write, script: &Script<'_>, steps: &mut Steps<'_, '_>) -> Result<(), Refusal> {
+    let Script { manifest, table, expected, create, release } = script;
     let ascii = "CHARACTER SET ascii COLLATE ascii_bin";
     let _ = write!(
         out,
