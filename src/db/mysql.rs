@@ -66,6 +66,16 @@ fn error(e: mysql::Error) -> DbError {
     }
 }
 
+/// The `GET_LOCK` name of the history table of a database: `migrate:<database>.<table>`, or a
+/// hash of it where that is longer than the 64 characters a lock name may have.
+fn lock_name(database: &str, table: &str) -> String {
+    let name = format!("migrate:{database}.{table}");
+    if name.chars().count() <= 64 {
+        return name;
+    }
+    format!("migrate:{}", &crate::core::hash::ContentHash::of(name.as_bytes()).hex()[..32])
+}
+
 impl Mysql {
     /// Connects; unless `read_only`, waits up to `lock_timeout` for the named lock of `table`.
     pub fn connect(url: &str, table: &str, read_only: bool, lock_timeout: Duration) -> Result<Mysql, DbError> {
@@ -91,7 +101,10 @@ impl Mysql {
         if read_only {
             connection.query_drop("SET SESSION TRANSACTION READ ONLY").map_err(error)?;
         } else {
-            let name = format!("migrate:{}", history_table_name(table)?);
+            // `GET_LOCK` names are the server's: the database keeps tenants that are databases of
+            // one server from waiting for each other.
+            let database: Option<String> = connection.query_first("SELECT DATABASE()").map_err(error)?.flatten();
+            let name = lock_name(database.as_deref().unwrap_or(""), history_table_name(table)?);
             let seconds = lock_timeout.as_secs();
             let locked: Option<i64> = connection.exec_first("SELECT GET_LOCK(?, ?)", (name, seconds)).map_err(error)?;
             if locked != Some(1) {

@@ -189,9 +189,11 @@ impl ServerCertVerifier for Lenient {
     }
 }
 
-/// A 64-bit advisory lock key for a history table, stable across versions of this tool.
-fn lock_key(table: &str) -> i64 {
-    let digest = crate::core::hash::ContentHash::of(format!("migrate:{table}").as_bytes());
+/// A 64-bit advisory lock key for the history table in a schema. An advisory lock is the
+/// database's, so tenants that are databases never meet; the schema keeps tenants that are
+/// schemas of one database from waiting for each other.
+fn lock_key(schema: &str, table: &str) -> i64 {
+    let digest = crate::core::hash::ContentHash::of(format!("migrate:{schema}.{table}").as_bytes());
     i64::from_str_radix(&digest.hex()[..15], 16).unwrap_or(0x6d69_6772_6174)
 }
 
@@ -203,7 +205,9 @@ impl Postgres {
         if read_only {
             client.batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY").map_err(error)?;
         } else {
-            let key = lock_key(history_table_name(table)?);
+            // Where the history table is (or will be made): the first schema of the search path.
+            let schema: Option<String> = client.query_one("SELECT current_schema()", &[]).map_err(error)?.get(0);
+            let key = lock_key(schema.as_deref().unwrap_or(""), history_table_name(table)?);
             let started = Instant::now();
             loop {
                 let locked: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).map_err(error)?.get(0);

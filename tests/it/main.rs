@@ -14,4 +14,5 @@ mod regression;
 mod release;
 mod schemas;
 mod select;
+mod tenants;
 mod verify;

@@ -649,7 +649,7 @@ fn issue10_database_errors_each_say_what_is_wrong() {
             "root",
             &my.name,
             "-e",
-            "SELECT GET_LOCK('migrate:migrate_history', 10); SELECT SLEEP(4);",
+            &format!("SELECT GET_LOCK('migrate:{}.migrate_history', 10); SELECT SLEEP(4);", my.name),
         ])
         .spawn()
         .unwrap();

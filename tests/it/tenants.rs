@@ -1,0 +1,70 @@
+//! Multi-tenant layouts (issue 13, item 7): each tenant is a target of its own, with a lock of its
+//! own, on the real servers.
+
+use crate::common::TestEnv;
+use crate::common::db::{Server, TestDb};
+
+/// A bundle whose one migration takes about three seconds in each dialect.
+fn slow_bundle(env: &TestEnv) -> std::path::PathBuf {
+    let dir = env.path("repo");
+    let mut repo = crate::common::RepoBuilder::init(&dir, false);
+    repo.write("migrate.yaml", "version: 1\nproject: tenants\ndialects: [postgres, mysql]\n")
+        .write("migrations/0001_slow.postgres.sql", "CREATE TABLE a (id int);\nSELECT pg_sleep(3);\n")
+        .write("migrations/0001_slow.mysql.sql", "CREATE TABLE a (id int);\nDO SLEEP(3);\n");
+    repo.commit("slow");
+    let bundle = env.path("slow.tar");
+    env.export(&dir, &bundle, &[]);
+    bundle
+}
+
+/// Imports `bundle` into `url` with a one-second lock timeout: started in the background.
+fn start(env: &TestEnv, bundle: &std::path::Path, name: &str, url: &str) -> std::process::Child {
+    let target = env.path(name);
+    let args =
+        ["import", bundle.to_str().unwrap(), "--target", target.to_str().unwrap(), "--db", url, "--lock-timeout", "1"];
+    env.command(env.root.path(), &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("migrate runs")
+}
+
+fn finish(child: std::process::Child) -> String {
+    let output = child.wait_with_output().unwrap();
+    format!("{}[exit status: {:?}]", String::from_utf8_lossy(&output.stderr), output.status.code())
+}
+
+/// Two tenants imported at once — schemas of one PostgreSQL database, databases of one MariaDB
+/// server — never wait for each other's lock: the second, with a one-second lock timeout, runs
+/// while the first is still in its three-second migration, and both converge. (The lock used
+/// to be named after the history table alone, so the second waited, timed out and exited 5.)
+/// The control: two imports of one tenant at once still exclude each other.
+#[test]
+fn tenants_that_share_a_server_never_wait_for_each_others_lock() {
+    let env = TestEnv::new();
+    let bundle = slow_bundle(&env);
+    let Some(pg) = TestDb::create(Server::Postgres) else { return };
+    pg.query("CREATE SCHEMA tenant_1; CREATE SCHEMA tenant_2;");
+    let schema = |s: &str| format!("postgres://postgres@127.0.0.1:5432/{}?options=-csearch_path%3D{s}", pg.name);
+    let Some(my_1) = TestDb::create(Server::Mariadb) else { return };
+    let Some(my_2) = TestDb::create(Server::Mariadb) else { return };
+    let database = |db: &TestDb| format!("mysql://root@127.0.0.1:3306/{}", db.name);
+    for (first, second) in [(schema("tenant_1"), schema("tenant_2")), (database(&my_1), database(&my_2))] {
+        let slow = start(&env, &bundle, &format!("t-{}", first.len()), &first);
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        let other = start(&env, &bundle, &format!("u-{}", second.len()), &second);
+        let same = start(&env, &bundle, &format!("v-{}", first.len()), &first);
+        let same = finish(same);
+        assert!(same.contains("busy") && same.ends_with("[exit status: Some(5)]"), "the same tenant: {same}");
+        let out = finish(other);
+        assert!(out.ends_with("[exit status: Some(0)]"), "{second}: {out}");
+        let out = finish(slow);
+        assert!(out.ends_with("[exit status: Some(0)]"), "{first}: {out}");
+    }
+    for tenant in ["tenant_1", "tenant_2"] {
+        assert_eq!(pg.query(&format!("SELECT count(*) FROM {tenant}.migrate_history")).trim(), "1", "{tenant}");
+    }
+    for db in [&my_1, &my_2] {
+        assert_eq!(db.query("SELECT count(*) FROM migrate_history").trim(), "1", "{}", db.name);
+    }
+}
