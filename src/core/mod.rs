@@ -10,6 +10,7 @@ pub mod check;
 pub mod decide;
 pub mod diff;
 pub mod finding;
+pub mod fleet;
 pub mod hash;
 pub mod hazard;
 pub mod manifest;
