@@ -29,6 +29,16 @@ fn start(env: &TestEnv, bundle: &std::path::Path, name: &str, url: &str) -> std:
         .expect("migrate runs")
 }
 
+/// How many sessions are in the slow migration's sleep on the server of `url`.
+fn sleeping_now(pg: &TestDb, my: &TestDb, url: &str) -> String {
+    let count = if url.starts_with("postgres") {
+        pg.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3)%' AND pid <> pg_backend_pid()")
+    } else {
+        my.query("SELECT count(*) FROM information_schema.processlist WHERE info LIKE '%SLEEP(3)%' AND id <> CONNECTION_ID()")
+    };
+    count.trim().to_string()
+}
+
 fn finish(child: std::process::Child) -> String {
     let output = child.wait_with_output().unwrap();
     format!("{}[exit status: {:?}]", String::from_utf8_lossy(&output.stderr), output.status.code())
@@ -51,7 +61,12 @@ fn tenants_that_share_a_server_never_wait_for_each_others_lock() {
     let database = |db: &TestDb| format!("mysql://root@127.0.0.1:3306/{}", db.name);
     for (first, second) in [(schema("tenant_1"), schema("tenant_2")), (database(&my_1), database(&my_2))] {
         let slow = start(&env, &bundle, &format!("t-{}", first.len()), &first);
-        std::thread::sleep(std::time::Duration::from_millis(1000));
+        // Until the first import is in its migration (so holds its lock) on a busy machine too.
+        let started = std::time::Instant::now();
+        while sleeping_now(&pg, &my_1, &first) == "0" {
+            assert!(started.elapsed().as_secs() < 30, "the first import never reached its migration: {first}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         let other = start(&env, &bundle, &format!("u-{}", second.len()), &second);
         let same = start(&env, &bundle, &format!("v-{}", first.len()), &first);
         let same = finish(same);
