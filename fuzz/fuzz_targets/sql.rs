@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let overrides = BTreeMap::new();
     for dialect in Dialect::ALL {
         let mut created_tables = BTreeSet::new();
-        for section in std::iter::once(&migration.up).chain(migration.down.as_ref()) {
+        for section in std::iter::once(migration.up()).chain(migration.down()) {
             let statements = sql_split::split(section, dialect);
             for statement in &statements {
                 assert!(
