@@ -271,6 +271,9 @@ impl GitSource {
     /// Links and submodules the diff meets on the new side (added or changed) come back apart:
     /// they are not items, but `plan` names them.
     pub fn diff_dir(&self, new: &GitSource, dir: &str) -> Result<(Vec<PathChange>, Vec<Special>), SourceError> {
+        if let Some(special) = new.with_handle(|repo| folder_special(repo, new.tree, dir))? {
+            return Ok((Vec::new(), vec![special]));
+        }
         let (old_entries, new_entries) =
             self.with_handle(|repo| Ok((top_entries(repo, self.tree, dir)?, top_entries(repo, new.tree, dir)?)))?;
         let mut folders = Vec::new();
@@ -374,6 +377,13 @@ fn diff_subtrees(
 }
 
 /// A link or a submodule: what is not an item where items are.
+/// The folder `dir` itself as a link or a submodule (whose files would all be dropped), if it is
+/// one.
+fn folder_special(repo: &gix::Repository, tree: gix::ObjectId, dir: &str) -> Result<Option<Special>, SourceError> {
+    let entry = repo.find_tree(tree)?.lookup_entry_by_path(dir)?;
+    Ok(entry.and_then(|e| special_kind(e.mode())).map(|kind| Special { path: dir.to_string(), kind }))
+}
+
 fn special_kind(mode: gix::object::tree::EntryMode) -> Option<SpecialKind> {
     if mode.is_link() {
         Some(SpecialKind::Link)
@@ -434,6 +444,9 @@ impl Source for GitSource {
 
     fn specials(&self, dir: &str) -> Result<Vec<Special>, SourceError> {
         self.with_handle(|repo| {
+            if let Some(special) = folder_special(repo, self.tree, dir)? {
+                return Ok(vec![special]);
+            }
             let Some(tree) = subtree(repo, self.tree, dir)? else { return Ok(Vec::new()) };
             let mut recorder = gix::traverse::tree::Recorder::default();
             tree.traverse().depthfirst(&mut recorder)?;

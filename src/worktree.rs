@@ -85,6 +85,16 @@ pub fn read_project(
     }
     for folder in folders {
         let dir = project_dir.join(folder);
+        // The folder itself as a link or a repository of its own: all of it would be dropped.
+        if dir.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+            let kind = crate::core::source::SpecialKind::Link;
+            source.listing.insert_special(Special { path: folder.to_string(), kind });
+            continue;
+        }
+        if dir.join(".git").symlink_metadata().is_ok() {
+            source.add_submodule(folder.to_string());
+            continue;
+        }
         if !dir.is_dir() {
             continue;
         }
@@ -140,7 +150,7 @@ pub fn read_project(
     for tracked in tracked {
         let path = &tracked.path;
         let inside = folders.iter().any(|f| path.starts_with(&format!("{f}/")));
-        if inside && tracked.submodule {
+        if tracked.submodule && (inside || folders.contains(&path.as_str())) {
             source.add_submodule(path.clone());
             continue;
         }

@@ -105,7 +105,7 @@ impl Source for MemorySource {
 
     fn specials(&self, dir: &str) -> Result<Vec<Special>, SourceError> {
         let prefix = format!("{dir}/");
-        Ok(self.specials.iter().filter(|s| s.path.starts_with(&prefix)).cloned().collect())
+        Ok(self.specials.iter().filter(|s| s.path == dir || s.path.starts_with(&prefix)).cloned().collect())
     }
 
     fn read(&self, path: &str, _id: &ObjectId) -> Result<Vec<u8>, SourceError> {

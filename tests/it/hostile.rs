@@ -653,3 +653,62 @@ fn a_crash_in_a_wal_database_converges() {
     }
     assert!(wal_left >= 5, "{wal_left} crashes left a -wal file");
 }
+
+/// Issue 12, item 6: the migrations or assets folder itself as a submodule or a link (everything
+/// in it would be dropped) is an error naming it — at a revision, in the work tree and in
+/// `plan` — and the control with a real folder passes.
+#[test]
+fn a_project_folder_that_is_itself_a_submodule_or_a_link_is_an_error() {
+    let env = TestEnv::new();
+    let dir = env.path("work");
+    std::fs::create_dir_all(dir.join("migrations")).unwrap();
+    let git = |args: &[&str]| crate::common::git(&dir, args);
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join("migrate.yaml"), "version: 1\nproject: p\ndialects: [sqlite]\n").unwrap();
+    std::fs::write(dir.join("migrations/0001_a.sql"), "CREATE TABLE a (id INTEGER);\n").unwrap();
+    git(&["add", "-A"]);
+    let commit = |message: &str| git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message]);
+    commit("start");
+    let start = git(&["rev-parse", "HEAD"]);
+    let start = start.trim();
+    // `assets` is a submodule in the commit and in the index, and a checkout (a `.git` file) on disk.
+    git(&["update-index", "--add", "--cacheinfo", &format!("160000,{start},assets")]);
+    commit("assets as a submodule");
+    std::fs::create_dir_all(dir.join("assets/query")).unwrap();
+    std::fs::write(dir.join("assets/.git"), "gitdir: ../.git/modules/assets\n").unwrap();
+    std::fs::write(dir.join("assets/query/a.yaml"), "spec: {}\n").unwrap();
+    for args in [vec!["check", "--rev", "HEAD"], vec!["check"], vec!["plan", "--base", start, "--head", "HEAD"]] {
+        let out = env.run(&dir, &args);
+        assert!(
+            out.contains("migrate::submodule_in_project")
+                && out.contains("`assets`")
+                && out.ends_with("[exit status: 1]\n"),
+            "{args:?}: {out}"
+        );
+    }
+    // `migrations` as a link to a folder elsewhere.
+    std::fs::remove_dir_all(dir.join("assets")).unwrap();
+    git(&["rm", "-q", "--cached", "assets"]);
+    std::fs::rename(dir.join("migrations"), dir.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", dir.join("migrations")).unwrap();
+    git(&["add", "-A"]);
+    commit("migrations as a link");
+    for args in [vec!["check", "--rev", "HEAD"], vec!["check"]] {
+        let out = env.run(&dir, &args);
+        assert!(
+            out.contains("migrate::link_in_project")
+                && out.contains("`migrations`")
+                && out.ends_with("[exit status: 1]\n"),
+            "{args:?}: {out}"
+        );
+    }
+    // The control: the folder itself.
+    std::fs::remove_file(dir.join("migrations")).unwrap();
+    std::fs::rename(dir.join("elsewhere"), dir.join("migrations")).unwrap();
+    git(&["add", "-A"]);
+    commit("plain");
+    for args in [vec!["check", "--rev", "HEAD"], vec!["check"], vec!["plan", "--base", start, "--head", "HEAD"]] {
+        let out = env.run(&dir, &args);
+        assert!(out.ends_with("[exit status: 0]\n"), "{args:?}: {out}");
+    }
+}
