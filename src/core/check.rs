@@ -429,7 +429,13 @@ pub fn findings_for_specials(project: &Project, specials: &[crate::core::source:
             continue;
         }
         let path = project.repo_path(&special.path);
+        let folder = special.path == project.config.migrations || special.path == project.config.assets;
         let (code, what, help) = match special.kind {
+            SpecialKind::Link if folder => (
+                "link_in_project",
+                "a symbolic link",
+                "make it a folder of this repository with the files in it: migrate never follows a link (git stores a link, not what it points to)",
+            ),
             SpecialKind::Link => (
                 "link_in_project",
                 "a symbolic link",
