@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::core::project::is_environment_name;
-use crate::core::record::{EnvironmentRecord, RECORD_FORMAT_VERSION, Receipt};
+use crate::core::record::{EnvironmentRecord, Merged, RECORD_FORMAT_VERSION, Receipt};
 use crate::exit::{Failure, Outcome};
 use crate::settings::{ENVIRONMENTS_DIR, Settings};
 
@@ -33,14 +33,17 @@ pub struct RetireArgs {
     pub target: Option<String>,
 }
 
-/// Store a receipt in environments/<env>.json of the work tree (commit it afterwards)
+/// Store receipts in environments/<env>.json of the work tree (commit it afterwards)
 ///
-/// The record keeps the latest receipt of each target of the environment, keyed by target id;
-/// a receipt older than the one recorded for its target is refused.
+/// The record keeps the latest receipt of each target of the environment, keyed by target id.
+/// Receipts may come in any number and any order (one per target of a fleet, from the shards
+/// of a Kubernetes Job or a CI matrix): a receipt older than the one recorded for its target is
+/// left out with a note, so the record is the same whatever the order.
 #[derive(Debug, clap::Args)]
 pub struct RecordArgs {
-    /// The receipt that `migrate import --receipt FILE` wrote
-    pub receipt: PathBuf,
+    /// The receipts that `migrate import --receipt FILE` wrote
+    #[arg(required = true, value_name = "RECEIPT")]
+    pub receipts: Vec<PathBuf>,
 }
 
 fn usage(code: &'static str, message: String) -> Failure {
@@ -111,10 +114,51 @@ fn retire(settings: &Settings, args: &RetireArgs) -> Result<Outcome, Failure> {
 }
 
 fn record(settings: &Settings, args: &RecordArgs) -> Result<Outcome, Failure> {
-    let bytes = std::fs::read(&args.receipt)
-        .map_err(|e| usage("migrate::receipt_unreadable", format!("cannot read `{}`: {e}", args.receipt.display())))?;
+    // Every receipt is read and checked before any record is written: all or nothing.
+    let receipts = args.receipts.iter().map(|path| read_receipt(settings, path)).collect::<Result<Vec<_>, _>>()?;
+    let (dir, shown_dir) = records_dir(settings)?;
+    let mut by_environment: BTreeMap<String, Vec<Receipt>> = BTreeMap::new();
+    for receipt in receipts {
+        by_environment.entry(receipt.environment.clone()).or_default().push(receipt);
+    }
+    for (environment, receipts) in by_environment {
+        let path = dir.join(format!("{environment}.json"));
+        let shown = format!("{shown_dir}/{environment}.json");
+        let mut record = match std::fs::read(&path) {
+            Ok(bytes) => EnvironmentRecord::parse(&shown, &environment, &bytes).map_err(Failure::usage)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => EnvironmentRecord {
+                format_version: RECORD_FORMAT_VERSION,
+                environment: environment.clone(),
+                targets: BTreeMap::new(),
+            },
+            Err(e) => return Err(usage("migrate::record_unreadable", format!("cannot read `{shown}`: {e}"))),
+        };
+        for receipt in receipts {
+            let (target_id, applied_at) = (receipt.target_id.clone(), receipt.applied_at.clone());
+            match record.merge(receipt) {
+                Merged::Recorded => settings.printer.status(&format!(
+                    "recorded target `{target_id}` in `{shown}`; commit it so that `plan --env` sees it"
+                )),
+                Merged::Older { newer } => settings.printer.status(&format!(
+                    "note: `{shown}` holds a newer receipt of target `{target_id}` ({newer}); the one of {applied_at} is left out"
+                )),
+            }
+        }
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| usage("migrate::record_unwritten", format!("cannot create `{}`: {e}", dir.display())))?;
+        let mut text = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        text.push(b'\n');
+        crate::target::write_durably(&path, &text).map_err(|e| usage("migrate::record_unwritten", e.to_string()))?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// Reads one receipt and checks that it can be recorded here.
+fn read_receipt(settings: &Settings, receipt_path: &std::path::Path) -> Result<Receipt, Failure> {
+    let bytes = std::fs::read(receipt_path)
+        .map_err(|e| usage("migrate::receipt_unreadable", format!("cannot read `{}`: {e}", receipt_path.display())))?;
     let receipt: Receipt = serde_json::from_slice(&bytes).map_err(|e| {
-        usage("migrate::receipt_unreadable", format!("`{}` is not a receipt: {e}", args.receipt.display()))
+        usage("migrate::receipt_unreadable", format!("`{}` is not a receipt: {e}", receipt_path.display()))
     })?;
     if receipt.format_version != RECORD_FORMAT_VERSION {
         return Err(usage(
@@ -131,7 +175,6 @@ fn record(settings: &Settings, args: &RecordArgs) -> Result<Outcome, Failure> {
     let Some(workdir) = settings.repo.workdir() else {
         return Err(usage("migrate::no_worktree", "recording needs a work tree to write to".into()));
     };
-    let (dir, shown_dir) = records_dir(settings)?;
     // A receipt of another project's target must not land in this project's records.
     let project_file = workdir.join(&settings.prefix).join(crate::core::project::PROJECT_FILE);
     let shown_file = format!("{}{}", settings.prefix, crate::core::project::PROJECT_FILE);
@@ -144,43 +187,10 @@ fn record(settings: &Settings, args: &RecordArgs) -> Result<Outcome, Failure> {
             code = "migrate::other_project",
             help = format!("record it in the repository of project `{}`", receipt.project),
             "`{}` is a receipt of project `{}`, and this is project `{}`",
-            args.receipt.display(),
+            receipt_path.display(),
             receipt.project,
             project.config.project
         )));
     }
-    let path = dir.join(format!("{}.json", receipt.environment));
-    let shown = format!("{shown_dir}/{}.json", receipt.environment);
-    let mut record = match std::fs::read(&path) {
-        Ok(bytes) => EnvironmentRecord::parse(&shown, &receipt.environment, &bytes).map_err(Failure::usage)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => EnvironmentRecord {
-            format_version: RECORD_FORMAT_VERSION,
-            environment: receipt.environment.clone(),
-            targets: BTreeMap::new(),
-        },
-        Err(e) => return Err(usage("migrate::record_unreadable", format!("cannot read `{shown}`: {e}"))),
-    };
-    if let Some(previous) = record.targets.get(&receipt.target_id)
-        && previous.applied_at > receipt.applied_at
-    {
-        return Err(Failure::refused(miette::miette!(
-            code = "migrate::receipt_outdated",
-            help = "record the newest receipt of each target",
-            "`{shown}` holds a newer receipt for target `{}` ({} > {})",
-            receipt.target_id,
-            previous.applied_at,
-            receipt.applied_at
-        )));
-    }
-    let target_id = receipt.target_id.clone();
-    record.targets.insert(target_id.clone(), receipt);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| usage("migrate::record_unwritten", format!("cannot create `{}`: {e}", dir.display())))?;
-    let mut text = serde_json::to_vec_pretty(&record).unwrap_or_default();
-    text.push(b'\n');
-    crate::target::write_durably(&path, &text).map_err(|e| usage("migrate::record_unwritten", e.to_string()))?;
-    settings
-        .printer
-        .status(&format!("recorded target `{target_id}` in `{shown}`; commit it so that `plan --env` sees it"));
-    Ok(Outcome::Success)
+    Ok(receipt)
 }

@@ -118,6 +118,32 @@ pub struct EnvironmentRecord {
     pub targets: BTreeMap<String, Receipt>,
 }
 
+/// What `EnvironmentRecord::merge` did with a receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Merged {
+    /// The receipt is now its target's.
+    Recorded,
+    /// The record holds a newer receipt of the target (its `applied_at`): this one is left out.
+    Older { newer: String },
+}
+
+impl EnvironmentRecord {
+    /// Keeps the newer of the recorded receipt of the receipt's target and the receipt: by
+    /// `applied_at`, and at the same time by their JSON text. Receipts therefore merge to the
+    /// same record in any order (from the shards of a Kubernetes Job, a CI matrix, an Ansible
+    /// play), and recording one twice changes nothing.
+    pub fn merge(&mut self, receipt: Receipt) -> Merged {
+        if let Some(recorded) = self.targets.get(&receipt.target_id) {
+            let order = |r: &Receipt| (r.applied_at.clone(), serde_json::to_string(r).unwrap_or_default());
+            if order(recorded) > order(&receipt) {
+                return Merged::Older { newer: recorded.applied_at.clone() };
+            }
+        }
+        self.targets.insert(receipt.target_id.clone(), receipt);
+        Merged::Recorded
+    }
+}
+
 /// An environment record or receipt cannot be read.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RecordError {

@@ -52,3 +52,79 @@ fn retire_removes_a_target_then_the_environment() {
     let out = env.run(&repo.dir, &["check"]);
     assert!(out.ends_with("[exit status: 0]\n"), "{out}");
 }
+
+/// Issue 13, item 6: receipts from the shards of a rollout merge with `env record` in any order
+/// and any grouping: one call with all of them, or one per receipt in either order, give the
+/// same record byte for byte; an older receipt of a target is left out with a note (exit 0),
+/// and a receipt of another project stops the whole call before anything is written.
+#[test]
+fn receipts_merge_into_the_same_record_in_any_order() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("work"), false);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\nenvironments: [prod]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n");
+    repo.commit("one");
+    repo.write("migrations/0002_b.sql", "CREATE TABLE b (id INTEGER);\n");
+    repo.commit("two");
+    repo.checkout();
+    let (one, two) = (env.path("one.tar"), env.path("two.tar"));
+    env.export(&repo.dir, &one, &["--head", "main~1"]);
+    env.export(&repo.dir, &two, &["--head", "main"]);
+    // Three sites; site-1 takes both releases, so it has an older and a newer receipt.
+    let receipt = |name: &str| env.path(&format!("{name}.json")).to_str().unwrap().to_string();
+    // Receipts are ordered by their time, to the second: each import a second of its own.
+    let import = |bundle: &std::path::Path, site: &str, name: &str, now: &str| {
+        let target = env.path(site);
+        let args = ["import", bundle.to_str().unwrap(), "--target", target.to_str().unwrap(), "--env", "prod"];
+        let mut command = env.command(env.root.path(), &args);
+        let output = command.args(["--receipt", &receipt(name)]).env("MIGRATE_NOW", now).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    };
+    import(&one, "site-1", "site-1-old", "1700000000");
+    import(&two, "site-1", "site-1-new", "1700000100");
+    import(&two, "site-2", "site-2", "1700000050");
+    import(&one, "site-3", "site-3", "1700000050");
+    let all = ["site-1-old", "site-1-new", "site-2", "site-3"].map(receipt);
+    let record = repo.dir.join("environments/prod.json");
+    let mut results = Vec::new();
+    let orders: [Vec<&[String]>; 3] = [
+        vec![&all[..]],
+        all.iter().map(std::slice::from_ref).collect(),
+        all.iter().rev().map(std::slice::from_ref).collect(),
+    ];
+    for calls in orders {
+        let _ = std::fs::remove_file(&record);
+        let mut notes = String::new();
+        for receipts in calls {
+            let mut args = vec!["env", "record"];
+            args.extend(receipts.iter().map(String::as_str));
+            let out = env.run(&repo.dir, &args);
+            assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+            notes.push_str(&out);
+        }
+        results.push(std::fs::read(&record).unwrap());
+        // site-1's older receipt is left out exactly when its newer one was recorded first.
+        assert!(notes.matches("is left out").count() <= 1, "{notes}");
+    }
+    assert!(results.windows(2).all(|w| w[0] == w[1]), "the record depends on the order");
+    let merged: serde_json::Value = serde_json::from_slice(&results[0]).unwrap();
+    let targets = merged["targets"].as_object().unwrap();
+    assert_eq!(targets.len(), 3);
+    let held: Vec<usize> = targets.values().map(|r| r["migrations"]["sqlite"].as_array().map_or(0, Vec::len)).collect();
+    let mut held_sorted = held.clone();
+    held_sorted.sort();
+    assert_eq!(held_sorted, [1, 2, 2], "site-1 holds its newer release: {merged}");
+    // In the reverse order the newer receipt of site-1 comes first: the older one is left out.
+    let _ = std::fs::remove_file(&record);
+    let out = env.run(&repo.dir, &["env", "record", &all[1], &all[0]]);
+    assert!(out.contains("is left out") && out.ends_with("[exit status: 0]\n"), "{out}");
+    // A receipt of another project: nothing of the call is written.
+    let _ = std::fs::remove_file(&record);
+    let other = env.path("other.json");
+    let mut foreign: serde_json::Value = serde_json::from_slice(&std::fs::read(&all[2]).unwrap()).unwrap();
+    foreign["project"] = serde_json::json!("someone-else");
+    std::fs::write(&other, serde_json::to_vec(&foreign).unwrap()).unwrap();
+    let out = env.run(&repo.dir, &["env", "record", &all[3], other.to_str().unwrap()]);
+    assert!(out.contains("migrate::other_project") && out.ends_with("[exit status: 1]\n"), "{out}");
+    assert!(!record.exists(), "nothing is recorded when one receipt is refused");
+}
