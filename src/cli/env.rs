@@ -1,3 +1,4 @@
+//! `migrate env show`: every target of an environment against the project.
 //! `migrate env record`: store an import's receipt in `environments/<env>.json` of the source
 //! repository, closing the loop so that `plan --env` and `export --env` see what the
 //! environment holds; `migrate env retire`: take an environment, or one target, out of the
@@ -14,8 +15,24 @@ use crate::settings::{ENVIRONMENTS_DIR, Settings};
 /// Environment records
 #[derive(Debug, clap::Subcommand)]
 pub enum EnvCommand {
+    Show(ShowArgs),
     Record(RecordArgs),
     Retire(RetireArgs),
+}
+
+/// Show every target of an environment: its release, and its migrations against the project
+///
+/// From `environments/<env>.json` at the revision (the latest receipt of each target): per
+/// dialect, the migrations applied, those that stopped part-way (a re-run resumes them), those
+/// of the project the target does not have yet (pending), and those it ran whose text the
+/// project no longer has (differ). Exits 1 when a target has a partial migration or differs.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// The environment
+    pub env: String,
+    /// The revision to compare with [default: WORKTREE in a work tree, HEAD in a bare repository]
+    #[arg(long, value_name = "REV|WORKTREE")]
+    pub rev: Option<String>,
 }
 
 /// Remove an environment, or one of its targets, from the records (commit it afterwards)
@@ -31,6 +48,70 @@ pub struct RetireArgs {
     /// Only this target (its id, as the record and `migrate status` show it)
     #[arg(long, value_name = "ID")]
     pub target: Option<String>,
+}
+
+fn show(settings: &Settings, args: &ShowArgs) -> Result<Outcome, Failure> {
+    use std::fmt::Write as _;
+    let rev = args.rev.clone().unwrap_or_else(|| {
+        if settings.repo.workdir().is_some() { crate::settings::WORKTREE.into() } else { "HEAD".into() }
+    });
+    let opened = settings.open_required(&settings.point(&rev)?)?;
+    let Some(record) = opened.records()?.into_iter().find(|r| r.environment == args.env) else {
+        return Err(usage(
+            "migrate::no_record",
+            format!("there is no `{ENVIRONMENTS_DIR}/{}.json` at `{rev}`: `{}` has no record", args.env, args.env),
+        ));
+    };
+    let (snapshot, _) = crate::core::snapshot::read_snapshot(&opened.project, opened.source(), settings.threads)
+        .map_err(|e| crate::settings::read_failure(&rev, e))?;
+    let project = snapshot
+        .migrations
+        .iter()
+        .map(|(dialect, versions)| (*dialect, versions.iter().map(|(v, m)| (v.clone(), m.sha256.clone())).collect()))
+        .collect();
+    let view = crate::core::record::environment_view(&record, &rev, &project);
+    let troubled =
+        view.targets.iter().any(|t| t.migrations.values().any(|m| !m.partial.is_empty() || !m.differ.is_empty()));
+    let text = match settings.format {
+        crate::settings::Format::Json => format!("{}\n", serde_json::to_string_pretty(&view).unwrap_or_default()),
+        crate::settings::Format::Text | crate::settings::Format::Markdown => {
+            let mut out = String::new();
+            let _ = writeln!(out, "`{}`: {} target(s), compared with {rev}", view.environment, view.targets.len());
+            for target in &view.targets {
+                let version = target.release.version.as_ref().map(|v| format!(" ({v})")).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "\n{}  {}  release {}{version}  at {}",
+                    target.target_id,
+                    target.database,
+                    target.release.id.short(),
+                    target.applied_at
+                );
+                for (dialect, m) in &target.migrations {
+                    let list = |versions: &[crate::core::model::Version]| {
+                        versions.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    };
+                    let mut line = format!("  {dialect}: {} applied", m.applied);
+                    if !m.pending.is_empty() {
+                        let _ = write!(line, ", {} pending ({})", m.pending.len(), list(&m.pending));
+                    }
+                    for p in &m.partial {
+                        let _ = write!(line, ", {} partial ({}/{})", p.version, p.done, p.total);
+                    }
+                    if !m.differ.is_empty() {
+                        let _ = write!(line, ", differ from the project: {}", list(&m.differ));
+                    }
+                    let _ = writeln!(out, "{line}");
+                }
+                for held in &target.skipped {
+                    let _ = writeln!(out, "  skipped{}: {}", if held.always { " always" } else { "" }, held.id);
+                }
+            }
+            out
+        }
+    };
+    settings.printer.product(&text);
+    Ok(if troubled { Outcome::Findings } else { Outcome::Success })
 }
 
 /// Store receipts in environments/<env>.json of the work tree (commit it afterwards)
@@ -52,6 +133,7 @@ fn usage(code: &'static str, message: String) -> Failure {
 
 pub fn run_env(settings: &Settings, command: &EnvCommand) -> Result<Outcome, Failure> {
     match command {
+        EnvCommand::Show(args) => show(settings, args),
         EnvCommand::Record(args) => record(settings, args),
         EnvCommand::Retire(args) => retire(settings, args),
     }

@@ -283,3 +283,106 @@ mod tests {
         assert!(matches!(EnvironmentRecord::parse("p.json", "prod", other), Err(RecordError::WrongEnvironment { .. })));
     }
 }
+
+/// `migrate env show`: every target of an environment against the project at a revision.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[schemars(title = "migrate env show output")]
+pub struct EnvironmentView {
+    /// Format version of this document; `1`.
+    pub format_version: u32,
+    pub environment: String,
+    /// The revision the targets are compared with (`WORKTREE`, a branch, a commit).
+    pub compared_with: String,
+    pub targets: Vec<TargetView>,
+}
+
+/// One target of an environment, from its latest receipt.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct TargetView {
+    pub target_id: String,
+    /// Without its password.
+    pub database: String,
+    pub release: ReceiptRelease,
+    pub applied_at: String,
+    /// Per dialect: what the target holds against the project.
+    pub migrations: BTreeMap<Dialect, MigrationsView>,
+    /// Assets the target skipped, with the copy it keeps.
+    pub skipped: Vec<HeldAsset>,
+}
+
+/// A target's migrations of one dialect against the project.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct MigrationsView {
+    /// Migrations recorded as applied.
+    pub applied: usize,
+    /// Migrations that stopped part-way (a re-run resumes them).
+    pub partial: Vec<PartialView>,
+    /// Migrations of the project the target does not have.
+    pub pending: Vec<Version>,
+    /// Migrations the target ran whose text differs from the project's, or that the project no
+    /// longer has.
+    pub differ: Vec<Version>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct PartialView {
+    pub version: Version,
+    pub done: u32,
+    pub total: u32,
+}
+
+/// Compares every target of `record` with the project's migrations (`project`: per dialect,
+/// version → sha256 of the effective file), targets in id order.
+pub fn environment_view(
+    record: &EnvironmentRecord,
+    compared_with: &str,
+    project: &BTreeMap<Dialect, BTreeMap<Version, ContentHash>>,
+) -> EnvironmentView {
+    let empty = BTreeMap::new();
+    let targets = record
+        .targets
+        .values()
+        .map(|receipt| {
+            let dialects: std::collections::BTreeSet<Dialect> =
+                receipt.migrations.keys().chain(project.keys()).copied().collect();
+            let migrations = dialects
+                .into_iter()
+                .map(|dialect| {
+                    let held = receipt.migrations.get(&dialect).map(Vec::as_slice).unwrap_or_default();
+                    let known = project.get(&dialect).unwrap_or(&empty);
+                    let partial = held
+                        .iter()
+                        .filter(|m| m.status == MigrationStatus::Partial)
+                        .map(|m| PartialView {
+                            version: m.version.clone(),
+                            done: m.statements.map_or(0, |s| s.done),
+                            total: m.statements.map_or(0, |s| s.total),
+                        })
+                        .collect();
+                    let pending = known.keys().filter(|v| !held.iter().any(|m| &m.version == *v)).cloned().collect();
+                    let differ = held
+                        .iter()
+                        .filter(|m| known.get(&m.version) != Some(&m.sha256))
+                        .map(|m| m.version.clone())
+                        .collect();
+                    let applied = held.iter().filter(|m| m.status == MigrationStatus::Applied).count();
+                    (dialect, MigrationsView { applied, partial, pending, differ })
+                })
+                .collect();
+            TargetView {
+                target_id: receipt.target_id.clone(),
+                database: crate::core::redact::redact(&receipt.database),
+                release: receipt.release.clone(),
+                applied_at: receipt.applied_at.clone(),
+                migrations,
+                skipped: receipt.skipped.clone(),
+            }
+        })
+        .collect();
+    EnvironmentView {
+        format_version: RECORD_FORMAT_VERSION,
+        environment: record.environment.clone(),
+        compared_with: compared_with.to_string(),
+        targets,
+    }
+}

@@ -128,3 +128,56 @@ fn receipts_merge_into_the_same_record_in_any_order() {
     assert!(out.contains("migrate::other_project") && out.ends_with("[exit status: 1]\n"), "{out}");
     assert!(!record.exists(), "nothing is recorded when one receipt is refused");
 }
+
+/// Issue 13, item 4: `env show` lists every target of an environment with its release and, per
+/// dialect, the migrations applied, pending (the project has them, the target not yet), partial
+/// and differing, in text and in JSON that its published schema accepts; exit 1 when a target
+/// has a partial migration or differs from the project, 0 when they are only behind.
+#[test]
+fn env_show_lists_every_target_against_the_project() {
+    let env = TestEnv::new();
+    let mut repo = RepoBuilder::init(&env.path("work"), false);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\nenvironments: [prod]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n");
+    repo.commit("one");
+    repo.write("migrations/0002_b.sql", "CREATE TABLE b (id INTEGER);\n");
+    repo.commit("two");
+    repo.checkout();
+    let (one, two) = (env.path("one.tar"), env.path("two.tar"));
+    env.export(&repo.dir, &one, &["--head", "main~1"]);
+    env.export(&repo.dir, &two, &["--head", "main"]);
+    for (bundle, site) in [(&two, "site-new"), (&one, "site-old")] {
+        let receipt = env.path(&format!("{site}.json"));
+        env.import_for(bundle, &env.path(site), "prod", &receipt);
+        let out = env.run(&repo.dir, &["env", "record", receipt.to_str().unwrap()]);
+        assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    }
+    let out = env.run(&repo.dir, &["env", "show", "prod"]);
+    assert!(
+        out.contains("`prod`: 2 target(s), compared with WORKTREE") && out.ends_with("[exit status: 0]\n"),
+        "{out}"
+    );
+    assert!(out.contains("sqlite: 2 applied\n") && out.contains("sqlite: 1 applied, 1 pending (2)\n"), "{out}");
+    let json = env.stdout(&repo.dir, &["env", "show", "prod", "--format", "json"], 0);
+    let view: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let schema = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/env-show-output.schema.json"),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&serde_json::from_str(&schema).unwrap()).unwrap();
+    assert!(validator.is_valid(&view), "{json}");
+    let pending: Vec<usize> = view["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["migrations"]["sqlite"]["pending"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(pending.iter().sum::<usize>(), 1, "{json}");
+    // A shipped migration edited in the work tree: both targets differ from the project.
+    std::fs::write(repo.dir.join("migrations/0001_a.sql"), "CREATE TABLE a (id BIGINT);\n").unwrap();
+    let out = env.run(&repo.dir, &["env", "show", "prod"]);
+    assert!(out.matches("differ from the project: 1").count() == 2 && out.ends_with("[exit status: 1]\n"), "{out}");
+    // At a revision, and for an environment without a record.
+    let out = env.run(&repo.dir, &["env", "show", "prod", "--rev", "main~1"]);
+    assert!(out.contains("migrate::no_record") && out.ends_with("[exit status: 2]\n"), "{out}");
+}

@@ -159,6 +159,8 @@ fn real_files_and_outputs_match_their_schemas() {
     env.stdout(&repo, &["env", "record", receipt.to_str().unwrap()], 0);
     let record = std::fs::read_to_string(repo.join("environments/prod.json")).unwrap();
     judge("environment-record.schema.json", "environments/prod.json", &json(&record));
+    let shown = env.stdout(&repo, &["env", "show", "prod", "--format", "json"], 0);
+    judge("env-show-output.schema.json", "env show --format json", &json(&shown));
 
     let published: BTreeSet<_> = published_schemas().into_iter().map(|(name, _)| name).collect();
     assert_eq!(judged, published, "every published schema judges a real document");

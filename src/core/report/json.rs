@@ -27,7 +27,7 @@ pub fn published_schemas() -> Vec<(&'static str, serde_json::Value)> {
     use crate::core::catalog::AssetDocument;
     use crate::core::manifest::Manifest;
     use crate::core::project::ProjectConfig;
-    use crate::core::record::{EnvironmentRecord, Receipt};
+    use crate::core::record::{EnvironmentRecord, EnvironmentView, Receipt};
     use crate::core::report::import::ImportReport;
     use crate::core::state::TargetState;
     use crate::core::status::Status;
@@ -38,6 +38,7 @@ pub fn published_schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("asset.schema.json", schema(schema_for!(AssetDocument))),
         ("bundle-manifest.schema.json", schema(schema_for!(Manifest))),
         ("check-output.schema.json", schema(schema_for!(CheckOutput))),
+        ("env-show-output.schema.json", schema(schema_for!(EnvironmentView))),
         ("environment-record.schema.json", schema(schema_for!(EnvironmentRecord))),
         ("import-output.schema.json", schema(schema_for!(ImportReport))),
         ("migrate.schema.json", schema(schema_for!(ProjectConfig))),
