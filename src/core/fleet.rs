@@ -184,21 +184,26 @@ pub fn parse(text: &str) -> Result<Fleet, FleetProblem> {
     let mut wave_names = BTreeSet::new();
     let mut target_names = BTreeSet::new();
     let mut waves = Vec::new();
+    // A wave's or a target's name: well formed, and unique among its kind.
+    let named = |names: &mut BTreeSet<String>, kind: &str, name: &str, example: &'static str| {
+        if !crate::core::project::is_project_name(name) {
+            return Err(problem(
+                format!("`{name}` is not a {kind} name: letters, digits, `.`, `_` or `-`"),
+                at(name),
+                example,
+            ));
+        }
+        if !names.insert(name.to_string()) {
+            return Err(problem(
+                format!("two {kind}s are named `{name}`"),
+                at(name),
+                "give each its own name: receipts and summaries tell them apart by it",
+            ));
+        }
+        Ok(())
+    };
     for spec in file.waves {
-        if !crate::core::project::is_project_name(&spec.name) {
-            return Err(problem(
-                format!("`{}` is not a wave name: letters, digits, `.`, `_` or `-`", spec.name),
-                at(&spec.name),
-                "name waves like `canary` or `rest`",
-            ));
-        }
-        if !wave_names.insert(spec.name.clone()) {
-            return Err(problem(
-                format!("two waves are named `{}`", spec.name),
-                at(&spec.name),
-                "give each wave its own name",
-            ));
-        }
+        named(&mut wave_names, "wave", &spec.name, "name waves like `canary` or `rest`")?;
         let parallel = spec.parallel.unwrap_or(1);
         if parallel == 0 {
             return Err(problem(
@@ -222,20 +227,7 @@ pub fn parse(text: &str) -> Result<Fleet, FleetProblem> {
         }
         let mut targets = Vec::new();
         for target in spec.targets {
-            if !crate::core::project::is_project_name(&target.name) {
-                return Err(problem(
-                    format!("`{}` is not a target name: letters, digits, `.`, `_` or `-`", target.name),
-                    at(&target.name),
-                    "name targets like `tenant-01`",
-                ));
-            }
-            if !target_names.insert(target.name.clone()) {
-                return Err(problem(
-                    format!("two targets are named `{}`", target.name),
-                    at(&target.name),
-                    "give each target its own name: receipts and `--resume` tell targets apart by it",
-                ));
-            }
+            named(&mut target_names, "target", &target.name, "name targets like `tenant-01`")?;
             let database = match (target.db, target.db_env, target.db_file) {
                 (Some(url), None, None) => DatabaseSource::Url(url),
                 (None, Some(variable), None) => DatabaseSource::Env(variable),

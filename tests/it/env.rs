@@ -60,16 +60,7 @@ fn retire_removes_a_target_then_the_environment() {
 #[test]
 fn receipts_merge_into_the_same_record_in_any_order() {
     let env = TestEnv::new();
-    let mut repo = RepoBuilder::init(&env.path("work"), false);
-    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\nenvironments: [prod]\n")
-        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n");
-    repo.commit("one");
-    repo.write("migrations/0002_b.sql", "CREATE TABLE b (id INTEGER);\n");
-    repo.commit("two");
-    repo.checkout();
-    let (one, two) = (env.path("one.tar"), env.path("two.tar"));
-    env.export(&repo.dir, &one, &["--head", "main~1"]);
-    env.export(&repo.dir, &two, &["--head", "main"]);
+    let (repo, one, two) = two_releases(&env);
     // Three sites; site-1 takes both releases, so it has an older and a newer receipt.
     let receipt = |name: &str| env.path(&format!("{name}.json")).to_str().unwrap().to_string();
     // Receipts are ordered by their time, to the second: each import a second of its own.
@@ -136,16 +127,7 @@ fn receipts_merge_into_the_same_record_in_any_order() {
 #[test]
 fn env_show_lists_every_target_against_the_project() {
     let env = TestEnv::new();
-    let mut repo = RepoBuilder::init(&env.path("work"), false);
-    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\nenvironments: [prod]\n")
-        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n");
-    repo.commit("one");
-    repo.write("migrations/0002_b.sql", "CREATE TABLE b (id INTEGER);\n");
-    repo.commit("two");
-    repo.checkout();
-    let (one, two) = (env.path("one.tar"), env.path("two.tar"));
-    env.export(&repo.dir, &one, &["--head", "main~1"]);
-    env.export(&repo.dir, &two, &["--head", "main"]);
+    let (repo, one, two) = two_releases(&env);
     for (bundle, site) in [(&two, "site-new"), (&one, "site-old")] {
         let receipt = env.path(&format!("{site}.json"));
         env.import_for(bundle, &env.path(site), "prod", &receipt);
@@ -180,4 +162,20 @@ fn env_show_lists_every_target_against_the_project() {
     // At a revision, and for an environment without a record.
     let out = env.run(&repo.dir, &["env", "show", "prod", "--rev", "main~1"]);
     assert!(out.contains("migrate::no_record") && out.ends_with("[exit status: 2]\n"), "{out}");
+}
+
+/// A work tree of a project for `prod` with two commits (one migration, then two), and a full
+/// bundle of each.
+fn two_releases(env: &TestEnv) -> (RepoBuilder, std::path::PathBuf, std::path::PathBuf) {
+    let mut repo = RepoBuilder::init(&env.path("work"), false);
+    repo.write("migrate.yaml", "version: 1\nproject: p\ndialects: [sqlite]\nenvironments: [prod]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n");
+    repo.commit("one");
+    repo.write("migrations/0002_b.sql", "CREATE TABLE b (id INTEGER);\n");
+    repo.commit("two");
+    repo.checkout();
+    let (one, two) = (env.path("one.tar"), env.path("two.tar"));
+    env.export(&repo.dir, &one, &["--head", "main~1"]);
+    env.export(&repo.dir, &two, &["--head", "main"]);
+    (repo, one, two)
 }

@@ -677,15 +677,18 @@ fn a_project_folder_that_is_itself_a_submodule_or_a_link_is_an_error() {
     std::fs::create_dir_all(dir.join("assets/query")).unwrap();
     std::fs::write(dir.join("assets/.git"), "gitdir: ../.git/modules/assets\n").unwrap();
     std::fs::write(dir.join("assets/query/a.yaml"), "spec: {}\n").unwrap();
-    for args in [vec!["check", "--rev", "HEAD"], vec!["check"], vec!["plan", "--base", start, "--head", "HEAD"]] {
-        let out = env.run(&dir, &args);
-        assert!(
-            out.contains("migrate::submodule_in_project")
-                && out.contains("`assets`")
-                && out.ends_with("[exit status: 1]\n"),
-            "{args:?}: {out}"
-        );
-    }
+    let refused = |commands: &[Vec<&str>], code: &str, path: &str| {
+        for args in commands {
+            let out = env.run(&dir, args);
+            assert!(out.contains(code) && out.contains(path) && out.ends_with("[exit status: 1]\n"), "{args:?}: {out}");
+        }
+    };
+    let plan = vec!["plan", "--base", start, "--head", "HEAD"];
+    refused(
+        &[vec!["check", "--rev", "HEAD"], vec!["check"], plan.clone()],
+        "migrate::submodule_in_project",
+        "`assets`",
+    );
     // `migrations` as a link to a folder elsewhere.
     std::fs::remove_dir_all(dir.join("assets")).unwrap();
     git(&["rm", "-q", "--cached", "assets"]);
@@ -693,21 +696,13 @@ fn a_project_folder_that_is_itself_a_submodule_or_a_link_is_an_error() {
     std::os::unix::fs::symlink("elsewhere", dir.join("migrations")).unwrap();
     git(&["add", "-A"]);
     commit("migrations as a link");
-    for args in [vec!["check", "--rev", "HEAD"], vec!["check"]] {
-        let out = env.run(&dir, &args);
-        assert!(
-            out.contains("migrate::link_in_project")
-                && out.contains("`migrations`")
-                && out.ends_with("[exit status: 1]\n"),
-            "{args:?}: {out}"
-        );
-    }
+    refused(&[vec!["check", "--rev", "HEAD"], vec!["check"]], "migrate::link_in_project", "`migrations`");
     // The control: the folder itself.
     std::fs::remove_file(dir.join("migrations")).unwrap();
     std::fs::rename(dir.join("elsewhere"), dir.join("migrations")).unwrap();
     git(&["add", "-A"]);
     commit("plain");
-    for args in [vec!["check", "--rev", "HEAD"], vec!["check"], vec!["plan", "--base", start, "--head", "HEAD"]] {
+    for args in [vec!["check", "--rev", "HEAD"], vec!["check"], plan] {
         let out = env.run(&dir, &args);
         assert!(out.ends_with("[exit status: 0]\n"), "{args:?}: {out}");
     }
