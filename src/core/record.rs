@@ -128,16 +128,16 @@ pub enum Merged {
 }
 
 impl EnvironmentRecord {
-    /// Keeps the newer of the recorded receipt of the receipt's target and the receipt: by
-    /// `applied_at`, and at the same time by their JSON text. Receipts therefore merge to the
-    /// same record in any order (from the shards of a Kubernetes Job, a CI matrix, an Ansible
-    /// play), and recording one twice changes nothing.
+    /// Keeps the newer of the recorded receipt of the receipt's target and the receipt, by
+    /// `applied_at`. Receipts of distinct times therefore merge to the same record in any order
+    /// (from the shards of a Kubernetes Job, a CI matrix, an Ansible play), and recording one
+    /// twice changes nothing. `applied_at` counts seconds: of two receipts of one target in the
+    /// same second (two imports in a row), the one recorded last stays, as it always did.
     pub fn merge(&mut self, receipt: Receipt) -> Merged {
-        if let Some(recorded) = self.targets.get(&receipt.target_id) {
-            let order = |r: &Receipt| (r.applied_at.clone(), serde_json::to_string(r).unwrap_or_default());
-            if order(recorded) > order(&receipt) {
-                return Merged::Older { newer: recorded.applied_at.clone() };
-            }
+        if let Some(recorded) = self.targets.get(&receipt.target_id)
+            && recorded.applied_at > receipt.applied_at
+        {
+            return Merged::Older { newer: recorded.applied_at.clone() };
         }
         self.targets.insert(receipt.target_id.clone(), receipt);
         Merged::Recorded
