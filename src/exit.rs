@@ -60,12 +60,39 @@ impl Failure {
 pub fn exit_code(result: &Result<Outcome, Failure>) -> ExitCode {
     ExitCode::from(match result {
         Ok(Outcome::Success) => 0,
-        Ok(Outcome::Findings) | Err(Failure { kind: FailureKind::Refused, .. }) => 1,
-        Err(Failure { kind: FailureKind::Usage | FailureKind::Internal, .. }) => 2,
-        Err(Failure { kind: FailureKind::RolledBack, .. }) => 3,
-        Err(Failure { kind: FailureKind::Partial, .. }) => 4,
-        Err(Failure { kind: FailureKind::Temporary, .. }) => 5,
+        Ok(Outcome::Findings) => 1,
+        Err(failure) => code_of(failure),
     })
+}
+
+/// The exit code of a failure.
+pub fn code_of(failure: &Failure) -> u8 {
+    match failure.kind {
+        FailureKind::Refused => 1,
+        FailureKind::Usage | FailureKind::Internal => 2,
+        FailureKind::RolledBack => 3,
+        FailureKind::Partial => 4,
+        FailureKind::Temporary => 5,
+    }
+}
+
+/// The most severe of several targets' exit codes, as a fleet reports it: something committed
+/// (4) over rolled back (3) over unusable input (2) over refused (1) over temporarily unable
+/// (5), which retrying may fix, over success (0).
+pub fn most_severe(codes: impl IntoIterator<Item = u8>) -> u8 {
+    let rank = |code: u8| [0u8, 5, 1, 2, 3, 4].iter().position(|c| *c == code).unwrap_or(usize::MAX);
+    codes.into_iter().max_by_key(|code| rank(*code)).unwrap_or(0)
+}
+
+/// The kind of failure an exit code above 1 stands for (a fleet exits with its targets' worst).
+pub fn kind_of_code(code: u8) -> FailureKind {
+    match code {
+        3 => FailureKind::RolledBack,
+        4 => FailureKind::Partial,
+        5 => FailureKind::Temporary,
+        1 => FailureKind::Refused,
+        _ => FailureKind::Usage,
+    }
 }
 
 /// The exit-code table shown in `--help`.
@@ -77,3 +104,16 @@ Exit codes:
   3  apply failed and was rolled back: the target is exactly as before
   4  apply failed after some changes were committed; a re-run resumes
   5  temporarily unable, nothing changed, retrying may help: target busy, lock timeout, database unreachable";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_most_severe_code_of_a_fleet() {
+        use super::most_severe;
+        assert_eq!(most_severe([]), 0);
+        assert_eq!(most_severe([0, 5, 0]), 5);
+        assert_eq!(most_severe([5, 1]), 1, "a refusal outweighs a target that may work on retry");
+        assert_eq!(most_severe([1, 2, 5]), 2);
+        assert_eq!(most_severe([4, 3, 5, 2]), 4, "something committed outweighs everything");
+    }
+}

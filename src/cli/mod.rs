@@ -4,6 +4,7 @@ pub mod check;
 pub mod completions;
 pub mod env;
 pub mod export;
+pub mod fleet;
 pub mod import;
 pub mod init;
 pub mod inspect;

@@ -18,21 +18,39 @@ use crate::target::Target;
 /// Compares the target's asset files and history table with `.migrate/state.json`: changed or
 /// missing asset files, history rows from no known release, changed or missing rows, partial
 /// migrations. Rows written by a bundle's offline script are reported as such, not as drift.
-/// Exits 1 on drift.
+/// Exits 1 on drift. With `--fleet FILE`, every target of the fleet, wave by wave, and the most
+/// severe exit code of its targets.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// The target folder
-    #[arg(long, value_name = "DIR")]
-    pub target: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "fleet", conflicts_with = "fleet")]
+    pub target: Option<PathBuf>,
+    /// Every target of a fleet file instead, wave by wave
+    #[arg(long, value_name = "FILE")]
+    pub fleet: Option<PathBuf>,
     /// The database [default: the one the target recorded]
     #[arg(long, value_name = "URL", env = "MIGRATE_DATABASE_URL")]
     pub db: Option<String>,
 }
 
 pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Result<Outcome, Failure> {
-    let target = Target::new(&args.target);
-    let unreadable = |e: String| Failure::usage(miette::miette!(code = "migrate::state_unreadable", "{e}"));
-    let Some(bytes) = target.read_state().map_err(|e| unreadable(e.to_string()))? else {
+    if let Some(fleet) = &args.fleet {
+        if args.db.is_some() {
+            printer.status(
+                "note: `--db` (or MIGRATE_DATABASE_URL) is not used with `--fleet`: each target names its own database",
+            );
+        }
+        return fleet_status(fleet, format, printer);
+    }
+    let Some(folder) = &args.target else {
+        return Err(Failure::usage(miette::miette!(
+            code = "migrate::no_target",
+            help = "pass `--target DIR`, or `--fleet FILE` for every target of a fleet",
+            "which target? `status` needs `--target DIR` or `--fleet FILE`"
+        )));
+    };
+    let report = target_status(folder, args.db.as_deref())?;
+    let Some(report) = report else {
         let text = match format {
             Format::Json => {
                 let database =
@@ -40,14 +58,30 @@ pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Resul
                 format!("{}\n", serde_json::to_string_pretty(&not_a_target(database)).unwrap_or_default())
             }
             Format::Text | Format::Markdown => {
-                format!("`{}` is not a target yet: nothing was imported there\n", args.target.display())
+                format!("`{}` is not a target yet: nothing was imported there\n", folder.display())
             }
         };
         printer.product(&text);
         return Ok(Outcome::Success);
     };
+    let rendered = match format {
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        Format::Text | Format::Markdown => render(&report),
+    };
+    printer.product(&rendered);
+    Ok(if report.drift.is_empty() { Outcome::Success } else { Outcome::Findings })
+}
+
+/// The status of the target in `folder` (its database: `db`, else the recorded one); `None` when
+/// nothing was imported there yet.
+fn target_status(folder: &std::path::Path, db: Option<&str>) -> Result<Option<Status>, Failure> {
+    let target = Target::new(folder);
+    let unreadable = |e: String| Failure::usage(miette::miette!(code = "migrate::state_unreadable", "{e}"));
+    let Some(bytes) = target.read_state().map_err(|e| unreadable(e.to_string()))? else {
+        return Ok(None);
+    };
     let state = TargetState::parse(&bytes).map_err(|e| unreadable(e.to_string()))?;
-    let db_url = args.db.clone().unwrap_or_else(|| state.database.clone());
+    let db_url = db.map(str::to_string).unwrap_or_else(|| state.database.clone());
     let unreadable = |e: crate::db::DbError| {
         let bad_url = matches!(e, crate::db::DbError::BadUrl(_));
         let failure = crate::cli::import::database_failure(&db_url, "read", e);
@@ -66,13 +100,103 @@ pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Resul
             (id.clone(), found)
         })
         .collect();
-    let report = status(&state, &files, &history);
-    let rendered = match format {
-        Format::Json => format!("{}\n", serde_json::to_string_pretty(&report).unwrap_or_default()),
-        Format::Text | Format::Markdown => render(&report),
+    Ok(Some(status(&state, &files, &history)))
+}
+
+/// One target of a fleet in `status --fleet`.
+#[derive(Debug, serde::Serialize)]
+struct FleetTargetStatus {
+    name: String,
+    wave: String,
+    /// What `status --target` reports; absent when the target could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<Status>,
+    /// Why the target could not be read (its code and message, without secrets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    exit_code: u8,
+}
+
+/// `status --fleet FILE`: every target of the fleet, wave by wave, read-only. Exits with the
+/// most severe code of its targets (1 drift, 2 unreadable, 5 unreachable).
+fn fleet_status(path: &std::path::Path, format: Format, printer: &Printer) -> Result<Outcome, Failure> {
+    let fleet = crate::cli::fleet::read(path)?;
+    let mut rows = Vec::new();
+    for wave in &fleet.waves {
+        for target in &wave.targets {
+            let result = crate::cli::fleet::locate(path, target)
+                .and_then(|(folder, db)| target_status(&folder, db.as_deref()).map(|s| (folder, s)));
+            let row = match result {
+                Ok((_, Some(status))) => {
+                    let exit_code = if status.drift.is_empty() { 0 } else { 1 };
+                    FleetTargetStatus {
+                        name: target.name.clone(),
+                        wave: wave.name.clone(),
+                        status: Some(status),
+                        error: None,
+                        exit_code,
+                    }
+                }
+                Ok((folder, None)) => FleetTargetStatus {
+                    name: target.name.clone(),
+                    wave: wave.name.clone(),
+                    status: None,
+                    error: Some(format!("`{}` is not a target yet: nothing was imported there", folder.display())),
+                    exit_code: 0,
+                },
+                Err(failure) => {
+                    let exit_code = crate::exit::code_of(&failure);
+                    let code = failure.report.code().map(|c| c.to_string()).unwrap_or_default();
+                    FleetTargetStatus {
+                        name: target.name.clone(),
+                        wave: wave.name.clone(),
+                        status: None,
+                        error: Some(format!("{code}: {}", failure.report)),
+                        exit_code,
+                    }
+                }
+            };
+            rows.push(row);
+        }
+    }
+    let text = match format {
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&rows).unwrap_or_default()),
+        Format::Text | Format::Markdown => {
+            let mut out = String::new();
+            for row in &rows {
+                let what = match (&row.status, &row.error) {
+                    (Some(status), _) => {
+                        let release = status
+                            .release_id
+                            .as_ref()
+                            .map_or("no release".to_string(), |id| format!("release {}", id.short()));
+                        let drift = if status.drift.is_empty() {
+                            "no drift".to_string()
+                        } else {
+                            format!("{} drift", status.drift.len())
+                        };
+                        format!("{release}, {} migrations, {drift}", status.migrations.len())
+                    }
+                    (None, Some(error)) => error.clone(),
+                    (None, None) => String::new(),
+                };
+                let _ = writeln!(out, "{:<12} {:<16} {what}", row.wave, row.name);
+            }
+            out
+        }
     };
-    printer.product(&rendered);
-    Ok(if report.drift.is_empty() { Outcome::Success } else { Outcome::Findings })
+    printer.product(&text);
+    match crate::exit::most_severe(rows.iter().map(|r| r.exit_code)) {
+        0 => Ok(Outcome::Success),
+        1 => Ok(Outcome::Findings),
+        code => Err(crate::exit::Failure {
+            kind: crate::exit::kind_of_code(code),
+            report: miette::miette!(
+                code = "migrate::fleet_unreadable",
+                "some targets of the fleet could not be read (see above)"
+            ),
+        }),
+    }
 }
 
 fn render(status: &Status) -> String {

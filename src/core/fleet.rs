@@ -73,7 +73,8 @@ pub struct TargetSpec {
     /// A file that holds the database URL (e.g. a mounted secret).
     #[serde(default)]
     pub db_file: Option<String>,
-    /// The target folder; without a database, its embedded SQLite database is the target's.
+    /// The target folder (default: a folder named after the target beside the fleet file);
+    /// without a database, its embedded SQLite database is the target's.
     #[serde(default)]
     pub folder: Option<String>,
     #[serde(default)]
@@ -232,14 +233,7 @@ pub fn parse(text: &str) -> Result<Fleet, FleetProblem> {
                 (Some(url), None, None) => DatabaseSource::Url(url),
                 (None, Some(variable), None) => DatabaseSource::Env(variable),
                 (None, None, Some(file)) => DatabaseSource::File(file),
-                (None, None, None) if target.folder.is_some() => DatabaseSource::Embedded,
-                (None, None, None) => {
-                    return Err(problem(
-                        format!("target `{}` has neither a database nor a folder", target.name),
-                        at(&target.name),
-                        "give it `db`, `db_env` or `db_file`, or a `folder` whose embedded database it is",
-                    ));
-                }
+                (None, None, None) => DatabaseSource::Embedded,
                 _ => {
                     return Err(problem(
                         format!("target `{}` names its database more than once", target.name),
@@ -338,7 +332,6 @@ waves:
                 "two targets are named `x`",
                 "x",
             ),
-            ("version: 1\nwaves: [{name: a, targets: [{name: x}]}]\n", "neither a database nor a folder", "x"),
             ("version: 1\nwaves: [{name: a, targets: [{name: x, db: u, db_env: V}]}]\n", "more than once", "x"),
             (
                 "version: 1\nwaves: [{name: a, parallel: 0, targets: [{name: x, folder: f}]}]\n",

@@ -83,3 +83,76 @@ fn tenants_that_share_a_server_never_wait_for_each_others_lock() {
         assert_eq!(db.query("SELECT count(*) FROM migrate_history").trim(), "1", "{}", db.name);
     }
 }
+
+/// Issue 13, item 4: `status --fleet FILE` reads every target of a fleet, wave by wave — a
+/// folder's embedded database, a database named by a variable, a folder nothing was imported
+/// into — in text and JSON, and exits with the most severe code of its targets: 0 when all
+/// are as imported, 1 on drift, 2 when a target's database cannot even be named.
+#[test]
+fn status_of_a_fleet_shows_every_target_and_exits_with_the_worst() {
+    let env = TestEnv::new();
+    let dir = env.path("repo");
+    let mut repo = crate::common::RepoBuilder::init(&dir, false);
+    repo.write("migrate.yaml", "version: 1\nproject: fleet\ndialects: [sqlite]\n")
+        .write("migrations/0001_a.sql", "CREATE TABLE a (id INTEGER);\n")
+        .write("assets/query/q.yaml", "spec: {sql: SELECT 1}\n");
+    repo.commit("one");
+    let bundle = env.path("one.tar");
+    env.export(&dir, &bundle, &[]);
+    let fleet = env.path("sites/fleet.yaml");
+    std::fs::create_dir_all(fleet.parent().unwrap()).unwrap();
+    std::fs::write(
+        &fleet,
+        "version: 1\nwaves:\n  - name: canary\n    targets: [{ name: site-a }]\n  - name: rest\n    targets:\n      - { name: site-b, db_env: SITE_B_URL, labels: { region: eu } }\n      - { name: site-c, folder: elsewhere/c }\n",
+    )
+    .unwrap();
+    // site-a: the embedded database of its default folder, `sites/site-a`; site-b: a database
+    // the variable names; site-c: nothing imported yet.
+    let import = |folder: &str, db: Option<&str>| {
+        let target = env.path(folder);
+        let mut args = vec!["import", bundle.to_str().unwrap(), "--target", target.to_str().unwrap()];
+        args.extend(db.map(|db| ["--db", db]).into_iter().flatten());
+        let out = env.run(env.root.path(), &args);
+        assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    };
+    import("sites/site-a", None);
+    import("sites/site-b", Some("sqlite:other.sqlite3"));
+    let status = |args: &[&str], variable: Option<&str>| {
+        let mut all = vec!["status", "--fleet", fleet.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let mut command = env.command(env.root.path(), &all);
+        if let Some(url) = variable {
+            command.env("SITE_B_URL", url);
+        }
+        let output = command.output().unwrap();
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+            output.status.code(),
+        )
+    };
+    let (out, err, code) = status(&[], Some("sqlite:other.sqlite3"));
+    assert_eq!(code, Some(0), "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with("canary") && lines[0].contains("site-a") && lines[0].contains("1 migrations, no drift"),
+        "{out}"
+    );
+    assert!(lines[1].starts_with("rest") && lines[1].contains("site-b") && lines[1].contains("no drift"), "{out}");
+    assert!(lines[2].contains("site-c") && lines[2].contains("not a target yet"), "{out}");
+    let (json, _, code) = status(&["--format", "json"], Some("sqlite:other.sqlite3"));
+    assert_eq!(code, Some(0));
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let names: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["site-a", "site-b", "site-c"]);
+    assert_eq!(rows[1]["status"]["database"], "sqlite:other.sqlite3", "{json}");
+    // Drift on site-a: exit 1.
+    std::fs::remove_file(env.path("sites/site-a/assets/query/q.yaml")).unwrap();
+    let (out, _, code) = status(&[], Some("sqlite:other.sqlite3"));
+    assert!(out.contains("1 drift") && code == Some(1), "{out}");
+    // site-b's variable unset: that target cannot be named, exit 2, the others still shown.
+    let (out, err, code) = status(&[], None);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.contains("SITE_B_URL") && out.contains("site-a") && out.contains("site-c"), "{out}");
+}
