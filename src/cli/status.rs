@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::core::hash::ContentHash;
 use crate::core::state::TargetState;
-use crate::core::status::{Drift, Status, not_a_target, status};
+use crate::core::status::{Drift, FleetStatus, FleetTargetStatus, Status, not_a_target, status};
 use crate::exit::{Failure, Outcome};
 use crate::output::Printer;
 use crate::settings::Format;
@@ -103,20 +103,6 @@ fn target_status(folder: &std::path::Path, db: Option<&str>) -> Result<Option<St
     Ok(Some(status(&state, &files, &history)))
 }
 
-/// One target of a fleet in `status --fleet`.
-#[derive(Debug, serde::Serialize)]
-struct FleetTargetStatus {
-    name: String,
-    wave: String,
-    /// What `status --target` reports; absent when the target could not be read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<Status>,
-    /// Why the target could not be read (its code and message, without secrets).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    exit_code: u8,
-}
-
 /// `status --fleet FILE`: every target of the fleet, wave by wave, read-only. Exits with the
 /// most severe code of its targets (1 drift, 2 unreadable, 5 unreachable).
 fn fleet_status(path: &std::path::Path, format: Format, printer: &Printer) -> Result<Outcome, Failure> {
@@ -159,11 +145,14 @@ fn fleet_status(path: &std::path::Path, format: Format, printer: &Printer) -> Re
             rows.push(row);
         }
     }
+    let exit_code = crate::exit::most_severe(rows.iter().map(|r| r.exit_code));
+    let report = FleetStatus { format_version: crate::core::status::STATUS_FORMAT_VERSION, exit_code, targets: rows };
+    let rows = &report.targets;
     let text = match format {
-        Format::Json => format!("{}\n", serde_json::to_string_pretty(&rows).unwrap_or_default()),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&report).unwrap_or_default()),
         Format::Text | Format::Markdown => {
             let mut out = String::new();
-            for row in &rows {
+            for row in rows {
                 let what = match (&row.status, &row.error) {
                     (Some(status), _) => {
                         let release = status
@@ -186,7 +175,7 @@ fn fleet_status(path: &std::path::Path, format: Format, printer: &Printer) -> Re
         }
     };
     printer.product(&text);
-    match crate::exit::most_severe(rows.iter().map(|r| r.exit_code)) {
+    match exit_code {
         0 => Ok(Outcome::Success),
         1 => Ok(Outcome::Findings),
         code => Err(crate::exit::Failure {

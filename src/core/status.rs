@@ -140,3 +140,29 @@ pub fn status(state: &TargetState, files: &BTreeMap<ItemId, Option<ContentHash>>
         drift,
     }
 }
+
+/// `status --fleet`: every target of a fleet, wave by wave.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[schemars(title = "migrate status --fleet output")]
+pub struct FleetStatus {
+    /// Format version of this document; `1`.
+    pub format_version: u32,
+    /// The most severe exit code of the targets (the command's own).
+    pub exit_code: u8,
+    pub targets: Vec<FleetTargetStatus>,
+}
+
+/// One target of a fleet.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct FleetTargetStatus {
+    pub name: String,
+    pub wave: String,
+    /// What `status --target` reports; absent when the target could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// Why the target could not be read, or that nothing was imported there (without secrets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What `status --target` would exit with for this target.
+    pub exit_code: u8,
+}

@@ -154,6 +154,14 @@ fn real_files_and_outputs_match_their_schemas() {
     judge("receipt.schema.json", "--receipt", &json(&std::fs::read_to_string(&receipt).unwrap()));
     let status = env.stdout(&repo, &["status", "--target", site_arg, "--format", "json"], 0);
     judge("status-output.schema.json", "status --format json", &json(&status));
+    let fleet = env.path("fleet.yaml");
+    std::fs::write(
+        &fleet,
+        format!("version: 1\nwaves: [{{name: all, targets: [{{name: site, folder: '{site_arg}'}}]}}]\n"),
+    )
+    .unwrap();
+    let fleet_status = env.stdout(&repo, &["status", "--fleet", fleet.to_str().unwrap(), "--format", "json"], 0);
+    judge("status-fleet-output.schema.json", "status --fleet --format json", &json(&fleet_status));
 
     // And back on the development side, the environment record the receipt goes into.
     env.stdout(&repo, &["env", "record", receipt.to_str().unwrap()], 0);

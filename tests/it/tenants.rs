@@ -143,10 +143,15 @@ fn status_of_a_fleet_shows_every_target_and_exits_with_the_worst() {
     assert!(lines[2].contains("site-c") && lines[2].contains("not a target yet"), "{out}");
     let (json, _, code) = status(&["--format", "json"], Some("sqlite:other.sqlite3"));
     assert_eq!(code, Some(0));
-    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/status-fleet-output.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema).unwrap()).unwrap();
+    assert!(jsonschema::validator_for(&schema).unwrap().is_valid(&report), "{json}");
+    let rows = &report["targets"];
     let names: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["site-a", "site-b", "site-c"]);
     assert_eq!(rows[1]["status"]["database"], "sqlite:other.sqlite3", "{json}");
+    assert_eq!(report["exit_code"], 0, "{json}");
     // Drift on site-a: exit 1.
     std::fs::remove_file(env.path("sites/site-a/assets/query/q.yaml")).unwrap();
     let (out, _, code) = status(&[], Some("sqlite:other.sqlite3"));

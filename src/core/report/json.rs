@@ -30,7 +30,7 @@ pub fn published_schemas() -> Vec<(&'static str, serde_json::Value)> {
     use crate::core::record::{EnvironmentRecord, EnvironmentView, Receipt};
     use crate::core::report::import::ImportReport;
     use crate::core::state::TargetState;
-    use crate::core::status::Status;
+    use crate::core::status::{FleetStatus, Status};
     use crate::core::verify::VerifyReport;
     use schemars::schema_for;
     let schema = |s: schemars::Schema| s.to_value();
@@ -45,6 +45,7 @@ pub fn published_schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("plan-output.schema.json", schema(schema_for!(Plan))),
         ("receipt.schema.json", schema(schema_for!(Receipt))),
         ("state.schema.json", schema(schema_for!(TargetState))),
+        ("status-fleet-output.schema.json", schema(schema_for!(FleetStatus))),
         ("status-output.schema.json", schema(schema_for!(Status))),
         ("verify-output.schema.json", schema(schema_for!(VerifyReport))),
     ]
