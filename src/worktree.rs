@@ -176,3 +176,26 @@ fn is_ignored(repo_root: &Path, path: &Path) -> bool {
     builder.add(repo_root.join(".git/info/exclude"));
     builder.build().is_ok_and(|g| g.matched_path_or_any_parents(path, false).is_ignore())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file is listed with its blob id and read again when asked: what is read is what was
+    /// listed, or an error that says the file changed (never the new bytes under the old id).
+    #[test]
+    fn a_file_changed_after_listing_is_an_error_not_a_mix() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("assets/query")).unwrap();
+        let file = root.path().join("assets/query/a.yaml");
+        std::fs::write(&file, "spec: {a: 1}\n").unwrap();
+        let source = read_project(root.path(), root.path(), &["assets"], &[], &[]).unwrap();
+        let entries = source.list("assets").unwrap();
+        assert_eq!(entries.len(), 1);
+        let entry = &entries[0];
+        assert_eq!(source.read(&entry.path, &entry.id).unwrap(), b"spec: {a: 1}\n");
+        std::fs::write(&file, "spec: {a: 2}\n").unwrap();
+        let error = source.read(&entry.path, &entry.id).unwrap_err().to_string();
+        assert!(error.contains("changed while migrate was reading"), "{error}");
+    }
+}

@@ -62,13 +62,8 @@ fn show(settings: &Settings, args: &ShowArgs) -> Result<Outcome, Failure> {
             format!("there is no `{ENVIRONMENTS_DIR}/{}.json` at `{rev}`: `{}` has no record", args.env, args.env),
         ));
     };
-    let (snapshot, _) = crate::core::snapshot::read_snapshot(&opened.project, opened.source(), settings.threads)
+    let project = crate::core::snapshot::migration_hashes(&opened.project, opened.source(), settings.threads)
         .map_err(|e| crate::settings::read_failure(&rev, e))?;
-    let project = snapshot
-        .migrations
-        .iter()
-        .map(|(dialect, versions)| (*dialect, versions.iter().map(|(v, m)| (v.clone(), m.sha256.clone())).collect()))
-        .collect();
     let view = crate::core::record::environment_view(&record, &rev, &project);
     let troubled =
         view.targets.iter().any(|t| t.migrations.values().any(|m| !m.partial.is_empty() || !m.differ.is_empty()));

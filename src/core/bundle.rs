@@ -64,17 +64,6 @@ impl Bundle {
         sql_script::render(&self.manifest, dialect, &self.members, out)
             .map_err(|refusal| BundleError::Internal(refusal.message))
     }
-
-    /// Every member, the offline scripts rendered, sorted by path.
-    pub fn all_members(&self) -> Result<BTreeMap<String, Arc<str>>, BundleError> {
-        let mut all = self.members.clone();
-        for (path, dialect) in &self.scripts {
-            let mut script = String::new();
-            self.script(*dialect, &mut script)?;
-            all.insert(path.clone(), Arc::from(script));
-        }
-        Ok(all)
-    }
 }
 
 /// Why a bundle cannot be made.

@@ -95,6 +95,38 @@ pub fn read_snapshot(
     Ok((snapshot, findings))
 }
 
+/// The migrations alone, per dialect: version → sha256 of the effective file (`env show` has no
+/// use for 100,000 assets).
+pub fn migration_hashes(
+    project: &Project,
+    source: &dyn Source,
+    threads: usize,
+) -> Result<BTreeMap<Dialect, BTreeMap<Version, ContentHash>>, SourceError> {
+    /// The source with the assets folder left out.
+    struct MigrationsOnly<'a> {
+        source: &'a dyn Source,
+        assets: &'a str,
+    }
+    impl Source for MigrationsOnly<'_> {
+        fn list(&self, dir: &str) -> Result<Vec<crate::core::source::Entry>, SourceError> {
+            if dir == self.assets { Ok(Vec::new()) } else { self.source.list(dir) }
+        }
+        fn lookup(&self, path: &str) -> Result<Option<crate::core::source::ObjectId>, SourceError> {
+            self.source.lookup(path)
+        }
+        fn read(&self, path: &str, id: &crate::core::source::ObjectId) -> Result<Vec<u8>, SourceError> {
+            self.source.read(path, id)
+        }
+    }
+    let source = MigrationsOnly { source, assets: &project.config.assets };
+    let (snapshot, _) = read_snapshot(project, &source, threads)?;
+    Ok(snapshot
+        .migrations
+        .into_iter()
+        .map(|(dialect, versions)| (dialect, versions.into_iter().map(|(v, m)| (v, m.sha256)).collect()))
+        .collect())
+}
+
 /// A snapshot, the findings about names and texts, and the per-asset results.
 pub type SnapshotWith<T> = (Snapshot, Vec<Finding>, Vec<(ItemId, T)>);
 

@@ -130,17 +130,6 @@ struct Script<'a> {
     release: String,
 }
 
-/// The script of one dialect as one string (see `render`).
-pub fn render_to_string(
-    manifest: &Manifest,
-    dialect: Dialect,
-    members: &BTreeMap<String, Arc<str>>,
-) -> Result<String, Refusal> {
-    let mut out = String::new();
-    render(manifest, dialect, members, &mut out)?;
-    Ok(out)
-}
-
 /// The migrations of a script, built one at a time as the script reaches them.
 type Steps<'s, 'a> = dyn Iterator<Item = Result<Step<'a>, Refusal>> + 's;
 
