@@ -76,13 +76,8 @@ pub fn code_of(failure: &Failure) -> u8 {
     }
 }
 
-/// The most severe of several targets' exit codes, as a fleet reports it: something committed
-/// (4) over rolled back (3) over unusable input (2) over refused (1) over temporarily unable
-/// (5), which retrying may fix, over success (0).
-pub fn most_severe(codes: impl IntoIterator<Item = u8>) -> u8 {
-    let rank = |code: u8| [0u8, 5, 1, 2, 3, 4].iter().position(|c| *c == code).unwrap_or(usize::MAX);
-    codes.into_iter().max_by_key(|code| rank(*code)).unwrap_or(0)
-}
+/// The most severe of several targets' exit codes, as a fleet reports it.
+pub use crate::core::rollout::most_severe;
 
 /// The kind of failure an exit code above 1 stands for (a fleet exits with its targets' worst).
 pub fn kind_of_code(code: u8) -> FailureKind {

@@ -36,8 +36,31 @@ pub struct ImportArgs {
     /// The bundle file
     pub file: PathBuf,
     /// The target folder (assets, state, and the embedded database)
-    #[arg(long, value_name = "DIR")]
-    pub target: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "fleet", conflicts_with = "fleet")]
+    pub target: Option<PathBuf>,
+    /// Every target of a fleet file instead, wave by wave, with a summary
+    #[arg(long, value_name = "FILE", help_heading = "Fleets")]
+    pub fleet: Option<PathBuf>,
+    /// Only this wave of the fleet
+    #[arg(long, value_name = "NAME", requires = "fleet", help_heading = "Fleets")]
+    pub wave: Option<String>,
+    /// How many targets run at once [default: each wave's `parallel`, else 1]
+    #[arg(long, value_name = "N", requires = "fleet", help_heading = "Fleets")]
+    pub parallel: Option<u32>,
+    /// How many targets of a wave may fail before the rollout stops: a count or a percentage
+    /// (`2%`) [default: each wave's `max_failures`, else 0]
+    #[arg(long, value_name = "N|P%", requires = "fleet", help_heading = "Fleets")]
+    pub max_failures: Option<String>,
+    /// Skip the targets whose receipt (in `--receipts`) shows this release; retry the others
+    #[arg(long, requires = "fleet", help_heading = "Fleets")]
+    pub resume: bool,
+    /// Take the I-th of N shares of the fleet (I from 0), stable when targets are added: a
+    /// Kubernetes Indexed Job's completion index or a CI matrix index
+    #[arg(long, value_name = "I/N", requires = "fleet", help_heading = "Fleets")]
+    pub shard: Option<String>,
+    /// Where each target's receipt goes, as `DIR/<target>.json`
+    #[arg(long, value_name = "DIR", requires = "fleet", default_value = "receipts", help_heading = "Fleets")]
+    pub receipts: PathBuf,
     /// The environment this target belongs to (recorded at the first import)
     #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
@@ -46,10 +69,10 @@ pub struct ImportArgs {
     #[arg(long, value_name = "URL", env = "MIGRATE_DATABASE_URL")]
     pub db: Option<String>,
     /// Print what would run, change nothing
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fleet")]
     pub dry_run: bool,
     /// Write the receipt of this import to FILE (for `migrate env record`)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "fleet")]
     pub receipt: Option<PathBuf>,
     /// Adopt a database migrated by other means as holding every migration up to VERSION
     #[arg(long, value_name = "VERSION")]
@@ -98,7 +121,10 @@ pub struct ImportRequest<'a> {
 pub type Opener<'a> = dyn FnMut(&str, bool) -> Result<Box<dyn Driver>, DbError> + 'a;
 
 pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Result<Outcome, Failure> {
-    let target = Target::new(&args.target);
+    let Some(folder) = &args.target else {
+        return super::fleet::run_fleet_import(args, format, printer);
+    };
+    let target = Target::new(folder);
     let mut trust = args.trust.clone();
     trust.extend(target.trusted_keys());
     let mut progress = Progress::for_printer(args.progress, printer);
@@ -109,22 +135,14 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         .iter()
         .map(|(path, bytes)| (path.clone(), Arc::from(String::from_utf8_lossy(bytes).as_ref())))
         .collect();
-    // A wrong `--sqlite-extension` is found before the target or its database is touched.
-    crate::db::sqlite::check_extensions(&args.sqlite_extensions)
-        .map_err(|e| Failure::usage(miette::miette!(code = e.code(), help = e.help(), "{e}")))?;
-    let baseline = match &args.baseline {
-        Some(v) => {
-            Some(Version::parse(v).ok_or_else(|| usage("migrate::bad_version", format!("`{v}` is not a version")))?)
-        }
-        None => None,
-    };
+    let common = Common::from_args(args)?;
     let request = ImportRequest {
         target: &target,
         env: args.env.as_deref(),
         db: args.db.as_deref(),
         dry_run: args.dry_run,
         receipt: args.receipt.as_deref(),
-        baseline,
+        baseline: common.baseline,
         allow_downgrade: args.allow_downgrade,
         lock_timeout: Duration::from_secs(args.lock_timeout),
         format,
@@ -133,7 +151,39 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
     let mut open = |url: &str, read_only: bool| {
         open_driver(url, &target, &table, read_only, request.lock_timeout, &args.sqlite_extensions)
     };
-    import_bundle(&request, &bundle.manifest, &members, &mut open, printer, &mut progress)
+    let imported = import_bundle(&request, &bundle.manifest, &members, &mut open, printer, &mut progress)?;
+    printer.product(&imported.report);
+    Ok(Outcome::Success)
+}
+
+/// What `import` checks in its arguments before any target is touched, for one target or a
+/// fleet.
+pub struct Common {
+    pub baseline: Option<Version>,
+}
+
+impl Common {
+    pub fn from_args(args: &ImportArgs) -> Result<Common, Failure> {
+        // A wrong `--sqlite-extension` is found before the target or its database is touched.
+        crate::db::sqlite::check_extensions(&args.sqlite_extensions)
+            .map_err(|e| Failure::usage(miette::miette!(code = e.code(), help = e.help(), "{e}")))?;
+        let baseline = match &args.baseline {
+            Some(v) => Some(
+                Version::parse(v).ok_or_else(|| usage("migrate::bad_version", format!("`{v}` is not a version")))?,
+            ),
+            None => None,
+        };
+        Ok(Common { baseline })
+    }
+}
+
+/// What an import did: its decision, and its report (the command's product).
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// `initialise`, `upgrade`, `resume`, `downgrade`, ... or `nothing_to_do`.
+    pub decision: &'static str,
+    pub dry_run: bool,
+    pub report: String,
 }
 
 /// Imports a verified bundle: lock → read → decide → (dry run: print and stop) → apply → state.
@@ -144,7 +194,7 @@ pub fn import_bundle(
     open: &mut Opener<'_>,
     printer: &Printer,
     progress: &mut Progress,
-) -> Result<Outcome, Failure> {
+) -> Result<Imported, Failure> {
     let target = request.target;
     std::fs::create_dir_all(&target.root).map_err(|e| {
         usage("migrate::target_unusable", format!("cannot create the target `{}`: {e}", target.root.display()))
@@ -247,18 +297,20 @@ pub fn import_bundle(
     });
     let steps = match decision {
         Decision::NothingToDo => {
-            printer.product(&render_report(
-                &import_report(manifest, facts.dialect, None, request.dry_run),
-                request.format,
-            ));
-            return Ok(Outcome::Success);
+            // The receipt says that the target holds the release, as of now.
+            if let (Some(path), Some(state), false) = (request.receipt, state.as_ref(), request.dry_run) {
+                let now = crate::clock::now_rfc3339();
+                write_receipt(path, state, manifest, history.as_deref().unwrap_or_default(), &now)?;
+            }
+            let report = render_report(&import_report(manifest, facts.dialect, None, request.dry_run), request.format);
+            return Ok(Imported { decision: "nothing_to_do", dry_run: request.dry_run, report });
         }
         Decision::Refuse(refusal) => return Err(refused(refusal)),
         Decision::Apply(steps) => steps,
     };
     if request.dry_run {
-        printer.product(&render_report(&import_report(manifest, facts.dialect, Some(&steps), true), request.format));
-        return Ok(Outcome::Success);
+        let report = render_report(&import_report(manifest, facts.dialect, Some(&steps), true), request.format);
+        return Ok(Imported { decision: steps.kind.name(), dry_run: true, report });
     }
     if sqlite {
         driver = open(&db_url, false).map_err(|e| database_failure(&db_url, "open", e))?;
@@ -360,7 +412,7 @@ pub fn import_bundle(
             if let Some(path) = request.receipt {
                 write_receipt(path, &new_state, manifest, &history_after, &now)?;
             }
-            printer.product(&match request.format {
+            let report = match request.format {
                 Format::Json => {
                     render_report(&import_report(manifest, driver.dialect(), Some(&steps), false), request.format)
                 }
@@ -373,8 +425,8 @@ pub fn import_bundle(
                     applied.assets,
                     if applied.assets == 1 { "" } else { "s" },
                 ),
-            });
-            Ok(Outcome::Success)
+            };
+            Ok(Imported { decision: steps.kind.name(), dry_run: false, report })
         }
         Err(ApplyFailure::RolledBack { at, cause }) => Err(rolled_back(&at, &cause)),
         Err(ApplyFailure::Partial { at, cause, committed, stopped }) => {

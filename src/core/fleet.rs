@@ -127,6 +127,15 @@ impl FailureBudget {
     }
 }
 
+impl std::fmt::Display for FailureBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailureBudget::Count(count) => write!(f, "{count}"),
+            FailureBudget::Percent(percent) => write!(f, "{percent}%"),
+        }
+    }
+}
+
 /// A fleet, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fleet {

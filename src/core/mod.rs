@@ -21,6 +21,7 @@ pub mod project;
 pub mod record;
 pub mod redact;
 pub mod report;
+pub mod rollout;
 pub mod select;
 pub mod selection;
 pub mod snapshot;

@@ -162,6 +162,27 @@ fn real_files_and_outputs_match_their_schemas() {
     .unwrap();
     let fleet_status = env.stdout(&repo, &["status", "--fleet", fleet.to_str().unwrap(), "--format", "json"], 0);
     judge("status-fleet-output.schema.json", "status --fleet --format json", &json(&fleet_status));
+    judge("fleet.schema.json", "a fleet file", &yaml(&fleet));
+    let receipts = env.path("receipts");
+    let rollout = env.stdout(
+        &repo,
+        &[
+            "import",
+            release.to_str().unwrap(),
+            "--fleet",
+            fleet.to_str().unwrap(),
+            "--env",
+            "prod",
+            "--receipts",
+            receipts.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    let rollout = json(&rollout);
+    assert_eq!(rollout["waves"][0]["targets"][0]["decision"], "nothing_to_do", "{rollout:#}");
+    judge("import-fleet-output.schema.json", "import --fleet --format json", &rollout);
 
     // And back on the development side, the environment record the receipt goes into.
     env.stdout(&repo, &["env", "record", receipt.to_str().unwrap()], 0);

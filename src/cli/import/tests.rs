@@ -115,7 +115,7 @@ fn attempt(db: &FakeDb, url: &str, target: &Path, bundle: &Bundle, dry_run: bool
     let mut open = |_: &str, _: bool| Ok(Box::new(db.connect()) as Box<dyn Driver>);
     let (manifest, members) = bundle;
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        import_bundle(&request, manifest, members, &mut open, &printer, &mut progress)
+        import_bundle(&request, manifest, members, &mut open, &printer, &mut progress).map(|_| Outcome::Success)
     }))
     .ok()
 }

@@ -25,10 +25,12 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 /// Returns the JSON Schemas we publish, by file name under `schemas/`.
 pub fn published_schemas() -> Vec<(&'static str, serde_json::Value)> {
     use crate::core::catalog::AssetDocument;
+    use crate::core::fleet::FleetFile;
     use crate::core::manifest::Manifest;
     use crate::core::project::ProjectConfig;
     use crate::core::record::{EnvironmentRecord, EnvironmentView, Receipt};
     use crate::core::report::import::ImportReport;
+    use crate::core::rollout::Rollout;
     use crate::core::state::TargetState;
     use crate::core::status::{FleetStatus, Status};
     use crate::core::verify::VerifyReport;
@@ -40,6 +42,8 @@ pub fn published_schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("check-output.schema.json", schema(schema_for!(CheckOutput))),
         ("env-show-output.schema.json", schema(schema_for!(EnvironmentView))),
         ("environment-record.schema.json", schema(schema_for!(EnvironmentRecord))),
+        ("fleet.schema.json", schema(schema_for!(FleetFile))),
+        ("import-fleet-output.schema.json", schema(schema_for!(Rollout))),
         ("import-output.schema.json", schema(schema_for!(ImportReport))),
         ("migrate.schema.json", schema(schema_for!(ProjectConfig))),
         ("plan-output.schema.json", schema(schema_for!(Plan))),
