@@ -327,6 +327,7 @@ impl FleetRun<'_> {
             target: &folder,
             env: Some(self.environment),
             db: db.as_deref(),
+            connection: &self.args.connection,
             dry_run: false,
             receipt: Some(receipt),
             baseline: self.common.baseline.clone(),

@@ -65,9 +65,14 @@ pub struct ImportArgs {
     #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
     /// The database: `sqlite:PATH` (a relative PATH is inside the target), `postgres://...` or
-    /// `mysql://...` [default: sqlite:db.sqlite3]
+    /// `mysql://...` [default: sqlite:db.sqlite3]. What a PostgreSQL or MySQL URL leaves out
+    /// comes from its client's conventions (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE,
+    /// PGSSLMODE, PGSERVICE, ~/.pgpass; MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_PWD, ~/.my.cnf); `-v`
+    /// shows what was used
     #[arg(long, value_name = "URL", env = "MIGRATE_DATABASE_URL")]
     pub db: Option<String>,
+    #[command(flatten)]
+    pub connection: super::connection::ConnectionArgs,
     /// Print what would run, change nothing
     #[arg(long, conflicts_with = "fleet")]
     pub dry_run: bool,
@@ -109,6 +114,9 @@ pub struct ImportRequest<'a> {
     pub env: Option<&'a str>,
     /// `--db` (or `MIGRATE_DATABASE_URL`); else the target's recorded database, else the default.
     pub db: Option<&'a str>,
+    /// `--db-password-file`, `--defaults-extra-file`: with the clients' conventions, what the URL
+    /// leaves out.
+    pub connection: &'a super::connection::ConnectionArgs,
     pub dry_run: bool,
     pub receipt: Option<&'a Path>,
     pub baseline: Option<Version>,
@@ -140,6 +148,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
         target: &target,
         env: args.env.as_deref(),
         db: args.db.as_deref(),
+        connection: &args.connection,
         dry_run: args.dry_run,
         receipt: args.receipt.as_deref(),
         baseline: common.baseline,
@@ -242,7 +251,21 @@ pub fn import_bundle(
         .map(str::to_string)
         .or_else(|| state.as_ref().map(|s| s.database.clone()))
         .unwrap_or_else(|| DEFAULT_DATABASE.into());
-    let shown_url = redact(&db_url);
+    // What a server's URL leaves out comes from its client's conventions (PG*, service files,
+    // ~/.pgpass, option files, `--db-password-file`): the effective URL connects, and without its
+    // password it is the database shown and recorded.
+    let connection =
+        super::connection::resolve(&db_url, request.connection).map_err(|e| database_failure(&db_url, "open", e))?;
+    if !connection.warnings.is_empty() {
+        // The spinner goes first: the warnings print on a clean line.
+        progress.finish();
+    }
+    for warning in &connection.warnings {
+        printer.status(&format!("warning: {warning}"));
+    }
+    progress.log(|| connection.describe());
+    let db_url = connection.url;
+    let shown_url = connection.shown;
     let sqlite = db_url.starts_with("sqlite:");
     let unsafe_path = |id: &crate::core::model::ItemId| target.asset_path(id).err().map(|e| e.to_string());
     let mut facts = TargetFacts {

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod completions;
+pub mod connection;
 pub mod env;
 pub mod export;
 pub mod fleet;

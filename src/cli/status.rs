@@ -28,9 +28,12 @@ pub struct StatusArgs {
     /// Every target of a fleet file instead, wave by wave
     #[arg(long, value_name = "FILE")]
     pub fleet: Option<PathBuf>,
-    /// The database [default: the one the target recorded]
+    /// The database [default: the one the target recorded]. What a PostgreSQL or MySQL URL
+    /// leaves out comes from its client's conventions, as for `import`
     #[arg(long, value_name = "URL", env = "MIGRATE_DATABASE_URL")]
     pub db: Option<String>,
+    #[command(flatten)]
+    pub connection: super::connection::ConnectionArgs,
 }
 
 pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Result<Outcome, Failure> {
@@ -40,7 +43,7 @@ pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Resul
                 "note: `--db` (or MIGRATE_DATABASE_URL) is not used with `--fleet`: each target names its own database",
             );
         }
-        return fleet_status(fleet, format, printer);
+        return fleet_status(fleet, &args.connection, format, printer);
     }
     let Some(folder) = &args.target else {
         return Err(Failure::usage(miette::miette!(
@@ -49,7 +52,7 @@ pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Resul
             "which target? `status` needs `--target DIR` or `--fleet FILE`"
         )));
     };
-    let report = target_status(folder, args.db.as_deref())?;
+    let report = target_status(folder, args.db.as_deref(), &args.connection, printer)?;
     let Some(report) = report else {
         let text = match format {
             Format::Json => {
@@ -74,7 +77,12 @@ pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Resul
 
 /// The status of the target in `folder` (its database: `db`, else the recorded one); `None` when
 /// nothing was imported there yet.
-fn target_status(folder: &std::path::Path, db: Option<&str>) -> Result<Option<Status>, Failure> {
+fn target_status(
+    folder: &std::path::Path,
+    db: Option<&str>,
+    connection: &super::connection::ConnectionArgs,
+    printer: &Printer,
+) -> Result<Option<Status>, Failure> {
     let target = Target::new(folder);
     let unreadable = |e: String| Failure::usage(miette::miette!(code = "migrate::state_unreadable", "{e}"));
     let Some(bytes) = target.read_state().map_err(|e| unreadable(e.to_string()))? else {
@@ -82,6 +90,14 @@ fn target_status(folder: &std::path::Path, db: Option<&str>) -> Result<Option<St
     };
     let state = TargetState::parse(&bytes).map_err(|e| unreadable(e.to_string()))?;
     let db_url = db.map(str::to_string).unwrap_or_else(|| state.database.clone());
+    // What the URL leaves out comes from its client's conventions, as for `import`.
+    let effective = super::connection::resolve(&db_url, connection)
+        .map_err(|e| Failure::refused(crate::cli::import::database_failure(&db_url, "read", e).report))?;
+    for warning in &effective.warnings {
+        printer.status(&format!("warning: {warning}"));
+    }
+    printer.debug(|| effective.describe());
+    let db_url = effective.url;
     let unreadable = |e: crate::db::DbError| {
         let bad_url = matches!(e, crate::db::DbError::BadUrl(_));
         let failure = crate::cli::import::database_failure(&db_url, "read", e);
@@ -105,13 +121,19 @@ fn target_status(folder: &std::path::Path, db: Option<&str>) -> Result<Option<St
 
 /// `status --fleet FILE`: every target of the fleet, wave by wave, read-only. Exits with the
 /// most severe code of its targets (1 drift, 2 unreadable, 5 unreachable).
-fn fleet_status(path: &std::path::Path, format: Format, printer: &Printer) -> Result<Outcome, Failure> {
+fn fleet_status(
+    path: &std::path::Path,
+    connection: &super::connection::ConnectionArgs,
+    format: Format,
+    printer: &Printer,
+) -> Result<Outcome, Failure> {
     let fleet = crate::cli::fleet::read(path)?;
     let mut rows = Vec::new();
     for wave in &fleet.waves {
         for target in &wave.targets {
-            let result = crate::cli::fleet::locate(path, target)
-                .and_then(|(folder, db)| target_status(&folder, db.as_deref()).map(|s| (folder, s)));
+            let result = crate::cli::fleet::locate(path, target).and_then(|(folder, db)| {
+                target_status(&folder, db.as_deref(), connection, printer).map(|s| (folder, s))
+            });
             let row = match result {
                 Ok((_, Some(status))) => {
                     let exit_code = if status.drift.is_empty() { 0 } else { 1 };

@@ -386,8 +386,9 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
 }
 
 /// A target belongs to one project, one database and one environment (SPEC): a bundle of
-/// another project, another URL than the recorded one, or another environment is refused. The
-/// shell asks this before it connects as well, so that another database is never opened.
+/// another project, another database than the recorded one (`connection::same_database`: however
+/// its URL is written), or another environment is refused. The shell asks this before it
+/// connects as well, so that another database is never opened.
 pub fn identity_refusal(manifest: &Manifest, facts: &TargetFacts<'_>) -> Option<Refusal> {
     let state = facts.state?;
     let refusal = |code, message, help: &str| Some(Refusal { code, message, help: help.to_string() });
@@ -401,7 +402,7 @@ pub fn identity_refusal(manifest: &Manifest, facts: &TargetFacts<'_>) -> Option<
             "import the bundle of this target's project, or use another target folder",
         );
     }
-    if state.database != facts.database {
+    if !crate::core::connection::same_database(&state.database, facts.database) {
         return refusal(
             "migrate::other_database",
             format!("the target's database is `{}`, not `{}`", state.database, facts.database),

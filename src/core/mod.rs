@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod catalog;
 pub mod check;
+pub mod connection;
 pub mod decide;
 pub mod diff;
 pub mod finding;

@@ -158,34 +158,87 @@ fn a_password_in_any_form_is_never_printed_stored_or_recorded() {
         assert!(!leaks(url, &[], &canary).is_empty());
     }
 
-    // Passwords the clients' conventions keep outside the URL: environment variables and
-    // password files in the home folder. Whatever the tool does with them, they appear nowhere.
-    let canary = "CANARY8outside";
-    std::fs::write(env.root.path().join(".pgpass"), format!("*:*:*:*:{canary}\n")).unwrap();
-    std::fs::write(env.root.path().join(".my.cnf"), format!("[client]\npassword={canary}\n")).unwrap();
-    let run = |args: &[&str]| {
-        let output = env
-            .command(env.root.path(), args)
-            .env("PGPASSWORD", canary)
-            .env("MYSQL_PWD", canary)
-            .env("PGSSLPASSWORD", canary)
-            .output()
-            .unwrap();
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-    };
-    let urls = [format!("postgres://postgres@127.0.0.1:5432/{}", db.name), "mysql://nobody@127.0.0.1:1/test".into()];
-    for (i, url) in urls.iter().enumerate() {
+    // Passwords the clients' conventions keep outside the URL (issue 13, item 2): PGPASSWORD,
+    // ~/.pgpass, a service file, --db-password-file on PostgreSQL (trust authentication ignores
+    // them: these import, and go to the environment record); MYSQL_PWD, ~/.my.cnf,
+    // --defaults-extra-file, --db-password-file on MariaDB, whose root has no password (refused).
+    // Each is the one used (`-v` says where the password came from), and appears nowhere.
+    let home = env.root.path();
+    let password_file = env.path("db-password");
+    let extra = env.path("extra.cnf");
+    let (pf, ex) = (password_file.to_str().unwrap(), extra.to_str().unwrap());
+    let maria = "mysql://root@127.0.0.1:3306/test";
+    // (canary, where it is kept, the origin `-v` names, flags, whether the import succeeds)
+    let ways = [
+        ("CANARY8env", "PGPASSWORD", "PGPASSWORD", vec![], true),
+        ("CANARY9pgpass", ".pgpass", "~/.pgpass", vec![], true),
+        ("CANARY10service", ".pg_service.conf", "service `s` in ~/.pg_service.conf", vec![], true),
+        ("CANARY11file", "file", "--db-password-file ~/db-password", vec!["--db-password-file", pf], true),
+        ("CANARY12env", "MYSQL_PWD", "MYSQL_PWD", vec![], false),
+        ("CANARY13cnf", ".my.cnf", "option file ~/.my.cnf", vec![], false),
+        ("CANARY14extra", "extra", "option file ~/extra.cnf", vec!["--defaults-extra-file", ex], false),
+        ("CANARY15file", "file", "--db-password-file ~/db-password", vec!["--db-password-file", pf], false),
+    ];
+    let mut databases = Vec::new();
+    for (i, (canary, kept, origin, flags, imports)) in ways.iter().enumerate() {
+        for file in [".pgpass", ".pg_service.conf", ".my.cnf", "db-password", "extra.cnf"] {
+            let _ = std::fs::remove_file(home.join(file));
+        }
+        let private = |path: std::path::PathBuf, text: String| {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        };
+        let mut variables = Vec::new();
+        match *kept {
+            "PGPASSWORD" | "MYSQL_PWD" => variables.push((*kept, *canary)),
+            ".pgpass" => private(home.join(".pgpass"), format!("*:*:*:*:{canary}\n")),
+            ".pg_service.conf" => private(home.join(".pg_service.conf"), format!("[s]\npassword={canary}\n")),
+            ".my.cnf" => private(home.join(".my.cnf"), format!("[client]\npassword={canary}\n")),
+            "extra" => private(extra.clone(), format!("[client-server]\npassword=\"{canary}\"\n")),
+            _ => private(password_file.clone(), format!("{canary}\n")),
+        }
+        // A database of its own for each PostgreSQL way: each import initialises one.
+        let url = if *imports {
+            let Some(own) = crate::common::db::TestDb::create(crate::common::db::Server::Postgres) else { return };
+            let service = if *kept == ".pg_service.conf" { "?service=s" } else { "" };
+            let url = format!("postgres://postgres@127.0.0.1:5432/{}{service}", own.name);
+            databases.push(own);
+            url
+        } else {
+            maria.to_string()
+        };
         let target = env.path(&format!("outside-{i}"));
         let receipt = env.path(&format!("outside-{i}.json"));
         let (b, t, r) = (bundle.to_str().unwrap(), target.to_str().unwrap(), receipt.to_str().unwrap());
-        let outputs = [
-            run(&["-v", "import", b, "--target", t, "--db", url, "--dry-run"]),
-            run(&["-v", "import", b, "--target", t, "--db", url, "--env", "prod", "--receipt", r]),
-            run(&["-v", "status", "--target", t, "--db", url]),
-        ];
+        let run = |args: &[&str]| {
+            let mut args = args.to_vec();
+            args.extend(flags.iter().copied());
+            let output = env.command(env.root.path(), &args).envs(variables.iter().copied()).output().unwrap();
+            let text =
+                format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+            (text, output.status.success())
+        };
+        let dry = run(&["-v", "import", b, "--target", t, "--db", &url, "--dry-run"]);
+        assert!(
+            dry.0.contains(&format!("password from {origin}")),
+            "way {i}: the password came from {kept}: {}",
+            dry.0
+        );
+        let real = run(&["-v", "import", b, "--target", t, "--db", &url, "--env", "prod", "--receipt", r]);
+        assert_eq!(real.1, *imports, "way {i}: {}", real.0);
+        let mut outputs = vec![dry.0, real.0, run(&["-v", "status", "--target", t, "--db", &url]).0];
+        if *imports {
+            outputs.push(run(&["-v", "status", "--target", t]).0);
+            let recorded = env.run(&repo.dir, &["env", "record", r]);
+            assert!(recorded.ends_with("[exit status: 0]\n"), "{recorded}");
+            outputs.push(recorded);
+        } else {
+            assert!(outputs[1].contains("using password: YES"), "way {i}: {}", outputs[1]);
+        }
         for out in &outputs {
             let found = leaks(out, &[&target, &receipt, &repo.dir.join("environments")], canary);
-            assert!(found.is_empty(), "outside {i} leaked {canary} in {found:?}");
+            assert!(found.is_empty(), "way {i} leaked {canary} in {found:?}");
         }
     }
 }

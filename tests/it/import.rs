@@ -726,7 +726,8 @@ fn postgres_tls_when_the_url_asks_and_no_password_anywhere() {
     for text in [&out, &state, &receipt] {
         assert!(!text.contains("s3cret-pw"), "a password leaked: {text}");
     }
-    assert!(state.contains("postgres:***@127.0.0.1"), "{state}");
+    // The effective URL, without its password (issue 13, item 2).
+    assert!(state.contains(&format!("\"postgres://postgres@127.0.0.1:5432/{}?sslmode=require\"", db.name)), "{state}");
     // Plain connections are refused by the migration itself: the check is real.
     let Some(db2) = TestDb::create(Server::Postgres) else { return };
     let plain = format!("postgres://postgres@127.0.0.1:5432/{}?sslmode=disable", db2.name);

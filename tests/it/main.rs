@@ -3,6 +3,7 @@
 mod check;
 mod cli;
 mod common;
+mod connections;
 mod env;
 mod examples;
 mod export;

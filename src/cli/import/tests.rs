@@ -103,6 +103,7 @@ fn attempt(db: &FakeDb, url: &str, target: &Path, bundle: &Bundle, dry_run: bool
         target: &target,
         env: Some("test"),
         db: Some(url),
+        connection: &Default::default(),
         dry_run,
         receipt: None,
         baseline: None,
