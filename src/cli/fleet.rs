@@ -244,23 +244,16 @@ impl FleetRun<'_> {
     }
 
     fn not_run(&self, target: &Target) -> TargetRun {
-        let (folder, database) = self.shown(target);
+        let (folder, database) = shown(&locate(self.path, target));
         TargetRun::not_run(&target.name, database, folder)
-    }
-
-    /// The folder and database as the summary shows them (no password); what cannot be
-    /// located shows as the target's failure when it runs.
-    fn shown(&self, target: &Target) -> (String, String) {
-        match locate(self.path, target) {
-            Ok((folder, db)) => (folder.display().to_string(), db.as_deref().map_or("embedded".into(), import::redact)),
-            Err(_) => (String::new(), String::new()),
-        }
     }
 
     /// One target's import, as `migrate import --target` runs it, with its receipt.
     fn target(&self, target: &Target) -> TargetRun {
         let started = Instant::now();
-        let (folder_shown, database) = self.shown(target);
+        // Located once: a `db_file` or `db_env` is read once per target.
+        let located = locate(self.path, target);
+        let (folder_shown, database) = shown(&located);
         let receipt = self.args.receipts.join(format!("{}.json", target.name));
         let mut run = TargetRun {
             result: TargetResult::Converged,
@@ -271,7 +264,7 @@ impl FleetRun<'_> {
             run.result = TargetResult::Skipped;
             return run;
         }
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.import(target, &receipt)))
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.import(located, &receipt)))
             .unwrap_or_else(|_| {
                 Err(Failure::internal(miette::miette!(
                     code = "migrate::internal",
@@ -306,8 +299,8 @@ impl FleetRun<'_> {
         run
     }
 
-    fn import(&self, target: &Target, receipt: &Path) -> Result<import::Imported, Failure> {
-        let (folder, db) = locate(self.path, target)?;
+    fn import(&self, located: Located, receipt: &Path) -> Result<import::Imported, Failure> {
+        let (folder, db) = located?;
         let folder = crate::target::Target::new(&folder);
         // A target that trusts keys of its own refuses a bundle none of them signed.
         let keys = folder.trusted_keys();
@@ -349,6 +342,18 @@ impl FleetRun<'_> {
             .ok()
             .and_then(|bytes| serde_json::from_slice::<Receipt>(&bytes).ok())
             .is_some_and(|r| crate::core::rollout::receipt_holds(&r, self.manifest, self.environment))
+    }
+}
+
+/// A target's folder and database URL, or why they cannot be found.
+type Located = Result<(PathBuf, Option<String>), Failure>;
+
+/// The folder and database as the summary shows them (no password); what cannot be located
+/// shows as the target's failure when it runs.
+fn shown(located: &Located) -> (String, String) {
+    match located {
+        Ok((folder, db)) => (folder.display().to_string(), db.as_deref().map_or("embedded".into(), import::redact)),
+        Err(_) => (String::new(), String::new()),
     }
 }
 

@@ -23,6 +23,7 @@
 //! `MYSQL_HOST`, `MYSQL_TCP_PORT`, `MYSQL_PWD`; then the defaults: localhost, port 3306, the
 //! operating-system user.
 
+use crate::core::redact::percent_decode;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -292,8 +293,8 @@ fn parse(url: &str) -> Option<(Server, Url)> {
                 Some((user, password)) => (user, Some(password)),
                 None => (userinfo, None),
             };
-            parsed.user = non_empty(decode(user));
-            parsed.password = password.map(decode).and_then(non_empty).filter(|p| p != REDACTED);
+            parsed.user = non_empty(percent_decode(user));
+            parsed.password = password.map(percent_decode).and_then(non_empty).filter(|p| p != REDACTED);
             &authority[at + 1..]
         }
         None => authority,
@@ -312,19 +313,19 @@ fn parse(url: &str) -> Option<(Server, Url)> {
             Some((host, port)) => (host, Some(port)),
             None => (hostport, None),
         };
-        parsed.host = non_empty(decode(host));
-        parsed.port = port.map(decode).and_then(non_empty);
+        parsed.host = non_empty(percent_decode(host));
+        parsed.port = port.map(percent_decode).and_then(non_empty);
     }
     if let Some(path) = path {
         let path = match server {
             Server::Postgres => path,
             Server::Mysql => path.split('/').next().unwrap_or_default(),
         };
-        parsed.database = non_empty(decode(path));
+        parsed.database = non_empty(percent_decode(path));
     }
     for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (key, value) = (decode(key), decode(value));
+        let (key, value) = (percent_decode(key), percent_decode(value));
         let slot = match (server, key.as_str()) {
             (_, "user") => &mut parsed.user,
             (_, "password") => &mut parsed.password,
@@ -340,25 +341,6 @@ fn parse(url: &str) -> Option<(Server, Url)> {
         *slot = non_empty(value).filter(|v| key != "password" || v != REDACTED);
     }
     Some((server, parsed))
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = text.get(i + 1..i + 3)
-            && let Ok(byte) = u8::from_str_radix(hex, 16)
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Percent-encodes every byte but the unreserved ones and `keep`.

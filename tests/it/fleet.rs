@@ -186,59 +186,58 @@ fn a_fleet_of_sqlite_files_converges_wave_by_wave() {
     roll_out(&env, &tenants);
 }
 
-#[test]
-fn a_fleet_of_postgres_schemas_converges_wave_by_wave() {
-    let env = TestEnv::new();
-    let Some(pg) = TestDb::create(Server::Postgres) else { return };
-    let tenants: Vec<Tenant> = (0..TENANTS)
+/// Twenty tenants that are schemas of one PostgreSQL database.
+fn schema_tenants(pg: &TestDb) -> Vec<Tenant<'_>> {
+    (0..TENANTS)
         .map(|i| {
             let schema = format!("tenant_{i:02}");
             pg.query(&format!("CREATE SCHEMA {schema}"));
             let db = format!("postgres://postgres@127.0.0.1:5432/{}?options=-csearch_path%3D{schema}", pg.name);
-            let pg = &pg;
             let query = move |sql: &str| pg.query(&format!("SET search_path TO {schema}; {sql}"));
             Tenant { name: format!("tenant-{i:02}"), db: Some(db), query: Box::new(query) }
         })
-        .collect();
+        .collect()
+}
+
+/// Twenty databases of one server, or `None` when it cannot be reached outside CI.
+fn databases(server: Server) -> Option<Vec<TestDb>> {
+    let databases: Vec<TestDb> = (0..TENANTS).map_while(|_| TestDb::create(server)).collect();
+    (databases.len() == TENANTS).then_some(databases)
+}
+
+/// A tenant per database, at `server` (a URL without the database).
+fn database_tenants<'a>(databases: &'a [TestDb], server: &str) -> Vec<Tenant<'a>> {
+    databases
+        .iter()
+        .enumerate()
+        .map(|(i, db)| Tenant {
+            name: format!("tenant-{i:02}"),
+            db: Some(format!("{server}/{}", db.name)),
+            query: Box::new(move |sql: &str| db.query(sql)),
+        })
+        .collect()
+}
+
+#[test]
+fn a_fleet_of_postgres_schemas_converges_wave_by_wave() {
+    let env = TestEnv::new();
+    let Some(pg) = TestDb::create(Server::Postgres) else { return };
+    let tenants = schema_tenants(&pg);
     roll_out(&env, &tenants);
 }
 
 #[test]
 fn a_fleet_of_postgres_databases_converges_wave_by_wave() {
     let env = TestEnv::new();
-    let databases: Vec<TestDb> = (0..TENANTS).map_while(|_| TestDb::create(Server::Postgres)).collect();
-    if databases.len() < TENANTS {
-        return;
-    }
-    let tenants: Vec<Tenant> = databases
-        .iter()
-        .enumerate()
-        .map(|(i, db)| Tenant {
-            name: format!("tenant-{i:02}"),
-            db: Some(format!("postgres://postgres@127.0.0.1:5432/{}", db.name)),
-            query: Box::new(move |sql: &str| db.query(sql)),
-        })
-        .collect();
-    roll_out(&env, &tenants);
+    let Some(databases) = databases(Server::Postgres) else { return };
+    roll_out(&env, &database_tenants(&databases, "postgres://postgres@127.0.0.1:5432"));
 }
 
 #[test]
 fn a_fleet_of_mariadb_databases_converges_wave_by_wave() {
     let env = TestEnv::new();
-    let databases: Vec<TestDb> = (0..TENANTS).map_while(|_| TestDb::create(Server::Mariadb)).collect();
-    if databases.len() < TENANTS {
-        return;
-    }
-    let tenants: Vec<Tenant> = databases
-        .iter()
-        .enumerate()
-        .map(|(i, db)| Tenant {
-            name: format!("tenant-{i:02}"),
-            db: Some(format!("mysql://root@127.0.0.1:3306/{}", db.name)),
-            query: Box::new(move |sql: &str| db.query(sql)),
-        })
-        .collect();
-    roll_out(&env, &tenants);
+    let Some(databases) = databases(Server::Mariadb) else { return };
+    roll_out(&env, &database_tenants(&databases, "mysql://root@127.0.0.1:3306"));
 }
 
 /// SQLite sites of which some are broken: their database holds a table of its own and no
@@ -385,16 +384,7 @@ fn a_fleet_run_killed_with_kill_9_and_resumed_applies_nothing_twice() {
     repo.commit("slow");
     let bundle = env.path("slow.tar");
     env.export(&dir, &bundle, &[]);
-    let tenants: Vec<Tenant> = (0..TENANTS)
-        .map(|i| {
-            let schema = format!("tenant_{i:02}");
-            pg.query(&format!("CREATE SCHEMA {schema}"));
-            let db = format!("postgres://postgres@127.0.0.1:5432/{}?options=-csearch_path%3D{schema}", pg.name);
-            let pg = &pg;
-            let query = move |sql: &str| pg.query(&format!("SET search_path TO {schema}; {sql}"));
-            Tenant { name: format!("tenant-{i:02}"), db: Some(db), query: Box::new(query) }
-        })
-        .collect();
+    let tenants = schema_tenants(&pg);
     let fleet = env.path("fleet/fleet.yaml");
     fleet_file(&fleet, &tenants, 3, "0");
     let receipts = env.path("receipts");
