@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::apply::{ApplyContext, ApplyFailure, Cause, apply};
-use crate::core::decide::{Decision, Steps, TargetFacts, decide, identity_refusal};
+use crate::core::decide::{Decision, Refusal, Steps, TargetFacts, decide, identity_refusal};
 use crate::core::hash::ContentHash;
+use crate::core::identity::TargetIdentity;
 use crate::core::manifest::Manifest;
 use crate::core::model::{Dialect, Version};
 use crate::core::record::{
@@ -35,8 +36,9 @@ use crate::target::Target;
 pub struct ImportArgs {
     /// The bundle file
     pub file: PathBuf,
-    /// The target folder (assets, state, and the embedded database)
-    #[arg(long, value_name = "DIR", required_unless_present = "fleet", conflicts_with = "fleet")]
+    /// The target folder (assets, state, and the embedded database). Optional for a bundle
+    /// without assets into a server's database (`--db`): the database keeps the target's record
+    #[arg(long, value_name = "DIR", conflicts_with = "fleet")]
     pub target: Option<PathBuf>,
     /// Every target of a fleet file instead, wave by wave, with a summary
     #[arg(long, value_name = "FILE", help_heading = "Fleets")]
@@ -129,15 +131,28 @@ pub struct ImportRequest<'a> {
 pub type Opener<'a> = dyn FnMut(&str, bool) -> Result<Box<dyn Driver>, DbError> + 'a;
 
 pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Result<Outcome, Failure> {
-    let Some(folder) = &args.target else {
+    if args.fleet.is_some() {
         return super::fleet::run_fleet_import(args, format, printer);
+    }
+    let scratch;
+    let target = match &args.target {
+        Some(folder) => Target::new(folder),
+        None => {
+            scratch = Scratch::for_folderless(args)?;
+            Target::new(&scratch.0)
+        }
     };
-    let target = Target::new(folder);
     let mut trust = args.trust.clone();
     trust.extend(target.trusted_keys());
     let mut progress = Progress::for_printer(args.progress, printer);
     progress.phase("verifying the bundle");
     let bundle = super::verify::open_bundle(&args.file, &trust)?;
+    if args.target.is_none() && crate::core::identity::carries_assets(&bundle.manifest) {
+        return Err(usage(
+            "migrate::target_needed",
+            "this bundle carries assets, which are written in the target's folder: pass `--target DIR`".into(),
+        ));
+    }
     let members: BTreeMap<String, Arc<str>> = bundle
         .members
         .iter()
@@ -163,6 +178,34 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
     let imported = import_bundle(&request, &bundle.manifest, &members, &mut open, printer, &mut progress)?;
     printer.product(&imported.report);
     Ok(Outcome::Success)
+}
+
+/// The folder of an import without `--target`: the lock, journal and state of this run only,
+/// removed at its end. The target's record is in its database.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn for_folderless(args: &ImportArgs) -> Result<Scratch, Failure> {
+        let server = args.db.as_deref().is_some_and(|url| !url.starts_with("sqlite:"));
+        if !server {
+            return Err(usage(
+                "migrate::target_needed",
+                "which target? pass `--target DIR`, or `--db URL` of a PostgreSQL or MySQL database for a bundle without assets (a SQLite database is imported with its folder)".into(),
+            ));
+        }
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let path = std::env::temp_dir().join(format!("migrate-import-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&path).map_err(|e| {
+            usage("migrate::target_unusable", format!("cannot create a working folder `{}`: {e}", path.display()))
+        })?;
+        Ok(Scratch(path))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// What `import` checks in its arguments before any target is touched, for one target or a
@@ -268,7 +311,8 @@ pub fn import_bundle(
     let shown_url = connection.shown;
     let sqlite = db_url.starts_with("sqlite:");
     let unsafe_path = |id: &crate::core::model::ItemId| target.asset_path(id).err().map(|e| e.to_string());
-    let mut facts = TargetFacts {
+    // Another project's bundle, database or environment is refused before anything is opened.
+    let early = TargetFacts {
         dialect: Dialect::Sqlite,
         state: state.as_ref(),
         history: None,
@@ -276,12 +320,11 @@ pub fn import_bundle(
         database: &shown_url,
         environment: request.env,
         allow_downgrade: request.allow_downgrade,
-        baseline: request.baseline.clone(),
-        journal: journal.as_ref().map(|j| j.as_ref().map_err(|_| ())),
+        baseline: None,
+        journal: None,
         unsafe_path: &unsafe_path,
     };
-    // Another project's bundle, database or environment is refused before anything is opened.
-    if let Some(refusal) = identity_refusal(manifest, &facts) {
+    if let Some(refusal) = identity_refusal(manifest, &early) {
         return Err(refused(refusal));
     }
     // SQLite: read and decide on a read-only connection (which creates no file), write after the
@@ -296,14 +339,40 @@ pub fn import_bundle(
     }
     let history = driver.read_history(&manifest.history_table).map_err(before)?;
     let has_tables = driver.has_other_tables(&manifest.history_table).map_err(before)?;
+    // The target's identity kept in the database: a new or missing folder is that target; a
+    // folder of another target is refused.
+    let recorded = read_identity(driver.as_mut(), &manifest.history_table).map_err(|e| match e {
+        Ok(e) => before(e),
+        Err(refusal) => refused(refusal),
+    })?;
+    let (state, rebuilt) = crate::core::identity::reconcile(state, recorded.as_ref(), manifest, |identity| {
+        crate::core::identity::state_from_identity(
+            identity,
+            &shown_url,
+            driver.dialect(),
+            &manifest.history_table,
+            history.as_deref().unwrap_or_default(),
+        )
+    })
+    .map_err(refused)?;
     progress.log(|| {
         let rows = history.as_ref().map_or("no history table".to_string(), |h| format!("{} history rows", h.len()));
         let held = state.as_ref().and_then(|s| s.release.as_ref()).map_or("none".to_string(), |r| r.id.to_string());
-        format!("`{shown_url}`: {rows}, other tables: {has_tables}; release recorded in state.json: {held}")
+        let from = if rebuilt { "the database's target record" } else { "state.json" };
+        format!("`{shown_url}`: {rows}, other tables: {has_tables}; release recorded in {from}: {held}")
     });
-    facts.dialect = driver.dialect();
-    facts.history = history.as_deref();
-    facts.database_has_tables = has_tables;
+    let facts = TargetFacts {
+        dialect: driver.dialect(),
+        state: state.as_ref(),
+        history: history.as_deref(),
+        database_has_tables: has_tables,
+        database: &shown_url,
+        environment: request.env,
+        allow_downgrade: request.allow_downgrade,
+        baseline: request.baseline.clone(),
+        journal: journal.as_ref().map(|j| j.as_ref().map_err(|_| ())),
+        unsafe_path: &unsafe_path,
+    };
     // What prints next goes to the same terminal: the spinner goes first.
     progress.finish();
     let decision = decide(manifest, members, &facts);
@@ -320,10 +389,28 @@ pub fn import_bundle(
     });
     let steps = match decision {
         Decision::NothingToDo => {
-            // The receipt says that the target holds the release, as of now.
-            if let (Some(path), Some(state), false) = (request.receipt, state.as_ref(), request.dry_run) {
-                let now = crate::clock::now_rfc3339();
-                write_receipt(path, state, manifest, history.as_deref().unwrap_or_default(), &now)?;
+            if let (Some(state), false) = (state.as_ref(), request.dry_run) {
+                // A folder that was new becomes the target; a database without the target's
+                // record (imported before there was one, or its write failed) gets it.
+                if rebuilt {
+                    target.write_state(state).map_err(|e| usage("migrate::state_unwritten", e.to_string()))?;
+                }
+                let identity = TargetIdentity::of(state);
+                if identity.differs_from(recorded.as_ref()) {
+                    if sqlite {
+                        driver = open(&db_url, false).map_err(|e| database_failure(&db_url, "open", e))?;
+                    }
+                    // Nothing else changes: a failure here is a warning, and the next import
+                    // writes the record.
+                    if let Err(e) = write_identity(driver.as_mut(), &manifest.history_table, &identity) {
+                        printer.status(&format!("warning: {}", e.report));
+                    }
+                }
+                // The receipt says that the target holds the release, as of now.
+                if let Some(path) = request.receipt {
+                    let now = crate::clock::now_rfc3339();
+                    write_receipt(path, state, manifest, history.as_deref().unwrap_or_default(), &now)?;
+                }
             }
             let report = render_report(&import_report(manifest, facts.dialect, None, request.dry_run), request.format);
             return Ok(Imported { decision: "nothing_to_do", dry_run: request.dry_run, report });
@@ -432,6 +519,7 @@ pub fn import_bundle(
                 ),
             })?;
             let _ = target.clear_journal();
+            write_identity(driver.as_mut(), &manifest.history_table, &TargetIdentity::of(&new_state))?;
             if let Some(path) = request.receipt {
                 write_receipt(path, &new_state, manifest, &history_after, &now)?;
             }
@@ -457,6 +545,10 @@ pub fn import_bundle(
             if target.write_state(&new_state).is_ok() {
                 let _ = target.clear_journal();
             }
+            // The database keeps which statements ran too, for a new folder (a stateless job).
+            if let Err(e) = write_identity(driver.as_mut(), &manifest.history_table, &TargetIdentity::of(&new_state)) {
+                printer.status(&format!("warning: {}", e.report));
+            }
             // The receipt tells the source repository which migration is partial, so that a fix
             // may change the statements not yet run.
             if let Some(path) = request.receipt
@@ -479,6 +571,36 @@ pub fn import_bundle(
             })
         }
     }
+}
+
+/// Reads the target's record in the database: `Err(Ok(_))` when it cannot be read, `Err(Err(_))`
+/// when what it holds is not ours.
+fn read_identity(driver: &mut dyn Driver, table: &str) -> Result<Option<TargetIdentity>, Result<DbError, Refusal>> {
+    let Some(row) = driver.read_identity(table).map_err(Ok)? else { return Ok(None) };
+    TargetIdentity::from_row(row).map(Some).map_err(|e| {
+        Err(Refusal {
+            code: "migrate::identity_unreadable",
+            message: format!(
+                "the target's record in the database (`{}`) cannot be read: {e}",
+                crate::core::identity::identity_table(table)
+            ),
+            help: "restore the table from a backup, or drop it: the next import from the target's folder writes it again; nothing was changed".into(),
+        })
+    })
+}
+
+/// Writes the target's record in the database after its `state.json`: a failure is exit 4, as
+/// for `state.json` (the release is applied; the next import writes the record).
+fn write_identity(driver: &mut dyn Driver, table: &str, identity: &TargetIdentity) -> Result<(), Failure> {
+    driver.write_identity(table, &identity.to_row(&crate::clock::now_rfc3339())).map_err(|e| Failure {
+        kind: FailureKind::Partial,
+        report: miette::miette!(
+            code = "migrate::identity_unwritten",
+            help = "import again: the next import writes it",
+            "the target's record could not be written in the database (`{}`): {e}",
+            crate::core::identity::identity_table(table)
+        ),
+    })
 }
 
 fn refused(refusal: crate::core::decide::Refusal) -> Failure {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::core::hash::ContentHash;
@@ -22,8 +22,9 @@ use crate::target::Target;
 /// severe exit code of its targets.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// The target folder
-    #[arg(long, value_name = "DIR", required_unless_present = "fleet", conflicts_with = "fleet")]
+    /// The target folder; without it, `--db URL` reads the target from its database alone (its
+    /// record beside the history table, and the history)
+    #[arg(long, value_name = "DIR", conflicts_with = "fleet")]
     pub target: Option<PathBuf>,
     /// Every target of a fleet file instead, wave by wave
     #[arg(long, value_name = "FILE")]
@@ -32,6 +33,9 @@ pub struct StatusArgs {
     /// leaves out comes from its client's conventions, as for `import`
     #[arg(long, value_name = "URL", env = "MIGRATE_DATABASE_URL")]
     pub db: Option<String>,
+    /// The history table's name, for `--db` without `--target` (a target folder records it)
+    #[arg(long, value_name = "NAME", default_value = "migrate_history", conflicts_with = "target")]
+    pub history_table: String,
     #[command(flatten)]
     pub connection: super::connection::ConnectionArgs,
 }
@@ -45,14 +49,17 @@ pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Resul
         }
         return fleet_status(fleet, &args.connection, format, printer);
     }
-    let Some(folder) = &args.target else {
-        return Err(Failure::usage(miette::miette!(
-            code = "migrate::no_target",
-            help = "pass `--target DIR`, or `--fleet FILE` for every target of a fleet",
-            "which target? `status` needs `--target DIR` or `--fleet FILE`"
-        )));
+    let report = match (&args.target, &args.db) {
+        (Some(folder), db) => target_status(folder, db.as_deref(), &args.connection, printer)?,
+        (None, Some(db)) => database_status(db, &args.history_table, &args.connection, printer)?,
+        (None, None) => {
+            return Err(Failure::usage(miette::miette!(
+                code = "migrate::no_target",
+                help = "pass `--target DIR`, `--db URL` for a target known by its database, or `--fleet FILE` for every target of a fleet",
+                "which target? `status` needs `--target DIR`, `--db URL` or `--fleet FILE`"
+            )));
+        }
     };
-    let report = target_status(folder, args.db.as_deref(), &args.connection, printer)?;
     let Some(report) = report else {
         let text = match format {
             Format::Json => {
@@ -60,9 +67,14 @@ pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Resul
                     crate::cli::import::redact(args.db.as_deref().unwrap_or(crate::cli::import::DEFAULT_DATABASE));
                 format!("{}\n", serde_json::to_string_pretty(&not_a_target(database)).unwrap_or_default())
             }
-            Format::Text | Format::Markdown => {
-                format!("`{}` is not a target yet: nothing was imported there\n", folder.display())
-            }
+            Format::Text | Format::Markdown => match &args.target {
+                Some(folder) => format!("`{}` is not a target yet: nothing was imported there\n", folder.display()),
+                None => format!(
+                    "`{}` is not a target yet: it has no history table `{}`\n",
+                    crate::cli::import::redact(args.db.as_deref().unwrap_or_default()),
+                    args.history_table
+                ),
+            },
         };
         printer.product(&text);
         return Ok(Outcome::Success);
@@ -86,27 +98,19 @@ fn target_status(
     let target = Target::new(folder);
     let unreadable = |e: String| Failure::usage(miette::miette!(code = "migrate::state_unreadable", "{e}"));
     let Some(bytes) = target.read_state().map_err(|e| unreadable(e.to_string()))? else {
-        return Ok(None);
+        // A new or missing folder on a database with a target's record is that target (the
+        // history table's default name: a folder records another).
+        return match db {
+            Some(db) => {
+                Ok(database_status(db, "migrate_history", connection, printer)?.filter(|s| s.target_id.is_some()))
+            }
+            None => Ok(None),
+        };
     };
     let state = TargetState::parse(&bytes).map_err(|e| unreadable(e.to_string()))?;
     let db_url = db.map(str::to_string).unwrap_or_else(|| state.database.clone());
-    // What the URL leaves out comes from its client's conventions, as for `import`.
-    let effective = super::connection::resolve(&db_url, connection)
-        .map_err(|e| Failure::refused(crate::cli::import::database_failure(&db_url, "read", e).report))?;
-    for warning in &effective.warnings {
-        printer.status(&format!("warning: {warning}"));
-    }
-    printer.debug(|| effective.describe());
-    let db_url = effective.url;
-    let unreadable = |e: crate::db::DbError| {
-        let bad_url = matches!(e, crate::db::DbError::BadUrl(_));
-        let failure = crate::cli::import::database_failure(&db_url, "read", e);
-        // `status` reads: a URL that cannot work is refused like any other unreadable database.
-        if bad_url { Failure::refused(failure.report) } else { failure }
-    };
-    let mut driver =
-        crate::cli::import::open_driver(&db_url, &target, &state.history_table, true, Duration::from_secs(5), &[])
-            .map_err(unreadable)?;
+    let (mut driver, url, _) = open_read_only(folder, &db_url, &state.history_table, connection, printer)?;
+    let unreadable = |e| read_failure(&url, e);
     let history = driver.read_history(&state.history_table).map_err(unreadable)?.unwrap_or_default();
     let files: BTreeMap<_, Option<ContentHash>> = state
         .assets
@@ -117,6 +121,89 @@ fn target_status(
         })
         .collect();
     Ok(Some(status(&state, &files, &history)))
+}
+
+/// The status of a target read from its database alone (`status --db URL`): its record beside
+/// the history table, and the history. With no folder, only partial migrations are drift; a
+/// database without a record (imported before there was one, or only by the offline script)
+/// shows its history without a target id. `None` when there is no history table.
+fn database_status(
+    db: &str,
+    history_table: &str,
+    connection: &super::connection::ConnectionArgs,
+    printer: &Printer,
+) -> Result<Option<Status>, Failure> {
+    if !crate::core::project::is_identifier(history_table) {
+        return Err(Failure::usage(miette::miette!(
+            code = "migrate::bad_history_table",
+            "`{history_table}` is not a plain identifier"
+        )));
+    }
+    let (mut driver, url, shown) = open_read_only(Path::new("."), db, history_table, connection, printer)?;
+    let unreadable = |e| read_failure(&url, e);
+    let Some(history) = driver.read_history(history_table).map_err(unreadable)? else { return Ok(None) };
+    let row = driver.read_identity(history_table).map_err(unreadable)?;
+    let identity = row.map(crate::core::identity::TargetIdentity::from_row).transpose().map_err(|e| {
+        Failure::refused(miette::miette!(
+            code = "migrate::identity_unreadable",
+            "the target's record in `{shown}` cannot be read: {e}"
+        ))
+    })?;
+    let anonymous = crate::core::identity::TargetIdentity {
+        project: String::new(),
+        target_id: String::new(),
+        environment: None,
+        release: None,
+        assets: 0,
+        partial: None,
+    };
+    let state = crate::core::identity::state_from_identity(
+        identity.as_ref().unwrap_or(&anonymous),
+        &shown,
+        driver.dialect(),
+        history_table,
+        &history,
+    );
+    let mut report = status(&state, &BTreeMap::new(), &history);
+    if identity.is_none() {
+        report.target_id = None;
+    }
+    Ok(Some(report))
+}
+
+/// Opens a database read-only for `status`, with what its URL leaves out from the client's
+/// conventions; returns the driver, the effective URL (for scrubbing messages) and the URL to
+/// show (without its password).
+fn open_read_only(
+    root: &Path,
+    db: &str,
+    history_table: &str,
+    connection: &super::connection::ConnectionArgs,
+    printer: &Printer,
+) -> Result<(Box<dyn crate::db::Driver>, String, String), Failure> {
+    let effective = super::connection::resolve(db, connection)
+        .map_err(|e| Failure::refused(crate::cli::import::database_failure(db, "read", e).report))?;
+    for warning in &effective.warnings {
+        printer.status(&format!("warning: {warning}"));
+    }
+    printer.debug(|| effective.describe());
+    let driver = crate::cli::import::open_driver(
+        &effective.url,
+        &Target::new(root),
+        history_table,
+        true,
+        Duration::from_secs(5),
+        &[],
+    )
+    .map_err(|e| read_failure(&effective.url, e))?;
+    Ok((driver, effective.url, effective.shown))
+}
+
+/// A database `status` cannot read: a URL that cannot work is refused like any other.
+fn read_failure(url: &str, e: crate::db::DbError) -> Failure {
+    let bad_url = matches!(e, crate::db::DbError::BadUrl(_));
+    let failure = crate::cli::import::database_failure(url, "read", e);
+    if bad_url { Failure::refused(failure.report) } else { failure }
 }
 
 /// `status --fleet FILE`: every target of the fleet, wave by wave, read-only. Exits with the
@@ -213,12 +300,14 @@ fn fleet_status(
 fn render(status: &Status) -> String {
     let mut out = String::new();
     let env = status.environment.as_ref().map(|e| format!(" in `{e}`")).unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "target {}{env}, database `{}`",
-        status.target_id.as_deref().unwrap_or_default(),
-        crate::cli::import::redact(&status.database)
-    );
+    let database = crate::cli::import::redact(&status.database);
+    let _ = match &status.target_id {
+        Some(id) => writeln!(out, "target {id}{env}, database `{database}`"),
+        None => writeln!(
+            out,
+            "database `{database}`: no target record beside its history (imported before migrate kept one, or only by the offline script; the next import writes it)"
+        ),
+    };
     match &status.release_id {
         Some(id) => {
             let version = status.release_version.as_ref().map(|v| format!(" ({v})")).unwrap_or_default();

@@ -1057,4 +1057,67 @@ mod tests {
         }));
         assert_eq!(outcome(&decide_on(&downgrade, &target)), "migrate::statement_uncertain");
     }
+
+    /// The folder's state and the database's record of the target (`core::identity`): a new
+    /// folder is the database's target, two different targets are refused, and a bundle that
+    /// builds on assets a lost folder held is refused.
+    #[test]
+    fn a_new_folder_is_the_databases_target_and_two_targets_are_refused() {
+        use crate::core::identity::{TargetIdentity, reconcile, state_from_identity};
+        let full = bundle(BASE, None);
+        let incremental = bundle(HEAD, Some((BASE, false)));
+        let folder = state(Some(full.0.release.id.clone()));
+        let recorded = TargetIdentity::of(&folder);
+        let rebuild = |identity: &TargetIdentity| {
+            state_from_identity(identity, "postgres://db", Dialect::Postgres, "migrate_history", &[row("1", A, 1, 1)])
+        };
+        let code = |result: Result<(Option<TargetState>, bool), Refusal>| match result {
+            Ok((Some(state), rebuilt)) => format!("{} rebuilt={rebuilt}", state.target_id),
+            Ok((None, rebuilt)) => format!("none rebuilt={rebuilt}"),
+            Err(refusal) => refusal.code.to_string(),
+        };
+        // The record survives a round trip through the database's row.
+        let row_of = recorded.to_row("2026-12-01T00:00:00Z");
+        assert_eq!(TargetIdentity::from_row(row_of.clone()), Ok(recorded.clone()));
+        let mut bad = row_of;
+        bad.detail = "not json".into();
+        assert!(TargetIdentity::from_row(bad).is_err());
+
+        // No record: the folder decides, as before there was one.
+        assert_eq!(code(reconcile(Some(folder.clone()), None, &full.0, rebuild)), "t-1 rebuilt=false");
+        assert_eq!(code(reconcile(None, None, &full.0, rebuild)), "none rebuilt=false");
+        // The same target in both.
+        assert_eq!(code(reconcile(Some(folder.clone()), Some(&recorded), &full.0, rebuild)), "t-1 rebuilt=false");
+        // A new folder: the database's target, with its release and history.
+        let (rebuilt, _) = reconcile(None, Some(&recorded), &full.0, rebuild).unwrap();
+        let rebuilt = rebuilt.unwrap();
+        assert_eq!((rebuilt.target_id.as_str(), rebuilt.environment.as_deref()), ("t-1", Some("prod")));
+        assert_eq!(rebuilt.release.map(|r| r.id), Some(full.0.release.id.clone()));
+        assert_eq!(rebuilt.history.len(), 1);
+        // Another target's folder, project or environment on this database.
+        for (name, change) in [
+            ("target", &(|s: &mut TargetState| s.target_id = "t-2".into()) as &dyn Fn(&mut TargetState)),
+            ("project", &|s: &mut TargetState| s.project = "q".into()),
+            ("environment", &|s: &mut TargetState| s.environment = Some("staging".into())),
+        ] {
+            let mut other = folder.clone();
+            change(&mut other);
+            assert_eq!(
+                code(reconcile(Some(other), Some(&recorded), &full.0, rebuild)),
+                "migrate::identity_conflict",
+                "{name}"
+            );
+        }
+        // A folder that never named its environment is not a conflict.
+        let mut unnamed = folder.clone();
+        unnamed.environment = None;
+        assert_eq!(code(reconcile(Some(unnamed), Some(&recorded), &full.0, rebuild)), "t-1 rebuilt=false");
+        // The lost folder held an asset: an incremental bundle builds on it and is refused; a
+        // full bundle writes every asset, and a target without assets lost nothing.
+        let mut with_asset = recorded.clone();
+        with_asset.assets = 1;
+        assert_eq!(code(reconcile(None, Some(&with_asset), &incremental.0, rebuild)), "migrate::target_folder_missing");
+        assert_eq!(code(reconcile(None, Some(&with_asset), &full.0, rebuild)), "t-1 rebuilt=true");
+        assert_eq!(code(reconcile(None, Some(&recorded), &incremental.0, rebuild)), "t-1 rebuilt=true");
+    }
 }

@@ -14,6 +14,7 @@ pub mod finding;
 pub mod fleet;
 pub mod hash;
 pub mod hazard;
+pub mod identity;
 pub mod manifest;
 pub mod model;
 pub mod parallel;

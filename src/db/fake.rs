@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::{DbError, Driver, NewRow};
+use crate::core::identity::IdentityRow;
 use crate::core::model::{Dialect, Version};
 use crate::core::state::HistoryRow;
 
@@ -21,6 +22,8 @@ pub struct Contents {
     pub history: BTreeMap<Version, HistoryRow>,
     /// Every statement that took effect, in order.
     pub executed: Vec<String>,
+    /// The target's identity row.
+    pub identity: Option<IdentityRow>,
 }
 
 /// Where a call fails or dies.
@@ -212,6 +215,19 @@ impl Driver for FakeDriver {
         let version = version.clone();
         self.call(move |contents| {
             contents.history.remove(&version);
+            Ok(())
+        })
+    }
+
+    fn read_identity(&mut self, _table: &str) -> Result<Option<IdentityRow>, DbError> {
+        Ok(self.db.committed().identity)
+    }
+
+    fn write_identity(&mut self, _table: &str, row: &IdentityRow) -> Result<(), DbError> {
+        self.implicit_commit();
+        let row = row.clone();
+        self.call(move |contents| {
+            contents.identity = Some(row);
             Ok(())
         })
     }

@@ -5,6 +5,7 @@ pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 
+use crate::core::identity::IdentityRow;
 use crate::core::model::{Dialect, Version};
 use crate::core::state::HistoryRow;
 
@@ -230,6 +231,17 @@ pub trait Driver {
     /// Writes (or replaces) a history row.
     fn record(&mut self, table: &str, row: &NewRow<'_>) -> Result<(), DbError>;
     fn unrecord(&mut self, table: &str, version: &Version) -> Result<(), DbError>;
+    /// The target's identity row (`core::identity`) beside the history table `table`; `None`
+    /// when there is none.
+    fn read_identity(&mut self, table: &str) -> Result<Option<IdentityRow>, DbError>;
+    /// Writes the identity row, creating its table when needed, and commits it (outside any
+    /// transaction of the import).
+    fn write_identity(&mut self, table: &str, row: &IdentityRow) -> Result<(), DbError>;
+}
+
+/// The identity table's name, checked like the history table's.
+pub fn identity_table_name(table: &str) -> Result<String, DbError> {
+    Ok(crate::core::identity::identity_table(history_table_name(table)?))
 }
 
 /// The history table's name goes into SQL text; it was checked to be a plain identifier when

@@ -14,7 +14,10 @@ use std::time::Duration;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, SslOpts};
 
-use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, RawHistoryRow, history_table_name, parse_history};
+use super::{
+    DbError, Driver, HISTORY_COLUMNS, NewRow, RawHistoryRow, history_table_name, identity_table_name, parse_history,
+};
+use crate::core::identity::{IdentityRow, identity_table_ddl};
 use crate::core::model::{Dialect, Version};
 use crate::core::sql_script::history_table_ddl;
 use crate::core::state::HistoryRow;
@@ -177,8 +180,8 @@ impl Driver for Mysql {
         let count: Option<i64> = self
             .connection
             .exec_first(
-                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name <> ?",
-                (table,),
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name <> ? AND table_name <> ?",
+                (table, identity_table_name(table)?),
             )
             .map_err(error)?;
         Ok(count.unwrap_or(0) > 0)
@@ -232,5 +235,58 @@ impl Driver for Mysql {
     fn unrecord(&mut self, table: &str, version: &Version) -> Result<(), DbError> {
         let table = history_table_name(table)?;
         self.connection.exec_drop(format!("DELETE FROM {table} WHERE version = ?"), (version.as_str(),)).map_err(error)
+    }
+
+    fn read_identity(&mut self, table: &str) -> Result<Option<IdentityRow>, DbError> {
+        let table = identity_table_name(table)?;
+        let exists: Option<i64> = self
+            .connection
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+                (&table,),
+            )
+            .map_err(error)?;
+        if exists.unwrap_or(0) == 0 {
+            return Ok(None);
+        }
+        type Raw = (String, String, Option<String>, Option<String>, Option<String>, String, String);
+        let row: Option<Raw> = self
+            .connection
+            .query_first(format!(
+                "SELECT project, target_id, environment, release_id, release_version, detail, updated_at FROM {table} WHERE id = 1"
+            ))
+            .map_err(error)?;
+        Ok(row.map(|(project, target_id, environment, release_id, release_version, detail, updated_at)| IdentityRow {
+            project,
+            target_id,
+            environment,
+            release_id,
+            release_version,
+            detail,
+            updated_at,
+        }))
+    }
+
+    /// The table's creation commits by itself (MySQL's DDL); the row is one statement.
+    fn write_identity(&mut self, table: &str, row: &IdentityRow) -> Result<(), DbError> {
+        let name = identity_table_name(table)?;
+        self.connection.query_drop(identity_table_ddl(Dialect::Mysql, history_table_name(table)?)).map_err(error)?;
+        self.connection
+            .exec_drop(
+                format!(
+                    "REPLACE INTO {name} (id, project, target_id, environment, release_id, release_version, detail, updated_at)
+                     VALUES (1, ?, ?, ?, ?, ?, ?, ?)"
+                ),
+                (
+                    &row.project,
+                    &row.target_id,
+                    &row.environment,
+                    &row.release_id,
+                    &row.release_version,
+                    &row.detail,
+                    &row.updated_at,
+                ),
+            )
+            .map_err(error)
     }
 }

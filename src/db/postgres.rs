@@ -21,7 +21,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, history_table_name, parse_history};
+use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, history_table_name, identity_table_name, parse_history};
+use crate::core::identity::{IdentityRow, identity_table_ddl};
 use crate::core::model::{Dialect, Version};
 use crate::core::sql_script::history_table_ddl;
 use crate::core::state::HistoryRow;
@@ -251,8 +252,8 @@ impl Driver for Postgres {
         let count: i64 = self
             .client
             .query_one(
-                "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename <> $1",
-                &[&table],
+                "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename <> $1 AND tablename <> $2",
+                &[&table, &identity_table_name(table)?],
             )
             .map_err(error)?
             .get(0);
@@ -354,5 +355,60 @@ impl Driver for Postgres {
             .execute(&format!("DELETE FROM {table} WHERE version = $1"), &[&version.as_str()])
             .map(|_| ())
             .map_err(error)
+    }
+
+    fn read_identity(&mut self, table: &str) -> Result<Option<IdentityRow>, DbError> {
+        let table = identity_table_name(table)?;
+        let exists: bool =
+            self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).map_err(error)?.get(0);
+        if !exists {
+            return Ok(None);
+        }
+        let row = self
+            .client
+            .query_opt(
+                &format!(
+                    "SELECT project, target_id, environment, release_id, release_version, detail, updated_at FROM {table} WHERE id = 1"
+                ),
+                &[],
+            )
+            .map_err(error)?;
+        Ok(row.map(|row| IdentityRow {
+            project: row.get(0),
+            target_id: row.get(1),
+            environment: row.get(2),
+            release_id: row.get(3),
+            release_version: row.get(4),
+            detail: row.get(5),
+            updated_at: row.get(6),
+        }))
+    }
+
+    fn write_identity(&mut self, table: &str, row: &IdentityRow) -> Result<(), DbError> {
+        let name = identity_table_name(table)?;
+        let mut transaction = self.client.transaction().map_err(error)?;
+        transaction.batch_execute(&identity_table_ddl(Dialect::Postgres, history_table_name(table)?)).map_err(error)?;
+        transaction
+            .execute(
+                &format!(
+                    "INSERT INTO {name} (id, project, target_id, environment, release_id, release_version, detail, updated_at)
+                     VALUES (1, $1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (id) DO UPDATE SET project = EXCLUDED.project, target_id = EXCLUDED.target_id,
+                       environment = EXCLUDED.environment, release_id = EXCLUDED.release_id,
+                       release_version = EXCLUDED.release_version, detail = EXCLUDED.detail,
+                       updated_at = EXCLUDED.updated_at"
+                ),
+                &[
+                    &row.project,
+                    &row.target_id,
+                    &row.environment,
+                    &row.release_id,
+                    &row.release_version,
+                    &row.detail,
+                    &row.updated_at,
+                ],
+            )
+            .map_err(error)?;
+        transaction.commit().map_err(error)
     }
 }

@@ -21,7 +21,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
-use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, RawHistoryRow, Violation, history_table_name, parse_history};
+use super::{
+    DbError, Driver, HISTORY_COLUMNS, NewRow, RawHistoryRow, Violation, history_table_name, identity_table_name,
+    parse_history,
+};
+use crate::core::identity::{IdentityRow, identity_table_ddl};
 use crate::core::model::{Dialect, Version};
 use crate::core::sql_script::history_table_ddl;
 use crate::core::state::HistoryRow;
@@ -175,8 +179,8 @@ impl Driver for Sqlite {
         let Some(connection) = &self.connection else { return Ok(false) };
         let count: i64 = connection
             .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name <> ?1 AND name NOT LIKE 'sqlite_%'",
-                params![table],
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name <> ?1 AND name <> ?2 AND name NOT LIKE 'sqlite_%'",
+                params![table, identity_table_name(table)?],
                 |r| r.get(0),
             )
             .map_err(error)?;
@@ -239,6 +243,67 @@ impl Driver for Sqlite {
             .execute(&format!("DELETE FROM {table} WHERE version = ?1"), params![version.as_str()])
             .map(|_| ())
             .map_err(error)
+    }
+
+    fn read_identity(&mut self, table: &str) -> Result<Option<IdentityRow>, DbError> {
+        let table = identity_table_name(table)?;
+        let Some(connection) = &self.connection else { return Ok(None) };
+        let exists: i64 = connection
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", params![table], |r| {
+                r.get(0)
+            })
+            .map_err(error)?;
+        if exists == 0 {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT project, target_id, environment, release_id, release_version, detail, updated_at FROM {table} WHERE id = 1"
+        );
+        let mut statement = connection.prepare(&sql).map_err(error)?;
+        let mut rows = statement
+            .query_map([], |r| {
+                Ok(IdentityRow {
+                    project: r.get(0)?,
+                    target_id: r.get(1)?,
+                    environment: r.get(2)?,
+                    release_id: r.get(3)?,
+                    release_version: r.get(4)?,
+                    detail: r.get(5)?,
+                    updated_at: r.get(6)?,
+                })
+            })
+            .map_err(error)?;
+        rows.next().transpose().map_err(error)
+    }
+
+    fn write_identity(&mut self, table: &str, row: &IdentityRow) -> Result<(), DbError> {
+        let name = identity_table_name(table)?;
+        let connection = self.connection()?;
+        let ddl = identity_table_ddl(Dialect::Sqlite, history_table_name(table)?);
+        connection.execute_batch(&format!("BEGIN IMMEDIATE; {ddl};")).map_err(error)?;
+        let written = connection
+            .execute(
+                &format!(
+                    "INSERT OR REPLACE INTO {name} (id, project, target_id, environment, release_id, release_version, detail, updated_at) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params![
+                    row.project,
+                    row.target_id,
+                    row.environment,
+                    row.release_id,
+                    row.release_version,
+                    row.detail,
+                    row.updated_at
+                ],
+            )
+            .map_err(error);
+        match written {
+            Ok(_) => connection.execute_batch("COMMIT").map_err(error),
+            Err(e) => {
+                let _ = connection.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     fn constraint_violations(&mut self) -> Result<Vec<Violation>, DbError> {

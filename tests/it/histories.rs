@@ -106,10 +106,11 @@ impl Db {
         ))
     }
 
-    /// The schema, without the history table (its rows are compared apart), as the dialect's own
-    /// dump tool prints it.
+    /// The schema, without the tool's own tables (the history's rows are compared apart; the
+    /// target's record is written by `import` only), as the dialect's own dump tool prints it.
     pub fn schema(&self) -> String {
         self.exec("DROP TABLE migrate_history");
+        self.exec("DROP TABLE IF EXISTS migrate_history_target");
         let output = match self {
             Db::Sqlite(db) => Command::new("sqlite3").arg(db).arg(".schema").output().unwrap(),
             Db::Server(db) if db.server == Server::Postgres => Command::new("pg_dump")

@@ -10,6 +10,7 @@ mod export;
 mod fleet;
 mod histories;
 mod hostile;
+mod identity;
 mod import;
 mod plan;
 mod progress;

@@ -290,3 +290,56 @@ fn every_fault_of_a_mixed_release_tells_the_truth_and_a_rerun_converges_mysql() 
     matrix(false, false);
     matrix(false, true);
 }
+
+/// A stateless job: each import from a new folder. The database's record makes each folder the
+/// same target; a bundle that builds on the assets a lost folder held is refused.
+#[test]
+fn a_new_folder_on_a_database_with_a_record_is_that_target() {
+    let url = "postgres://fake/db";
+    let db = FakeDb::new(true);
+    let base = bundle_of("postgres", false, false);
+    let head_full = bundle_of("postgres", true, false);
+    let head_incremental = bundle_of("postgres", true, true);
+    let target_id = |dir: &Path| {
+        let bytes = std::fs::read(dir.join(".migrate/state.json")).expect("the import wrote its state");
+        crate::core::state::TargetState::parse(&bytes).expect("the state parses").target_id
+    };
+    let first = tempfile::tempdir().expect("a temporary folder");
+    assert_eq!(run(&db, url, first.path(), &base), Ok(Outcome::Success));
+    let id = target_id(first.path());
+    let recorded = db.committed().identity.expect("the import wrote the target's record");
+    assert_eq!((recorded.target_id.as_str(), recorded.environment.as_deref()), (id.as_str(), Some("test")));
+
+    // An incremental bundle needs the asset the lost folder held: refused, nothing changed.
+    let lost = tempfile::tempdir().expect("a temporary folder");
+    let before = db.committed();
+    assert_eq!(run(&db, url, lost.path(), &head_incremental), Err(Some(FailureKind::Refused)));
+    assert_eq!(refusal_code(&db, url, lost.path(), &head_incremental), "migrate::target_folder_missing");
+    assert_eq!(db.committed(), before);
+
+    // A full bundle from a new folder: the same target, converged, its record updated.
+    let second = tempfile::tempdir().expect("a temporary folder");
+    assert_eq!(run(&db, url, second.path(), &head_full), Ok(Outcome::Success));
+    assert_eq!(target_id(second.path()), id);
+    let recorded = db.committed().identity.expect("the record stays");
+    assert_eq!(recorded.release_id, Some(head_full.0.release.id.to_string()));
+    assert_eq!(history(&db.committed()).len(), 6);
+    assert_no_statement_twice(&db.committed(), "a new folder");
+
+    // And again from a third folder: nothing to do, the same target.
+    let third = tempfile::tempdir().expect("a temporary folder");
+    assert_eq!(run(&db, url, third.path(), &head_full), Ok(Outcome::Success));
+    assert_eq!(target_id(third.path()), id);
+
+    // The first folder is behind its database, but the same target: it converges too (its
+    // assets, and its state's release).
+    assert_eq!(run(&db, url, first.path(), &head_full), Ok(Outcome::Success));
+    assert_eq!(assets(first.path()), assets(second.path()));
+    assert_no_statement_twice(&db.committed(), "the first folder again");
+    // A folder of another target on this database is refused.
+    let other_db = FakeDb::new(true);
+    let other = tempfile::tempdir().expect("a temporary folder");
+    assert_eq!(run(&other_db, url, other.path(), &base), Ok(Outcome::Success));
+    assert_eq!(run(&db, url, other.path(), &head_full), Err(Some(FailureKind::Refused)));
+    assert_eq!(refusal_code(&db, url, other.path(), &head_full), "migrate::identity_conflict");
+}
