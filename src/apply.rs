@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::core::decide::{MigrationStep, Steps};
+use crate::core::identity::IdentityRow;
 use crate::core::model::{ItemId, Version};
 use crate::core::state::{JOURNAL_FORMAT_VERSION, Journal, JournalMigration};
 use crate::db::{DbError, Driver, NewRow, Violation};
@@ -142,6 +143,8 @@ pub enum ApplyFailure {
 pub struct Applied {
     pub migrations: usize,
     pub assets: usize,
+    /// The target's record (`ApplyContext::identity`) committed with the last migrations.
+    pub identity_written: bool,
 }
 
 /// What an apply needs besides the driver and the steps.
@@ -153,6 +156,10 @@ pub struct ApplyContext<'a> {
     pub release_id: &'a str,
     pub members: &'a BTreeMap<String, Arc<str>>,
     pub now: &'a str,
+    /// The target's record as it will be once the release is applied, and whether its table
+    /// exists: written in the last transaction, so that it commits with the migrations (when
+    /// the last migration ran outside a transaction, the import writes it afterwards).
+    pub identity: Option<(&'a IdentityRow, bool)>,
     /// Test hook (`MIGRATE_TEST_CRASH_AFTER`): the process dies, as with `kill -9`, before its
     /// Nth side effect, so that tests can prove a re-run finishes the job from any point.
     pub crash_after: Option<usize>,
@@ -333,7 +340,10 @@ pub fn apply(
     }
     run.begin().map_err(|e| run.fail("the start of the transaction".into(), e))?;
     run.effect();
-    if let Err(e) = run.driver.ensure_history(cx.history_table) {
+    // The table exists when the history was read (under the lock, nothing drops it since).
+    if !cx.history_existed
+        && let Err(e) = run.driver.ensure_history(cx.history_table)
+    {
         run.rollback();
         return Err(run.fail("the history table".into(), e));
     }
@@ -456,6 +466,18 @@ pub fn apply(
             }
         }
         applied.migrations += 1;
+    }
+    if run.open
+        && let Some((row, exists)) = cx.identity
+    {
+        run.effect();
+        let written = if exists { Ok(()) } else { run.driver.ensure_identity(cx.history_table) }
+            .and_then(|()| run.driver.record_identity(cx.history_table, row));
+        if let Err(e) = written {
+            run.rollback();
+            return Err(run.fail("the target's record".into(), e));
+        }
+        applied.identity_written = true;
     }
     run.commit().map_err(|e| run.fail("COMMIT".into(), e))?;
 

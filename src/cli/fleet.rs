@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use crate::core::fleet::{DatabaseSource, FailureBudget, Fleet, Shard, Target, Wa
 use crate::core::manifest::Manifest;
 use crate::core::record::Receipt;
 use crate::core::rollout::{Rollout, TargetError, TargetResult, TargetRun, WaveRun};
+use crate::db::postgres::{Postgres, Sessions};
 use crate::exit::{Failure, Outcome};
 use crate::output::Printer;
 use crate::progress::{Progress, ProgressMode};
@@ -212,10 +214,12 @@ impl FleetRun<'_> {
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 let worker = || {
+                    // Server sessions this worker reuses from one target to the next.
+                    let sessions = Rc::new(Sessions::default());
                     while !stop.load(Ordering::SeqCst) {
                         let index = next.fetch_add(1, Ordering::SeqCst);
                         let Some(target) = targets.get(index) else { break };
-                        let run = self.target(target);
+                        let run = self.target(target, &sessions);
                         if run.failed() {
                             let failed = failed.fetch_add(1, Ordering::SeqCst) + 1;
                             if !budget.allows(failed, targets.len()) {
@@ -249,7 +253,7 @@ impl FleetRun<'_> {
     }
 
     /// One target's import, as `migrate import --target` runs it, with its receipt.
-    fn target(&self, target: &Target) -> TargetRun {
+    fn target(&self, target: &Target, sessions: &Rc<Sessions>) -> TargetRun {
         let started = Instant::now();
         // Located once: a `db_file` or `db_env` is read once per target.
         let located = locate(self.path, target);
@@ -264,14 +268,15 @@ impl FleetRun<'_> {
             run.result = TargetResult::Skipped;
             return run;
         }
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.import(located, &receipt)))
-            .unwrap_or_else(|_| {
-                Err(Failure::internal(miette::miette!(
-                    code = "migrate::internal",
-                    help = "this is a bug in migrate: please report it, with the summary",
-                    "the import of this target stopped on an internal error"
-                )))
-            });
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.import(located, &receipt, sessions)))
+                .unwrap_or_else(|_| {
+                    Err(Failure::internal(miette::miette!(
+                        code = "migrate::internal",
+                        help = "this is a bug in migrate: please report it, with the summary",
+                        "the import of this target stopped on an internal error"
+                    )))
+                });
         run.duration_ms = started.elapsed().as_millis() as u64;
         match outcome {
             Ok(imported) => {
@@ -299,7 +304,7 @@ impl FleetRun<'_> {
         run
     }
 
-    fn import(&self, located: Located, receipt: &Path) -> Result<import::Imported, Failure> {
+    fn import(&self, located: Located, receipt: &Path, sessions: &Rc<Sessions>) -> Result<import::Imported, Failure> {
         let (folder, db) = located?;
         let folder = crate::target::Target::new(&folder);
         // A target that trusts keys of its own refuses a bundle none of them signed.
@@ -329,7 +334,12 @@ impl FleetRun<'_> {
             format: Format::Text,
         };
         let table = &self.manifest.history_table;
-        let mut open = |url: &str, read_only: bool| {
+        let mut open = |url: &str, read_only: bool| -> Result<Box<dyn crate::db::Driver>, crate::db::DbError> {
+            let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+            if postgres && self.args.sqlite_extensions.is_empty() {
+                let driver = Postgres::connect_reusing(url, table, read_only, request.lock_timeout, sessions)?;
+                return Ok(Box::new(driver));
+            }
             import::open_driver(url, &folder, table, read_only, request.lock_timeout, &self.args.sqlite_extensions)
         };
         let mut progress = Progress::new(ProgressMode::Never, true);

@@ -338,7 +338,8 @@ pub fn import_bundle(
         run_session(driver.as_mut(), &session).map_err(before)?;
     }
     let history = driver.read_history(&manifest.history_table).map_err(before)?;
-    let has_tables = driver.has_other_tables(&manifest.history_table).map_err(before)?;
+    // Only a database without a history table is asked whether it holds anything else.
+    let has_tables = history.is_none() && driver.has_other_tables(&manifest.history_table).map_err(before)?;
     // The target's identity kept in the database: a new or missing folder is that target; a
     // folder of another target is refused.
     let recorded = read_identity(driver.as_mut(), &manifest.history_table).map_err(|e| match e {
@@ -402,7 +403,9 @@ pub fn import_bundle(
                     }
                     // Nothing else changes: a failure here is a warning, and the next import
                     // writes the record.
-                    if let Err(e) = write_identity(driver.as_mut(), &manifest.history_table, &identity) {
+                    if let Err(e) =
+                        write_identity(driver.as_mut(), &manifest.history_table, &identity, recorded.is_some())
+                    {
                         printer.status(&format!("warning: {}", e.report));
                     }
                 }
@@ -431,6 +434,11 @@ pub fn import_bundle(
     let crash_after = std::env::var("MIGRATE_TEST_CRASH_AFTER").ok().and_then(|v| v.parse().ok());
     progress.task("migrating", steps.migrations.len());
     let release_id = manifest.release.id.to_string();
+    let target_id = state.as_ref().map_or_else(|| new_target_id(&target.root), |s| s.target_id.clone());
+    // The target's record as the release leaves it, committed with the last migrations.
+    let planned =
+        crate::core::identity::after_release(manifest, state.as_ref(), &target_id, request.env, &steps.assets);
+    let planned_row = planned.to_row(&now);
     let cx = ApplyContext {
         target,
         history_table: &manifest.history_table,
@@ -438,6 +446,7 @@ pub fn import_bundle(
         release_id: &release_id,
         members,
         now: &now,
+        identity: Some((&planned_row, recorded.is_some())),
         crash_after,
     };
     let result = apply(driver.as_mut(), &cx, &steps, progress);
@@ -460,7 +469,7 @@ pub fn import_bundle(
         .unwrap_or_default();
     let mut new_state = state.clone().unwrap_or_else(|| TargetState {
         format_version: STATE_FORMAT_VERSION,
-        target_id: new_target_id(&target.root),
+        target_id: target_id.clone(),
         environment: request.env.map(str::to_string),
         database: shown_url.clone(),
         dialect: driver.dialect(),
@@ -519,7 +528,12 @@ pub fn import_bundle(
                 ),
             })?;
             let _ = target.clear_journal();
-            write_identity(driver.as_mut(), &manifest.history_table, &TargetIdentity::of(&new_state))?;
+            // Committed with the migrations, unless the last ran outside a transaction or an
+            // asset did not end as planned.
+            let identity = TargetIdentity::of(&new_state);
+            if !(applied.identity_written && identity == planned) {
+                write_identity(driver.as_mut(), &manifest.history_table, &identity, recorded.is_some())?;
+            }
             if let Some(path) = request.receipt {
                 write_receipt(path, &new_state, manifest, &history_after, &now)?;
             }
@@ -546,7 +560,12 @@ pub fn import_bundle(
                 let _ = target.clear_journal();
             }
             // The database keeps which statements ran too, for a new folder (a stateless job).
-            if let Err(e) = write_identity(driver.as_mut(), &manifest.history_table, &TargetIdentity::of(&new_state)) {
+            if let Err(e) = write_identity(
+                driver.as_mut(),
+                &manifest.history_table,
+                &TargetIdentity::of(&new_state),
+                recorded.is_some(),
+            ) {
                 printer.status(&format!("warning: {}", e.report));
             }
             // The receipt tells the source repository which migration is partial, so that a fix
@@ -591,8 +610,16 @@ fn read_identity(driver: &mut dyn Driver, table: &str) -> Result<Option<TargetId
 
 /// Writes the target's record in the database after its `state.json`: a failure is exit 4, as
 /// for `state.json` (the release is applied; the next import writes the record).
-fn write_identity(driver: &mut dyn Driver, table: &str, identity: &TargetIdentity) -> Result<(), Failure> {
-    driver.write_identity(table, &identity.to_row(&crate::clock::now_rfc3339())).map_err(|e| Failure {
+fn write_identity(
+    driver: &mut dyn Driver,
+    table: &str,
+    identity: &TargetIdentity,
+    exists: bool,
+) -> Result<(), Failure> {
+    let row = identity.to_row(&crate::clock::now_rfc3339());
+    let written =
+        if exists { Ok(()) } else { driver.ensure_identity(table) }.and_then(|()| driver.record_identity(table, &row));
+    written.map_err(|e| Failure {
         kind: FailureKind::Partial,
         report: miette::miette!(
             code = "migrate::identity_unwritten",

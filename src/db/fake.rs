@@ -220,11 +220,18 @@ impl Driver for FakeDriver {
     }
 
     fn read_identity(&mut self, _table: &str) -> Result<Option<IdentityRow>, DbError> {
-        Ok(self.db.committed().identity)
+        Ok(match &self.open {
+            Some(open) => open.identity.clone(),
+            None => self.db.committed().identity,
+        })
     }
 
-    fn write_identity(&mut self, _table: &str, row: &IdentityRow) -> Result<(), DbError> {
+    fn ensure_identity(&mut self, _table: &str) -> Result<(), DbError> {
         self.implicit_commit();
+        self.call(|_| Ok(()))
+    }
+
+    fn record_identity(&mut self, _table: &str, row: &IdentityRow) -> Result<(), DbError> {
         let row = row.clone();
         self.call(move |contents| {
             contents.identity = Some(row);

@@ -234,9 +234,10 @@ pub trait Driver {
     /// The target's identity row (`core::identity`) beside the history table `table`; `None`
     /// when there is none.
     fn read_identity(&mut self, table: &str) -> Result<Option<IdentityRow>, DbError>;
-    /// Writes the identity row, creating its table when needed, and commits it (outside any
-    /// transaction of the import).
-    fn write_identity(&mut self, table: &str, row: &IdentityRow) -> Result<(), DbError>;
+    /// Creates the identity table when it does not exist (MySQL: commits what is open).
+    fn ensure_identity(&mut self, table: &str) -> Result<(), DbError>;
+    /// Writes (or replaces) the identity row, in the open transaction if there is one.
+    fn record_identity(&mut self, table: &str, row: &IdentityRow) -> Result<(), DbError>;
 }
 
 /// The identity table's name, checked like the history table's.

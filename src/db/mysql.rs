@@ -267,10 +267,14 @@ impl Driver for Mysql {
         }))
     }
 
-    /// The table's creation commits by itself (MySQL's DDL); the row is one statement.
-    fn write_identity(&mut self, table: &str, row: &IdentityRow) -> Result<(), DbError> {
+    /// Commits what is open, as MySQL's DDL does.
+    fn ensure_identity(&mut self, table: &str) -> Result<(), DbError> {
+        let ddl = identity_table_ddl(Dialect::Mysql, history_table_name(table)?);
+        self.connection.query_drop(ddl).map_err(error)
+    }
+
+    fn record_identity(&mut self, table: &str, row: &IdentityRow) -> Result<(), DbError> {
         let name = identity_table_name(table)?;
-        self.connection.query_drop(identity_table_ddl(Dialect::Mysql, history_table_name(table)?)).map_err(error)?;
         self.connection
             .exec_drop(
                 format!(

@@ -12,6 +12,8 @@
 
 use std::time::{Duration, Instant};
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use postgres::Client;
@@ -28,10 +30,93 @@ use crate::core::sql_script::history_table_ddl;
 use crate::core::state::HistoryRow;
 
 pub struct Postgres {
-    client: Client,
+    /// Always `Some` until the driver is dropped (then it may go back to its `Sessions`).
+    client: Option<Client>,
     /// The history insert, prepared once: a release records a row per migration, and preparing
     /// each time costs a round trip.
     record_statement: Option<postgres::Statement>,
+    /// Where the session goes when the import is done with it, and its key there.
+    home: Option<(Rc<Sessions>, String)>,
+}
+
+/// The sessions a fleet's worker keeps between its targets, by server, database, user and
+/// connection settings (the URL without its `options`): a tenant per schema of one database is
+/// a `SET search_path` away from the next, where a new session costs the server a process, an
+/// authentication and a TLS handshake — most of what a pass over up-to-date tenants costs.
+///
+/// A session goes back only when the import leaves it idle, and after `DISCARD ALL` (as a
+/// pooler resets one between clients): settings, role, temporary tables, prepared statements,
+/// `LISTEN`s and advisory locks of one target never reach the next. A target's `options` are set
+/// on the session with `set_config`; a URL whose `options` are more than `-c name=value`
+/// settings gets a session of its own.
+#[derive(Default)]
+pub struct Sessions {
+    idle: RefCell<Vec<(String, Client)>>,
+}
+
+impl Sessions {
+    /// Idle sessions kept per worker at most.
+    const KEEP: usize = 4;
+
+    fn take(&self, key: &str) -> Option<Client> {
+        let mut idle = self.idle.borrow_mut();
+        let at = idle.iter().rposition(|(k, _)| k == key)?;
+        Some(idle.remove(at).1)
+    }
+
+    fn give(&self, key: String, client: Client) {
+        let mut idle = self.idle.borrow_mut();
+        if idle.len() >= Self::KEEP {
+            idle.remove(0);
+        }
+        idle.push((key, client));
+    }
+}
+
+/// The URL without its `options` parameter, and the settings `options` makes (`-c name=value`,
+/// `-cname=value`, `--name=value`); `None` when `options` holds anything else.
+fn split_options(url: &str) -> Option<(String, Vec<(String, String)>)> {
+    let Some((base, query)) = url.split_once('?') else { return Some((url.to_string(), Vec::new())) };
+    let mut kept = Vec::new();
+    let mut settings = Vec::new();
+    for pair in query.split('&') {
+        let Some(value) = pair.strip_prefix("options=") else {
+            kept.push(pair);
+            continue;
+        };
+        let value = crate::core::redact::percent_decode(value);
+        if value.contains('\\') {
+            return None;
+        }
+        let mut words = value.split_ascii_whitespace();
+        while let Some(word) = words.next() {
+            let setting = match word {
+                "-c" => words.next()?,
+                _ => word.strip_prefix("--").or_else(|| word.strip_prefix("-c"))?,
+            };
+            let (name, value) = setting.split_once('=')?;
+            if name.is_empty() {
+                return None;
+            }
+            settings.push((name.replace('-', "_"), value.to_string()));
+        }
+    }
+    let base = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    Some((base, settings))
+}
+
+/// Makes a target's `options` settings on a session, as they would be at its start.
+fn apply_settings(client: &mut Client, settings: &[(String, String)]) -> Result<(), postgres::Error> {
+    if settings.is_empty() {
+        return Ok(());
+    }
+    let (names, values): (Vec<&str>, Vec<&str>) = settings.iter().map(|(n, v)| (n.as_str(), v.as_str())).unzip();
+    client
+        .execute(
+            "SELECT set_config(name, value, false) FROM unnest($1::text[], $2::text[]) AS s(name, value)",
+            &[&names, &values],
+        )
+        .map(|_| ())
 }
 
 fn error(e: postgres::Error) -> DbError {
@@ -202,12 +287,56 @@ impl Postgres {
     /// Connects; unless `read_only`, waits up to `lock_timeout` for the advisory lock of `table`.
     pub fn connect(url: &str, table: &str, read_only: bool, lock_timeout: Duration) -> Result<Postgres, DbError> {
         let (url, verify) = split_verification(url)?;
-        let mut client = Client::connect(&url, tls(verify)?).map_err(error)?;
+        let client = Client::connect(&url, tls(verify)?).map_err(error)?;
+        Postgres::start(client, None, table, read_only, lock_timeout)
+    }
+
+    /// `connect`, on an idle session of `sessions` to the same server, database and user when
+    /// there is one (a new one otherwise), which goes back there when the driver is dropped.
+    pub fn connect_reusing(
+        url: &str,
+        table: &str,
+        read_only: bool,
+        lock_timeout: Duration,
+        sessions: &Rc<Sessions>,
+    ) -> Result<Postgres, DbError> {
+        let Some((base, settings)) = split_options(url) else {
+            return Postgres::connect(url, table, read_only, lock_timeout);
+        };
+        // An idle session that went away meanwhile is replaced by a new one.
+        let reused =
+            sessions.take(&base).and_then(|mut client| apply_settings(&mut client, &settings).ok().map(|()| client));
+        let client = match reused {
+            Some(client) => client,
+            None => {
+                let (plain, verify) = split_verification(&base)?;
+                let mut client = Client::connect(&plain, tls(verify)?).map_err(error)?;
+                if apply_settings(&mut client, &settings).is_err() {
+                    // A setting only a session's start takes: the URL as it is, on its own.
+                    return Postgres::connect(url, table, read_only, lock_timeout);
+                }
+                client
+            }
+        };
+        Postgres::start(client, Some((sessions.clone(), base)), table, read_only, lock_timeout)
+    }
+
+    fn start(
+        mut client: Client,
+        home: Option<(Rc<Sessions>, String)>,
+        table: &str,
+        read_only: bool,
+        lock_timeout: Duration,
+    ) -> Result<Postgres, DbError> {
         if read_only {
             client.batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY").map_err(error)?;
         } else {
             // Where the history table is (or will be made): the first schema of the search path.
-            let schema: Option<String> = client.query_one("SELECT current_schema()", &[]).map_err(error)?.get(0);
+            let schema =
+                client.simple_query("SELECT current_schema()").map_err(error)?.into_iter().find_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+                    _ => None,
+                });
             let key = lock_key(schema.as_deref().unwrap_or(""), history_table_name(table)?);
             let started = Instant::now();
             loop {
@@ -224,7 +353,48 @@ impl Postgres {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-        Ok(Postgres { client, record_statement: None })
+        Ok(Postgres { client: Some(client), record_statement: None, home })
+    }
+
+    fn client(&mut self) -> &mut Client {
+        self.client.as_mut().expect("a driver holds its session until it is dropped")
+    }
+
+    /// Whether a table of the search path's first schema exists. `table` is a checked identifier:
+    /// it goes in the text, in one round trip of the simple query protocol.
+    fn exists(&mut self, table: &str) -> Result<bool, DbError> {
+        let rows = self.text_rows(&format!("SELECT to_regclass('{table}') IS NOT NULL"))?;
+        Ok(rows.into_iter().next().and_then(|mut row| row.next().flatten()).as_deref() == Some("t"))
+    }
+
+    /// The rows of a query without parameters, as text (`None` for NULL), in one round trip:
+    /// the extended protocol's prepare would cost a second one, a fleet's tenants pay it on
+    /// every read.
+    fn text_rows(&mut self, sql: &str) -> Result<Vec<std::vec::IntoIter<Option<String>>>, DbError> {
+        let messages = self.client().simple_query(sql).map_err(error)?;
+        Ok(messages
+            .iter()
+            .filter_map(|message| match message {
+                postgres::SimpleQueryMessage::Row(row) => {
+                    Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect::<Vec<_>>().into_iter())
+                }
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+impl Drop for Postgres {
+    /// A session from `Sessions` goes back there, reset, when nothing is left open on it; any
+    /// other is closed (the server then rolls back what is open and releases the lock).
+    fn drop(&mut self) {
+        self.record_statement = None;
+        if let (Some((sessions, key)), Some(mut client)) = (self.home.take(), self.client.take())
+            && !client.is_closed()
+            && client.batch_execute("DISCARD ALL").is_ok()
+        {
+            sessions.give(key, client);
+        }
     }
 }
 
@@ -235,22 +405,23 @@ impl Driver for Postgres {
 
     fn read_history(&mut self, table: &str) -> Result<Option<Vec<HistoryRow>>, DbError> {
         let table = history_table_name(table)?;
-        let exists: bool =
-            self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).map_err(error)?.get(0);
-        if !exists {
+        if !self.exists(table)? {
             return Ok(None);
         }
-        let rows = self.client.query(&format!("SELECT {HISTORY_COLUMNS} FROM {table}"), &[]).map_err(error)?;
-        parse_history(rows.iter().map(|row| {
-            let (done, total): (i32, i32) = (row.get(3), row.get(4));
-            (row.get(0), row.get(1), row.get(2), i64::from(done), i64::from(total), row.get(5))
+        let rows = self.text_rows(&format!("SELECT {HISTORY_COLUMNS} FROM {table}"))?;
+        let number = |value: Option<String>| value.and_then(|v| v.parse::<i64>().ok()).unwrap_or(-1);
+        parse_history(rows.into_iter().map(|mut row| {
+            let mut next = || row.next().flatten().unwrap_or_default();
+            let (version, name, sha256) = (next(), next(), next());
+            let (done, total) = (number(Some(next())), number(Some(next())));
+            (version, name, sha256, done, total, next())
         }))
         .map(Some)
     }
 
     fn has_other_tables(&mut self, table: &str) -> Result<bool, DbError> {
         let count: i64 = self
-            .client
+            .client()
             .query_one(
                 "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename <> $1 AND tablename <> $2",
                 &[&table, &identity_table_name(table)?],
@@ -261,19 +432,19 @@ impl Driver for Postgres {
     }
 
     fn begin(&mut self) -> Result<(), DbError> {
-        self.client.batch_execute("BEGIN").map_err(error)
+        self.client().batch_execute("BEGIN").map_err(error)
     }
 
     fn commit(&mut self) -> Result<(), DbError> {
-        self.client.batch_execute("COMMIT").map_err(error)
+        self.client().batch_execute("COMMIT").map_err(error)
     }
 
     fn rollback(&mut self) -> Result<(), DbError> {
-        self.client.batch_execute("ROLLBACK").map_err(error)
+        self.client().batch_execute("ROLLBACK").map_err(error)
     }
 
     fn execute(&mut self, sql: &str) -> Result<(), DbError> {
-        self.client.batch_execute(sql).map_err(error)
+        self.client().batch_execute(sql).map_err(error)
     }
 
     /// One round trip for a whole migration: its statements, verbatim, joined into one simple
@@ -291,7 +462,7 @@ impl Driver for Postgres {
         if batch.is_empty() {
             return Ok(());
         }
-        self.client.batch_execute(&batch).map_err(|e| {
+        self.client().batch_execute(&batch).map_err(|e| {
             let index = e.as_db_error().and_then(|db| match db.position() {
                 Some(postgres::error::ErrorPosition::Original(position)) => {
                     let position = usize::try_from(*position).unwrap_or(0).saturating_sub(1);
@@ -306,7 +477,7 @@ impl Driver for Postgres {
 
     fn ensure_history(&mut self, table: &str) -> Result<(), DbError> {
         let table = history_table_name(table)?;
-        self.client.batch_execute(&history_table_ddl(Dialect::Postgres, table)).map_err(error)
+        self.client().batch_execute(&history_table_ddl(Dialect::Postgres, table)).map_err(error)
     }
 
     fn record(&mut self, table: &str, row: &NewRow<'_>) -> Result<(), DbError> {
@@ -318,7 +489,7 @@ impl Driver for Postgres {
             Some(statement) => statement.clone(),
             None => {
                 let statement = self
-                    .client
+                    .client()
                     .prepare(&format!(
                         "INSERT INTO {table} (version, name, sha256, statements_done, statements_total, release_id, applied_by, applied_at, duration_ms)
                          VALUES ($1, $2, $3, $4, $5, $6, 'import', $7::text::timestamptz, $8)
@@ -331,7 +502,7 @@ impl Driver for Postgres {
                 statement
             }
         };
-        self.client
+        self.client()
             .execute(
                 &statement,
                 &[
@@ -351,7 +522,7 @@ impl Driver for Postgres {
 
     fn unrecord(&mut self, table: &str, version: &Version) -> Result<(), DbError> {
         let table = history_table_name(table)?;
-        self.client
+        self.client()
             .execute(&format!("DELETE FROM {table} WHERE version = $1"), &[&version.as_str()])
             .map(|_| ())
             .map_err(error)
@@ -359,45 +530,44 @@ impl Driver for Postgres {
 
     fn read_identity(&mut self, table: &str) -> Result<Option<IdentityRow>, DbError> {
         let table = identity_table_name(table)?;
-        let exists: bool =
-            self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).map_err(error)?.get(0);
-        if !exists {
+        if !self.exists(&table)? {
             return Ok(None);
         }
-        let row = self
-            .client
-            .query_opt(
-                &format!(
-                    "SELECT project, target_id, environment, release_id, release_version, detail, updated_at FROM {table} WHERE id = 1"
-                ),
-                &[],
-            )
-            .map_err(error)?;
-        Ok(row.map(|row| IdentityRow {
-            project: row.get(0),
-            target_id: row.get(1),
-            environment: row.get(2),
-            release_id: row.get(3),
-            release_version: row.get(4),
-            detail: row.get(5),
-            updated_at: row.get(6),
+        let rows = self.text_rows(&format!(
+            "SELECT project, target_id, environment, release_id, release_version, detail, updated_at FROM {table} WHERE id = 1"
+        ))?;
+        Ok(rows.into_iter().next().map(|mut row| {
+            let mut next = || row.next().flatten();
+            IdentityRow {
+                project: next().unwrap_or_default(),
+                target_id: next().unwrap_or_default(),
+                environment: next(),
+                release_id: next(),
+                release_version: next(),
+                detail: next().unwrap_or_default(),
+                updated_at: next().unwrap_or_default(),
+            }
         }))
     }
 
-    fn write_identity(&mut self, table: &str, row: &IdentityRow) -> Result<(), DbError> {
+    fn ensure_identity(&mut self, table: &str) -> Result<(), DbError> {
+        let ddl = identity_table_ddl(Dialect::Postgres, history_table_name(table)?);
+        self.client().batch_execute(&ddl).map_err(error)
+    }
+
+    fn record_identity(&mut self, table: &str, row: &IdentityRow) -> Result<(), DbError> {
         let name = identity_table_name(table)?;
-        let mut transaction = self.client.transaction().map_err(error)?;
-        transaction.batch_execute(&identity_table_ddl(Dialect::Postgres, history_table_name(table)?)).map_err(error)?;
-        transaction
+        let upsert = format!(
+            "INSERT INTO {name} (id, project, target_id, environment, release_id, release_version, detail, updated_at)
+             VALUES (1, $1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO UPDATE SET project = EXCLUDED.project, target_id = EXCLUDED.target_id,
+               environment = EXCLUDED.environment, release_id = EXCLUDED.release_id,
+               release_version = EXCLUDED.release_version, detail = EXCLUDED.detail,
+               updated_at = EXCLUDED.updated_at"
+        );
+        self.client()
             .execute(
-                &format!(
-                    "INSERT INTO {name} (id, project, target_id, environment, release_id, release_version, detail, updated_at)
-                     VALUES (1, $1, $2, $3, $4, $5, $6, $7)
-                     ON CONFLICT (id) DO UPDATE SET project = EXCLUDED.project, target_id = EXCLUDED.target_id,
-                       environment = EXCLUDED.environment, release_id = EXCLUDED.release_id,
-                       release_version = EXCLUDED.release_version, detail = EXCLUDED.detail,
-                       updated_at = EXCLUDED.updated_at"
-                ),
+                &upsert,
                 &[
                     &row.project,
                     &row.target_id,
@@ -408,7 +578,45 @@ impl Driver for Postgres {
                     &row.updated_at,
                 ],
             )
-            .map_err(error)?;
-        transaction.commit().map_err(error)
+            .map(|_| ())
+            .map_err(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_options;
+
+    fn split(url: &str) -> Option<(String, Vec<(String, String)>)> {
+        split_options(url)
+    }
+
+    fn settings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    }
+
+    /// A fleet's session is shared by URLs that differ only in `options` settings; what else
+    /// `options` can say gets a session of its own.
+    #[test]
+    fn options_become_settings_and_the_rest_of_the_url_is_the_key() {
+        let base = "postgres://u@h:5432/db";
+        assert_eq!(split(base), Some((base.to_string(), vec![])));
+        assert_eq!(
+            split(&format!("{base}?options=-csearch_path%3Dtenant_01")),
+            Some((base.to_string(), settings(&[("search_path", "tenant_01")])))
+        );
+        assert_eq!(
+            split(&format!(
+                "{base}?sslmode=require&options=-c%20search_path%3Dt%20--statement-timeout%3D5s&application_name=x"
+            )),
+            Some((
+                format!("{base}?sslmode=require&application_name=x"),
+                settings(&[("search_path", "t"), ("statement_timeout", "5s")])
+            ))
+        );
+        // Not a setting, an escaped space, a setting without a value: no shared session.
+        for options in ["-X", "-c%20search_path%3Da%5C%20b", "-csearch_path", "-c"] {
+            assert_eq!(split(&format!("{base}?options={options}")), None, "{options}");
+        }
     }
 }

@@ -276,12 +276,14 @@ impl Driver for Sqlite {
         rows.next().transpose().map_err(error)
     }
 
-    fn write_identity(&mut self, table: &str, row: &IdentityRow) -> Result<(), DbError> {
-        let name = identity_table_name(table)?;
-        let connection = self.connection()?;
+    fn ensure_identity(&mut self, table: &str) -> Result<(), DbError> {
         let ddl = identity_table_ddl(Dialect::Sqlite, history_table_name(table)?);
-        connection.execute_batch(&format!("BEGIN IMMEDIATE; {ddl};")).map_err(error)?;
-        let written = connection
+        self.connection()?.execute_batch(&ddl).map_err(error)
+    }
+
+    fn record_identity(&mut self, table: &str, row: &IdentityRow) -> Result<(), DbError> {
+        let name = identity_table_name(table)?;
+        self.connection()?
             .execute(
                 &format!(
                     "INSERT OR REPLACE INTO {name} (id, project, target_id, environment, release_id, release_version, detail, updated_at) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)"
@@ -296,14 +298,8 @@ impl Driver for Sqlite {
                     row.updated_at
                 ],
             )
-            .map_err(error);
-        match written {
-            Ok(_) => connection.execute_batch("COMMIT").map_err(error),
-            Err(e) => {
-                let _ = connection.execute_batch("ROLLBACK");
-                Err(e)
-            }
-        }
+            .map(|_| ())
+            .map_err(error)
     }
 
     fn constraint_violations(&mut self) -> Result<Vec<Violation>, DbError> {

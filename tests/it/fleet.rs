@@ -226,6 +226,53 @@ fn a_fleet_of_postgres_schemas_converges_wave_by_wave() {
     roll_out(&env, &tenants);
 }
 
+/// Tenants that are schemas of one database share a server session within a worker (a new one
+/// costs the server a process), and nothing one tenant's migration leaves on the session reaches
+/// the next: each sees its own search path, no setting, temporary table or advisory lock of
+/// another, while the marks show that the session was the same.
+#[test]
+fn schema_tenants_share_a_session_and_nothing_of_one_reaches_the_next() {
+    let env = TestEnv::new();
+    let Some(pg) = TestDb::create(Server::Postgres) else { return };
+    let tenants = schema_tenants(&pg);
+    let dir = env.path("repo");
+    let mut repo = RepoBuilder::init(&dir, false);
+    repo.write("migrate.yaml", "version: 1\nproject: fleet\ndialects: [postgres]\n").write(
+        "migrations/0001_marks.sql",
+        "CREATE TABLE marks (path TEXT, leak TEXT, temp_free BOOLEAN, advisory BIGINT, backend INTEGER);
+INSERT INTO marks SELECT current_setting('search_path'), current_setting('migrate_test.leak', true),
+  NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = 'leftover' AND relpersistence = 't'),
+  (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()), pg_backend_pid();
+CREATE TEMP TABLE leftover (id INTEGER);
+SET migrate_test.leak = 'from another tenant';
+SET lock_timeout = '1ms';
+",
+    );
+    repo.commit("marks");
+    let bundle = env.path("marks.tar");
+    env.export(&dir, &bundle, &[]);
+    let fleet = env.path("fleet/fleet.yaml");
+    fleet_file(&fleet, &tenants, 1, "0");
+    let (summary, code) = fleet_import(&env, &bundle, &fleet, &[]);
+    assert_eq!(code, Some(0), "{summary:#}");
+    let mut backends = std::collections::BTreeSet::new();
+    for (i, tenant) in tenants.iter().enumerate() {
+        let marks = (tenant.query)("SELECT path, coalesce(leak, '<none>'), temp_free, advisory, backend FROM marks");
+        let fields: Vec<&str> = marks.trim_end().split('\t').collect();
+        // A setting never made reads as NULL; one reset by `DISCARD ALL` as empty.
+        let leak = if fields[1] == "<none>" { "" } else { fields[1] };
+        assert_eq!(
+            [fields[0], leak, fields[2], fields[3]],
+            [format!("tenant_{i:02}").as_str(), "", "t", "1"],
+            "{}: {marks}",
+            tenant.name
+        );
+        backends.insert(fields[4].to_string());
+    }
+    // One session for the canary's wave, one for the rest (one worker each).
+    assert_eq!(backends.len(), 2, "{backends:?}");
+}
+
 #[test]
 fn a_fleet_of_postgres_databases_converges_wave_by_wave() {
     let env = TestEnv::new();
