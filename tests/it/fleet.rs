@@ -376,6 +376,88 @@ fn a_wave_over_its_budget_stops_starting_targets() {
     assert_eq!(failed.as_ref().map(|t| (&t["name"], &t["exit_code"])), Some((&"site-05".into(), &5.into())));
 }
 
+/// On MariaDB, whose DDL commits by itself, a tenant whose migration fails at its second
+/// statement keeps the first (exit 4): the fleet's summary says so for that tenant — its exit
+/// code, the partial migration in its receipt — and the run exits 4, the most severe; the
+/// others converge. `--resume` runs that tenant alone: with the same bundle it fails again and
+/// changes nothing (exit 3); once the cause is fixed it resumes after the statement that ran.
+#[test]
+fn a_tenant_left_partial_makes_the_fleet_exit_4_and_resume_finishes_it() {
+    let env = TestEnv::new();
+    let databases: Vec<TestDb> = (0..3).map_while(|_| TestDb::create(Server::Mariadb)).collect();
+    if databases.len() < 3 {
+        return;
+    }
+    let tenants = database_tenants(&databases, "mysql://root@127.0.0.1:3306");
+    let dir = env.path("repo");
+    let mut repo = RepoBuilder::init(&dir, false);
+    let release = |repo: &mut RepoBuilder, second: Option<&str>, name: &str| -> PathBuf {
+        repo.write("migrate.yaml", "version: 1\nproject: fleet\ndialects: [mysql]\n")
+            .write("migrations/0001_base.sql", "CREATE TABLE base (id INTEGER);\n");
+        if let Some(second) = second {
+            repo.write("migrations/0002_audit.sql", format!("CREATE TABLE audit (id INTEGER);\n{second}\n"));
+        }
+        repo.commit(name);
+        let bundle = env.path(&format!("{name}.tar"));
+        env.export(&dir, &bundle, &[]);
+        bundle
+    };
+    let first = release(&mut repo, None, "first");
+    let fleet = env.path("fleet/fleet.yaml");
+    fleet_file(&fleet, &tenants, 2, "1");
+    let (summary, code) = fleet_import(&env, &first, &fleet, &[]);
+    assert_eq!(code, Some(0), "{summary:#}");
+    let broken = release(&mut repo, Some("INSERT INTO audit SELECT id FROM marker;"), "broken");
+    // Two tenants have the table the second statement reads; tenant-01 has not.
+    for tenant in [&tenants[0], &tenants[2]] {
+        (tenant.query)("CREATE TABLE marker (id INTEGER); INSERT INTO marker VALUES (7)");
+    }
+    let (summary, code) = fleet_import(&env, &broken, &fleet, &[]);
+    assert_eq!(code, Some(4), "{summary:#}");
+    assert_eq!(summary["exit_code"], 4);
+    let failed: Vec<_> =
+        summary["waves"][1]["targets"].as_array().unwrap().iter().filter(|t| t["result"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{summary:#}");
+    assert_eq!((&failed[0]["name"], &failed[0]["exit_code"]), (&"tenant-01".into(), &4.into()));
+    assert_eq!(failed[0]["error"]["code"], "migrate::apply_partial");
+    assert_eq!(count(&summary, "converged"), 2, "{summary:#}");
+    let receipt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.path("receipts/tenant-01.json")).unwrap()).unwrap();
+    assert_eq!(receipt["migrations"]["mysql"][1]["status"], "partial", "{receipt:#}");
+    let progress = "SELECT statements_done, statements_total FROM migrate_history WHERE version = '2'";
+    assert_eq!((tenants[1].query)(progress), "1\t2\n");
+    let text = run(
+        &env,
+        &[
+            "import",
+            broken.to_str().unwrap(),
+            "--fleet",
+            fleet.to_str().unwrap(),
+            "--env",
+            "prod",
+            "--receipts",
+            env.path("receipts").to_str().unwrap(),
+            "--resume",
+        ],
+    );
+    // Resumed with the same bundle, it fails again at the same statement, and this run changed
+    // nothing: exit 3, the others skipped.
+    assert_eq!(text.2, Some(3), "{}{}", text.0, text.1);
+    assert!(text.0.contains("tenant-01  FAILED, exit 3") && text.0.contains("2 skipped"), "{}", text.0);
+    assert_eq!((tenants[1].query)(progress), "1\t2\n");
+
+    // The cause fixed on the tenant (a migration that completed elsewhere cannot change), the
+    // same bundle resumes after the statement that ran.
+    (tenants[1].query)("CREATE TABLE marker (id INTEGER); INSERT INTO marker VALUES (7)");
+    let (summary, code) = fleet_import(&env, &broken, &fleet, &["--resume"]);
+    assert_eq!(code, Some(0), "{summary:#}");
+    assert_eq!((count(&summary, "converged"), count(&summary, "skipped")), (1, 2), "{summary:#}");
+    for (i, tenant) in tenants.iter().enumerate() {
+        assert_eq!((tenant.query)("SELECT id FROM audit"), "7\n", "tenant {i}");
+        assert_eq!((tenant.query)(progress), "2\t2\n", "tenant {i}");
+    }
+}
+
 /// `--shard I/N` for I in 0..3 runs each target exactly once across the three shares, and the
 /// three shares' receipts merge into one environment record, in any order.
 #[test]
