@@ -182,6 +182,26 @@ impl GitRepo {
 
     /// Returns the tracked files below `prefix` (paths relative to it), from the index: git
     /// shows a tracked file even where `.gitignore` matches it, and so does `WORKTREE`.
+    /// Every folder holding a `migrate.yaml` in the index or at `HEAD` (`""` for the root,
+    /// else `"dir/"`), sorted.
+    pub fn project_folders(&self) -> Result<Vec<String>, Failure> {
+        let file = crate::core::project::PROJECT_FILE;
+        let folder_of = |path: &str| {
+            let folder = path.strip_suffix(file)?;
+            (folder.is_empty() || folder.ends_with('/')).then(|| folder.to_string())
+        };
+        let mut folders: Vec<String> = self.tracked_files("")?.iter().filter_map(|t| folder_of(&t.path)).collect();
+        if let Ok(tree) = self.repo.head_commit().and_then(|c| c.tree().map_err(Into::into)) {
+            let mut recorder = gix::traverse::tree::Recorder::default();
+            if tree.traverse().breadthfirst(&mut recorder).is_ok() {
+                folders.extend(recorder.records.iter().filter_map(|e| folder_of(e.filepath.to_str().ok()?)));
+            }
+        }
+        folders.sort();
+        folders.dedup();
+        Ok(folders)
+    }
+
     pub fn tracked_files(&self, prefix: &str) -> Result<Vec<Tracked>, Failure> {
         let index = self.repo.index_or_empty().map_err(|e| {
             Failure::usage(miette::miette!(code = "migrate::git_read", "cannot read the git index: {e}"))

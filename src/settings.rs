@@ -2,7 +2,7 @@
 //! opened, revisions resolved to commits, the project read, the format chosen. Usage errors stop
 //! here; nothing after this re-reads the environment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::core::plan::Revision;
 use crate::core::project::{PROJECT_FILE, Project};
@@ -66,7 +66,8 @@ impl Settings {
         let start = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
         let repo = GitRepo::discover(&start)?;
         let prefix = match args.project.as_deref().map(|p| p.trim_matches('/')) {
-            None | Some("") | Some(".") => String::new(),
+            None => discover_project(&repo, &start, &printer)?,
+            Some("") | Some(".") => String::new(),
             Some(p) if p.split('/').any(|s| s == ".." || s.is_empty()) => {
                 return Err(Failure::usage(miette::miette!(
                     code = "migrate::bad_project_path",
@@ -159,6 +160,50 @@ impl Settings {
                 )))
             }
         }
+    }
+}
+
+/// The project's folder when `--project` is not given, as cargo finds `Cargo.toml`: the nearest
+/// folder holding `migrate.yaml` from `start` up to the work tree's root; else, when the
+/// repository tracks one project, that one; when it tracks several, an error listing them. A
+/// bare repository, or a start outside the work tree, is the root (`""`).
+fn discover_project(repo: &GitRepo, start: &Path, printer: &Printer) -> Result<String, Failure> {
+    let Some(root) = repo.workdir() else { return Ok(String::new()) };
+    let (Ok(root), Ok(here)) = (root.canonicalize(), start.canonicalize()) else { return Ok(String::new()) };
+    let Ok(relative) = here.strip_prefix(&root) else { return Ok(String::new()) };
+    let prefix_of = |dir: &Path| {
+        let parts: Vec<String> = dir.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        if parts.is_empty() { String::new() } else { format!("{}/", parts.join("/")) }
+    };
+    let mut dir = relative.to_path_buf();
+    loop {
+        if root.join(&dir).join(PROJECT_FILE).is_file() {
+            return Ok(prefix_of(&dir));
+        }
+        if !dir.pop() {
+            break;
+        }
+    }
+    let projects = repo.project_folders()?;
+    match projects.as_slice() {
+        [] => Ok(String::new()),
+        [only] => {
+            printer.debug(|| {
+                format!("no `{PROJECT_FILE}` above `{}`: the repository's one project, `{only}`", here.display())
+            });
+            Ok(only.clone())
+        }
+        several => Err(Failure::usage(miette::miette!(
+            code = "migrate::several_projects",
+            help = "run migrate from inside one of them, or pass `--project PATH` (or set MIGRATE_PROJECT)",
+            "there is no `{PROJECT_FILE}` here or above, and the repository has {} projects: {}",
+            several.len(),
+            several
+                .iter()
+                .map(|p| format!("`{}`", if p.is_empty() { "." } else { p.trim_end_matches('/') }))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
     }
 }
 

@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod common;
 mod connections;
+mod discovery;
 mod env;
 mod examples;
 mod export;
