@@ -115,8 +115,16 @@ pub struct TrustedKey {
 }
 
 impl TrustedKey {
+    /// Reads `--trust KEY`: a minisign public key file (or a file holding the bare base64 key),
+    /// or, when no such file exists, the bare base64 key itself (minisign's `-P`).
     pub fn read(path: &Path) -> Result<TrustedKey, SignError> {
         let failure = |reason: String| SignError::Key { path: path.display().to_string(), reason };
+        if !path.exists()
+            && let Some(text) = path.to_str()
+            && let Ok(key) = minisign::PublicKey::from_base64(text.trim())
+        {
+            return Ok(TrustedKey { path: format!("the key {}", text.trim()), key });
+        }
         let text = std::fs::read_to_string(path).map_err(|e| failure(e.to_string()))?;
         let key = minisign::PublicKeyBox::from_string(&text)
             .and_then(|b| b.into_public_key())

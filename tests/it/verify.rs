@@ -187,11 +187,21 @@ fn signatures_are_reproducible_and_checked() {
 
     let out = verify(&env, &signed, &["--trust", public.to_str().unwrap()]);
     assert!(out.contains("signed by a trusted key") && out.ends_with("[exit status: 0]\n"), "{out}");
+    // The bare base64 key on the command line, as minisign's `-P` takes it.
+    let bare = std::fs::read_to_string(&public).unwrap().lines().nth(1).unwrap().to_string();
+    let out = verify(&env, &signed, &["--trust", &bare]);
+    assert!(out.contains("signed by a trusted key") && out.ends_with("[exit status: 0]\n"), "{out}");
 
     let other = env.path("other.key");
     env.run(env.root.path(), &["keygen", "-o", other.to_str().unwrap()]);
     let out = verify(&env, &signed, &["--trust", env.path("other.key.pub").to_str().unwrap()]);
     assert!(out.contains("migrate::signature_invalid") && out.ends_with("[exit status: 1]\n"), "{out}");
+    let other_bare = std::fs::read_to_string(env.path("other.key.pub")).unwrap().lines().nth(1).unwrap().to_string();
+    let out = verify(&env, &signed, &["--trust", &other_bare]);
+    assert!(out.contains("migrate::signature_invalid") && out.ends_with("[exit status: 1]\n"), "{out}");
+    // Neither a file nor a key: said so.
+    let out = verify(&env, &signed, &["--trust", "not-a-key"]);
+    assert!(out.contains("migrate::key_unreadable") && out.ends_with("[exit status: 2]\n"), "{out}");
 
     let unsigned = env.path("unsigned.tar");
     let out = env.run(&repo, &["export", "--head", "feature", "-o", unsigned.to_str().unwrap()]);
