@@ -87,7 +87,8 @@ pub struct ImportArgs {
     /// Allow a downgrade bundle to run its down sections
     #[arg(long)]
     pub allow_downgrade: bool,
-    /// A public key whose signature is required; may be repeated
+    /// A public key whose signature is required: a minisign `.pub` file or the bare base64 key;
+    /// may be repeated
     #[arg(long, value_name = "KEY")]
     pub trust: Vec<PathBuf>,
     /// Seconds to wait for another import's lock

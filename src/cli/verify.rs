@@ -18,7 +18,8 @@ use crate::sign::TrustedKey;
 pub struct VerifyArgs {
     /// The bundle file
     pub file: PathBuf,
-    /// A public key (minisign format) whose signature is required; may be repeated
+    /// A public key whose signature is required: a minisign `.pub` file or the bare base64 key;
+    /// may be repeated
     #[arg(long, value_name = "KEY")]
     pub trust: Vec<PathBuf>,
 }
