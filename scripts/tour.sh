@@ -13,7 +13,10 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [[ -z "${MIGRATE:-}" ]]; then
-  cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+  # Cargo's own progress shows; a first build compiles every dependency (about 6 to 12 minutes
+  # on two cores), a later one only what changed.
+  echo "building migrate (release): a first build takes about 6 to 12 minutes on two cores" >&2
+  cargo build --release --manifest-path "$root/Cargo.toml"
   MIGRATE="$root/target/release/migrate"
 fi
 MIGRATE=$(cd "$(dirname "$MIGRATE")" && pwd)/$(basename "$MIGRATE")
