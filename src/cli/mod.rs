@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod keygen;
 pub mod plan;
 pub mod select;
+pub mod sign;
 pub mod status;
 pub mod verify;
 
@@ -45,6 +46,7 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     Verify(verify::VerifyArgs),
     Keygen(keygen::KeygenArgs),
+    Sign(sign::SignArgs),
     Import(import::ImportArgs),
     Status(status::StatusArgs),
     #[command(subcommand)]
@@ -63,6 +65,7 @@ pub fn run(cli: Cli, no_color: bool) -> ExitCode {
         Command::Inspect(args) => inspect::run_inspect(args, cli.global.format, &printer),
         Command::Verify(args) => verify::run_verify(args, cli.global.format, &printer),
         Command::Keygen(args) => keygen::run_keygen(args, &printer),
+        Command::Sign(args) => sign::run_sign(args, &printer),
         Command::Import(args) => import::run_import(args, cli.global.format, &printer),
         Command::Status(args) => status::run_status(args, cli.global.format, &printer),
         Command::Completions(args) => completions::run_completions(args, &printer),
@@ -77,6 +80,7 @@ pub fn run(cli: Cli, no_color: bool) -> ExitCode {
             Command::Inspect(_)
             | Command::Verify(_)
             | Command::Keygen(_)
+            | Command::Sign(_)
             | Command::Import(_)
             | Command::Status(_)
             | Command::Completions(_)

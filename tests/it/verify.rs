@@ -219,3 +219,43 @@ fn signatures_are_reproducible_and_checked() {
     let out = verify(&env, &forged_path, &["--trust", public.to_str().unwrap()]);
     assert!(out.contains("migrate::signature_invalid") && out.ends_with("[exit status: 1]\n"), "{out}");
 }
+
+/// `migrate sign` writes a minisign signature that minisign itself accepts, the same bytes for
+/// the same key and file; a changed file, or another key, fails minisign's check (the control).
+#[test]
+fn signed_files_pass_minisign_itself() {
+    let env = TestEnv::new();
+    let key = env.path("release.key");
+    env.run(env.root.path(), &["keygen", "-o", key.to_str().unwrap()]);
+    let file = env.path("SHA256SUMS");
+    std::fs::write(&file, "0123  migrate-0.1.0-x86_64-linux.tar.gz\n").unwrap();
+    let out = env.run(env.root.path(), &["sign", "--key", key.to_str().unwrap(), file.to_str().unwrap()]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    let signature = env.path("SHA256SUMS.minisig");
+    let first = std::fs::read(&signature).unwrap();
+    env.run(env.root.path(), &["sign", "--key", key.to_str().unwrap(), file.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&signature).unwrap(), first, "a signature is deterministic");
+    let minisign = |public: &std::path::Path| {
+        std::process::Command::new("minisign")
+            .args(["-V", "-m"])
+            .arg(&file)
+            .arg("-p")
+            .arg(public)
+            .output()
+            .expect("minisign is installed (Debian's `minisign` package)")
+    };
+    let checked = minisign(&env.path("release.key.pub"));
+    let said = String::from_utf8_lossy(&checked.stdout).into_owned();
+    assert!(
+        checked.status.success() && said.contains("file:SHA256SUMS"),
+        "{said}{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    std::fs::write(&file, "4567  migrate-0.1.0-x86_64-linux.tar.gz\n").unwrap();
+    assert!(!minisign(&env.path("release.key.pub")).status.success(), "a changed file fails");
+    std::fs::write(&file, "0123  migrate-0.1.0-x86_64-linux.tar.gz\n").unwrap();
+    let other = env.path("other.key");
+    env.run(env.root.path(), &["keygen", "-o", other.to_str().unwrap()]);
+    assert!(!minisign(&env.path("other.key.pub")).status.success(), "another key fails");
+    assert!(minisign(&env.path("release.key.pub")).status.success(), "and the right one still passes");
+}
