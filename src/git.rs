@@ -191,7 +191,7 @@ impl GitRepo {
             (folder.is_empty() || folder.ends_with('/')).then(|| folder.to_string())
         };
         let mut folders: Vec<String> = self.tracked_files("")?.iter().filter_map(|t| folder_of(&t.path)).collect();
-        if let Ok(tree) = self.repo.head_commit().and_then(|c| c.tree().map_err(Into::into)) {
+        if let Ok(tree) = self.repo.head_commit().and_then(|c| c.tree()) {
             let mut recorder = gix::traverse::tree::Recorder::default();
             if tree.traverse().breadthfirst(&mut recorder).is_ok() {
                 folders.extend(recorder.records.iter().filter_map(|e| folder_of(e.filepath.to_str().ok()?)));
