@@ -35,7 +35,8 @@ pub struct GlobalArgs {
     /// The git repository [default: the one around the current directory]
     #[arg(long, global = true, value_name = "PATH", env = "MIGRATE_REPO")]
     pub repo: Option<PathBuf>,
-    /// The folder of migrate.yaml, relative to the repository root [default: the root]
+    /// The folder of migrate.yaml, relative to the repository root [default: the nearest
+    /// migrate.yaml from the current folder up]
     #[arg(long, global = true, value_name = "PATH", env = "MIGRATE_PROJECT")]
     pub project: Option<String>,
     /// Output format

@@ -46,16 +46,44 @@ spec:
 
 const WORKFLOW: &str = include_str!("../../docs/examples/github-plan-comment.yml");
 
-/// The files `init` writes, relative to the project folder.
-fn files(name: &str) -> Vec<(&'static str, String)> {
-    vec![
+/// The files `init` writes: paths relative to the project folder, and the workflow's path.
+fn files(name: &str, dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut files: Vec<(PathBuf, String)> = [
         ("migrate.yaml", MIGRATE_YAML.replace("{name}", name)),
         ("migrate.schema.json", include_str!("../../schemas/migrate.schema.json").to_string()),
         ("migrations/0001_create_example.sql", MIGRATION.to_string()),
         ("assets/query/example.yaml", ASSET.to_string()),
         ("environments/.gitkeep", String::new()),
-        (".github/workflows/migrate-plan.yml", WORKFLOW.to_string()),
     ]
+    .into_iter()
+    .map(|(path, text)| (dir.join(path), text))
+    .collect();
+    files.push(workflow(name, dir));
+    files
+}
+
+/// GitHub runs the workflows of the repository's root only: in a sub-folder of a repository,
+/// the workflow goes there, named after the project, with `--project` and a `paths` filter.
+fn workflow(name: &str, dir: &Path) -> (PathBuf, String) {
+    let root = std::fs::canonicalize(dir).ok().and_then(|here| {
+        gix::discover(&here).ok().and_then(|r| r.workdir().and_then(|w| w.canonicalize().ok())).map(|root| (here, root))
+    });
+    let Some((here, root)) = root else {
+        return (dir.join(".github/workflows/migrate-plan.yml"), WORKFLOW.to_string());
+    };
+    let Ok(relative) = here.strip_prefix(&root) else {
+        return (dir.join(".github/workflows/migrate-plan.yml"), WORKFLOW.to_string());
+    };
+    let prefix: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    if prefix.is_empty() {
+        return (root.join(".github/workflows/migrate-plan.yml"), WORKFLOW.to_string());
+    }
+    let prefix = prefix.join("/");
+    let text = WORKFLOW
+        .replacen("name: migrate plan\n", &format!("name: migrate plan ({prefix})\n"), 1)
+        .replacen("  pull_request:\n", &format!("  pull_request:\n    paths: [\"{prefix}/**\"]\n"), 1)
+        .replace("migrate plan --base", &format!("migrate plan --project {prefix} --base"));
+    (root.join(format!(".github/workflows/migrate-plan-{name}.yml")), text)
 }
 
 pub fn run_init(args: &InitArgs, printer: &Printer) -> Result<Outcome, Failure> {
@@ -72,8 +100,14 @@ pub fn run_init(args: &InitArgs, printer: &Printer) -> Result<Outcome, Failure> 
             "`{name}` cannot be a project name"
         )));
     }
-    let files = files(&name);
-    let existing: Vec<&str> = files.iter().map(|(p, _)| *p).filter(|p| dir.join(p).exists()).collect();
+    // Where the project will be: `init` creates its folder first, so that the workflow finds
+    // the repository around it.
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Failure::usage(miette::miette!(code = "migrate::init_write", "cannot create `{}`: {e}", dir.display()))
+    })?;
+    let files = files(&name, dir);
+    let existing: Vec<String> =
+        files.iter().filter(|(p, _)| p.exists()).map(|(p, _)| p.display().to_string()).collect();
     if !existing.is_empty() {
         return Err(Failure::refused(miette::miette!(
             code = "migrate::init_exists",
@@ -84,10 +118,11 @@ pub fn run_init(args: &InitArgs, printer: &Printer) -> Result<Outcome, Failure> 
         )));
     }
     for (path, text) in &files {
-        write(&dir.join(path), text)?;
+        write(path, text)?;
     }
+    let workflow = files.last().map(|(p, _)| p.display().to_string()).unwrap_or_default();
     printer.status(&format!(
-        "started project `{name}` in `{}`: edit migrate.yaml, then `git add` it all and run `migrate check`",
+        "started project `{name}` in `{}`, and its pull-request workflow `{workflow}` (set the repository variable MIGRATE_RELEASE_URL where the release archive is published): edit migrate.yaml, then `git add` it all and run `migrate check`",
         dir.display()
     ));
     Ok(Outcome::Success)

@@ -8,7 +8,8 @@ fn help_lists_commands_and_exit_codes() {
     insta::assert_snapshot!("help", env.run(env.root.path(), &["--help"]));
     insta::assert_snapshot!("plan_help", env.run(env.root.path(), &["plan", "--help"]));
     insta::assert_snapshot!("check_help", env.run(env.root.path(), &["check", "--help"]));
-    for command in ["init", "export", "inspect", "verify", "keygen", "import", "status", "env", "select", "completions"]
+    for command in
+        ["init", "export", "inspect", "verify", "keygen", "sign", "import", "status", "env", "select", "completions"]
     {
         insta::assert_snapshot!(format!("{command}_help"), env.run(env.root.path(), &[command, "--help"]));
     }
@@ -76,6 +77,40 @@ fn init_starts_a_project_that_checks_clean_and_never_overwrites() {
     let out = env.run(env.root.path(), &["init", dir.to_str().unwrap()]);
     assert!(out.contains("migrate::init_exists") && out.ends_with("[exit status: 1]\n"), "{out}");
     assert_eq!(std::fs::read_to_string(dir.join("migrate.yaml")).unwrap(), "mine\n");
+}
+
+/// In a sub-folder of a repository, `init` writes the workflow where GitHub runs it, the root's
+/// `.github/workflows/`, named after the project, planning that project only; at the root, it
+/// writes the plain one.
+#[test]
+fn init_in_a_monorepo_sub_folder_writes_the_workflow_at_the_root() {
+    let env = TestEnv::new();
+    let root = env.path("mono");
+    let mut repo = crate::common::RepoBuilder::init(&root, false);
+    repo.write("README.md", "a monorepo\n");
+    repo.commit("start");
+    repo.checkout();
+    let out = env.run(&root, &["init", "services/inventory"]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    assert!(!root.join("services/inventory/.github").exists(), "GitHub never runs a workflow there");
+    let workflow = std::fs::read_to_string(root.join(".github/workflows/migrate-plan-inventory.yml")).unwrap();
+    assert!(workflow.contains("name: migrate plan (services/inventory)"), "{workflow}");
+    assert!(workflow.contains("paths: [\"services/inventory/**\"]"), "{workflow}");
+    assert!(workflow.contains("migrate plan --project services/inventory --base"), "{workflow}");
+    assert!(
+        workflow.contains("vars.MIGRATE_RELEASE_URL") && workflow.contains("sha256sum -c SHA256SUMS"),
+        "{workflow}"
+    );
+    assert!(!workflow.contains("example.invalid"), "{workflow}");
+    // A second project beside it gets its own workflow; the first is untouched.
+    let out = env.run(&root, &["init", "services/billing"]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    assert!(root.join(".github/workflows/migrate-plan-billing.yml").exists());
+    // At the root: the plain workflow.
+    let out = env.run(&root, &["init", "."]);
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    let plain = std::fs::read_to_string(root.join(".github/workflows/migrate-plan.yml")).unwrap();
+    assert!(plain.contains("migrate plan --base") && !plain.contains("--project"), "{plain}");
 }
 
 /// The README and the user guide give one exit-code table, with the codes 0 to 5 of `--help`.

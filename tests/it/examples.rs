@@ -231,8 +231,8 @@ fn the_github_workflow_imports_a_shard_per_matrix_entry_and_records_them_all() {
     let n: u64 = n.split_whitespace().next().unwrap().parse().unwrap();
     assert_eq!(n, shards.len() as u64, "--shard I/N: N must be the number of shards");
     assert!(line.contains("--receipts receipts"), "{line}");
-    let upload = uses(import, "actions/upload-artifact@v4");
-    let [upload] = upload.as_slice() else { panic!("one upload-artifact@v4 step: {upload:?}") };
+    let upload = uses(import, "actions/upload-artifact@v6");
+    let [upload] = upload.as_slice() else { panic!("one upload-artifact@v6 step: {upload:?}") };
     assert_eq!(text(&upload["if"], "if"), "always()", "a failed shard's receipts are kept too");
     assert!(text(&upload["with"]["name"], "name").contains("${{ matrix.shard }}"), "an artifact per shard");
     assert!(text(&upload["with"]["path"], "path").starts_with("receipts"));
@@ -245,8 +245,8 @@ fn the_github_workflow_imports_a_shard_per_matrix_entry_and_records_them_all() {
         })
         .expect("a job that needs the import");
     assert_eq!(text(&record["if"], "if"), "always()", "receipts are recorded whatever the shards did");
-    let download = uses(record, "actions/download-artifact@v4");
-    let [download] = download.as_slice() else { panic!("one download-artifact@v4 step: {download:?}") };
+    let download = uses(record, "actions/download-artifact@v7");
+    let [download] = download.as_slice() else { panic!("one download-artifact@v7 step: {download:?}") };
     assert!(download["with"]["pattern"].is_string(), "{download:?}");
     assert_eq!(download["with"]["merge-multiple"].as_bool(), Some(true), "{download:?}");
     let scripts = run_scripts(record).join("\n");
