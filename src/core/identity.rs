@@ -64,6 +64,9 @@ pub fn identity_table_ddl(dialect: Dialect, history_table: &str) -> String {
     format!("CREATE TABLE IF NOT EXISTS {table} (\n{columns}")
 }
 
+/// The identity table's columns besides `id`, in the order of `IdentityRow`.
+pub const IDENTITY_COLUMNS: &str = "project, target_id, environment, release_id, release_version, detail, updated_at";
+
 /// The identity row as a driver reads and writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IdentityRow {

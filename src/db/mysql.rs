@@ -17,7 +17,7 @@ use mysql::{Conn, Opts, OptsBuilder, SslOpts};
 use super::{
     DbError, Driver, HISTORY_COLUMNS, NewRow, RawHistoryRow, history_table_name, identity_table_name, parse_history,
 };
-use crate::core::identity::{IdentityRow, identity_table_ddl};
+use crate::core::identity::{IDENTITY_COLUMNS, IdentityRow, identity_table_ddl};
 use crate::core::model::{Dialect, Version};
 use crate::core::sql_script::history_table_ddl;
 use crate::core::state::HistoryRow;
@@ -150,6 +150,20 @@ fn split_ssl_mode(url: &str) -> Result<(String, Option<SslOpts>), DbError> {
     Ok((url, tls))
 }
 
+impl Mysql {
+    /// Whether a table of the connection's database has that name.
+    fn table_exists(&mut self, table: &str) -> Result<bool, DbError> {
+        let count: Option<i64> = self
+            .connection
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+                (table,),
+            )
+            .map_err(error)?;
+        Ok(count.unwrap_or(0) > 0)
+    }
+}
+
 impl Driver for Mysql {
     fn dialect(&self) -> Dialect {
         Dialect::Mysql
@@ -161,14 +175,7 @@ impl Driver for Mysql {
 
     fn read_history(&mut self, table: &str) -> Result<Option<Vec<HistoryRow>>, DbError> {
         let table = history_table_name(table)?;
-        let exists: Option<i64> = self
-            .connection
-            .exec_first(
-                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
-                (table,),
-            )
-            .map_err(error)?;
-        if exists.unwrap_or(0) == 0 {
+        if !self.table_exists(table)? {
             return Ok(None);
         }
         let rows: Vec<RawHistoryRow> =
@@ -239,22 +246,13 @@ impl Driver for Mysql {
 
     fn read_identity(&mut self, table: &str) -> Result<Option<IdentityRow>, DbError> {
         let table = identity_table_name(table)?;
-        let exists: Option<i64> = self
-            .connection
-            .exec_first(
-                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
-                (&table,),
-            )
-            .map_err(error)?;
-        if exists.unwrap_or(0) == 0 {
+        if !self.table_exists(&table)? {
             return Ok(None);
         }
         type Raw = (String, String, Option<String>, Option<String>, Option<String>, String, String);
         let row: Option<Raw> = self
             .connection
-            .query_first(format!(
-                "SELECT project, target_id, environment, release_id, release_version, detail, updated_at FROM {table} WHERE id = 1"
-            ))
+            .query_first(format!("SELECT {IDENTITY_COLUMNS} FROM {table} WHERE id = 1"))
             .map_err(error)?;
         Ok(row.map(|(project, target_id, environment, release_id, release_version, detail, updated_at)| IdentityRow {
             project,
@@ -278,7 +276,7 @@ impl Driver for Mysql {
         self.connection
             .exec_drop(
                 format!(
-                    "REPLACE INTO {name} (id, project, target_id, environment, release_id, release_version, detail, updated_at)
+                    "REPLACE INTO {name} (id, {IDENTITY_COLUMNS})
                      VALUES (1, ?, ?, ?, ?, ?, ?, ?)"
                 ),
                 (

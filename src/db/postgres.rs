@@ -24,7 +24,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::{DbError, Driver, HISTORY_COLUMNS, NewRow, history_table_name, identity_table_name, parse_history};
-use crate::core::identity::{IdentityRow, identity_table_ddl};
+use crate::core::identity::{IDENTITY_COLUMNS, IdentityRow, identity_table_ddl};
 use crate::core::model::{Dialect, Version};
 use crate::core::sql_script::history_table_ddl;
 use crate::core::state::HistoryRow;
@@ -533,9 +533,7 @@ impl Driver for Postgres {
         if !self.exists(&table)? {
             return Ok(None);
         }
-        let rows = self.text_rows(&format!(
-            "SELECT project, target_id, environment, release_id, release_version, detail, updated_at FROM {table} WHERE id = 1"
-        ))?;
+        let rows = self.text_rows(&format!("SELECT {IDENTITY_COLUMNS} FROM {table} WHERE id = 1"))?;
         Ok(rows.into_iter().next().map(|mut row| {
             let mut next = || row.next().flatten();
             IdentityRow {
@@ -558,7 +556,7 @@ impl Driver for Postgres {
     fn record_identity(&mut self, table: &str, row: &IdentityRow) -> Result<(), DbError> {
         let name = identity_table_name(table)?;
         let upsert = format!(
-            "INSERT INTO {name} (id, project, target_id, environment, release_id, release_version, detail, updated_at)
+            "INSERT INTO {name} (id, {IDENTITY_COLUMNS})
              VALUES (1, $1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (id) DO UPDATE SET project = EXCLUDED.project, target_id = EXCLUDED.target_id,
                environment = EXCLUDED.environment, release_id = EXCLUDED.release_id,

@@ -25,7 +25,7 @@ use super::{
     DbError, Driver, HISTORY_COLUMNS, NewRow, RawHistoryRow, Violation, history_table_name, identity_table_name,
     parse_history,
 };
-use crate::core::identity::{IdentityRow, identity_table_ddl};
+use crate::core::identity::{IDENTITY_COLUMNS, IdentityRow, identity_table_ddl};
 use crate::core::model::{Dialect, Version};
 use crate::core::sql_script::history_table_ddl;
 use crate::core::state::HistoryRow;
@@ -158,12 +158,7 @@ impl Driver for Sqlite {
     fn read_history(&mut self, table: &str) -> Result<Option<Vec<HistoryRow>>, DbError> {
         let table = history_table_name(table)?;
         let Some(connection) = &self.connection else { return Ok(None) };
-        let exists: i64 = connection
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", params![table], |r| {
-                r.get(0)
-            })
-            .map_err(error)?;
-        if exists == 0 {
+        if !table_exists(connection, table)? {
             return Ok(None);
         }
         let mut statement = connection.prepare(&format!("SELECT {HISTORY_COLUMNS} FROM {table}")).map_err(error)?;
@@ -248,17 +243,10 @@ impl Driver for Sqlite {
     fn read_identity(&mut self, table: &str) -> Result<Option<IdentityRow>, DbError> {
         let table = identity_table_name(table)?;
         let Some(connection) = &self.connection else { return Ok(None) };
-        let exists: i64 = connection
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", params![table], |r| {
-                r.get(0)
-            })
-            .map_err(error)?;
-        if exists == 0 {
+        if !table_exists(connection, &table)? {
             return Ok(None);
         }
-        let sql = format!(
-            "SELECT project, target_id, environment, release_id, release_version, detail, updated_at FROM {table} WHERE id = 1"
-        );
+        let sql = format!("SELECT {IDENTITY_COLUMNS} FROM {table} WHERE id = 1");
         let mut statement = connection.prepare(&sql).map_err(error)?;
         let mut rows = statement
             .query_map([], |r| {
@@ -286,7 +274,7 @@ impl Driver for Sqlite {
         self.connection()?
             .execute(
                 &format!(
-                    "INSERT OR REPLACE INTO {name} (id, project, target_id, environment, release_id, release_version, detail, updated_at) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT OR REPLACE INTO {name} (id, {IDENTITY_COLUMNS}) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)"
                 ),
                 params![
                     row.project,
@@ -349,6 +337,16 @@ impl Sqlite {
 }
 
 /// The first columns of a row, `name = value`, for a message; empty when it cannot be read.
+/// Whether a table of that name exists.
+fn table_exists(connection: &Connection, table: &str) -> Result<bool, DbError> {
+    let count: i64 = connection
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", params![table], |r| {
+            r.get(0)
+        })
+        .map_err(error)?;
+    Ok(count > 0)
+}
+
 fn describe_row(connection: &Connection, table: &str, rowid: i64) -> String {
     let quoted = format!("\"{}\"", table.replace('"', "\"\""));
     let Ok(mut statement) = connection.prepare(&format!("SELECT * FROM {quoted} WHERE rowid = ?1")) else {
