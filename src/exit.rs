@@ -1,4 +1,5 @@
-//! The one table from outcome to exit code (SPEC.md and STYLE.md hold the same table).
+//! The one table from outcome to exit code (README.md, docs/guide.md and docs/reference.md give
+//! the same table).
 
 use std::process::ExitCode;
 

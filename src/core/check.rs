@@ -375,7 +375,7 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    /// Returns the state id of the project at this point (SPEC: state id); `None` when there are
+    /// Returns the state id of the project at this point (docs/guide.md: state id); `None` when there are
     /// errors. Computed on request: `export` computes the release id itself.
     pub fn state_id(&self) -> Option<ContentHash> {
         (!self.findings.iter().any(Finding::is_error)).then(|| self.snapshot.state_id(&BTreeMap::new()))

@@ -1,4 +1,4 @@
-//! The clients' own connection conventions (SPEC: "`import`, `status` and `test` also take the
+//! The clients' own connection conventions (docs/guide.md: "`import`, `status` and `test` also take the
 //! clients' own connection conventions"): what a PostgreSQL or MySQL/MariaDB URL leaves out is
 //! taken as libpq and the mysql client take it, and `--db-password-file` gives the password a URL
 //! lacks. Pure: the shell passes the process's variables and, one at a time, the files the

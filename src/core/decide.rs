@@ -385,7 +385,7 @@ pub fn decide(manifest: &Manifest, members: &BTreeMap<String, Arc<str>>, facts: 
     Decision::Apply(Steps { kind, migrations, assets: upserts, adopted })
 }
 
-/// A target belongs to one project, one database and one environment (SPEC): a bundle of
+/// A target belongs to one project, one database and one environment (docs/guide.md): a bundle of
 /// another project, another database than the recorded one (`connection::same_database`: however
 /// its URL is written), or another environment is refused. The shell asks this before it
 /// connects as well, so that another database is never opened.
@@ -545,7 +545,7 @@ fn transaction_control_refusal(migrations: &[MigrationStep], dialect: Dialect) -
     None
 }
 
-/// Orders asset writes so that every asset comes after what it `depends_on` (SPEC: imports order
+/// Orders asset writes so that every asset comes after what it `depends_on` (docs/guide.md: imports order
 /// by it); otherwise the bundle's order. Export refused cycles; should one slip through, its
 /// members keep their order at the end.
 fn order_by_dependencies(upserts: Vec<AssetStep>, members: &BTreeMap<String, Arc<str>>) -> Vec<AssetStep> {

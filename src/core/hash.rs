@@ -390,7 +390,7 @@ pub struct StateEntry {
     pub sha256: ContentHash,
 }
 
-/// Returns the state id of a list of entries, as SPEC defines it: entries sorted by the UTF-8
+/// Returns the state id of a list of entries, as docs/guide.md defines it: entries sorted by the UTF-8
 /// bytes of their canonical JSON, then sha256 over the canonical JSON of the list.
 pub fn state_id(entries: &[StateEntry]) -> ContentHash {
     // Each entry is four strings, so its canonical JSON is written directly: this runs over every

@@ -1,5 +1,5 @@
 //! SQL hazard analysis: the statements of a migration, parsed per dialect with `sqlparser`, checked
-//! against SPEC's hazard rules. Pure: text in, findings out.
+//! against the hazard rules (README: SQL hazards). Pure: text in, findings out.
 //!
 //! Each rule has a stable id `<category>/<rule>` and a default severity; `hazards:` in
 //! `migrate.yaml` overrides by category or id (see `severity`). `-- migrate:allow <rule-id>
@@ -39,7 +39,7 @@ impl Rule {
 
 use Severity::{Error, Info, Warning};
 
-/// Every rule, by id. The defaults are SPEC's per category.
+/// Every rule, by id. The defaults are per category (README: SQL hazards).
 pub const RULES: &[Rule] = &[
     Rule {
         id: "destructive/drop-table",

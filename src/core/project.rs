@@ -19,7 +19,7 @@ pub fn is_project_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
-/// Hazard categories and their default severities (SPEC: hazard rules).
+/// Hazard categories and their default severities (docs/guide.md: hazard rules).
 pub const HAZARD_CATEGORIES: [(&str, RuleSeverity); 6] = [
     ("destructive", RuleSeverity::Warning),
     ("blue-green", RuleSeverity::Warning),
@@ -351,7 +351,7 @@ impl Project {
             return Err(fail(
                 "history_table",
                 format!("`{}` is not a plain SQL identifier", config.history_table),
-                "use letters, digits and `_`, starting with a letter, at most 63 characters",
+                "use letters, digits and `_`, not starting with a digit, at most 63 characters",
             ));
         }
         let mut seen_envs = Vec::new();

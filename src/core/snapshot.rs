@@ -44,7 +44,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Returns the state entries (SPEC: state id), with each asset in `kept` at the copy a target
+    /// Returns the state entries (docs/guide.md: state id), with each asset in `kept` at the copy a target
     /// keeps instead (none: left out).
     pub fn state_entries(&self, kept: &BTreeMap<ItemId, Option<ContentHash>>) -> Vec<StateEntry> {
         let head = self.assets.iter().filter(|(id, _)| !kept.contains_key(*id)).map(|(id, a)| (id, &a.sha256));

@@ -128,12 +128,13 @@ fn the_guide_and_the_readme_give_the_same_exit_codes() {
     assert_eq!(codes, ["0", "1", "2", "3", "4", "5"]);
 }
 
-/// The README and the guide link only to files of this repository, and every such file exists
-/// (a leading `/` is the repository root, as GitHub and GitLab read it).
+/// The README, the guide and the reference link only to files of this repository, and every such
+/// file exists (a leading `/` is the repository root, as GitHub and GitLab read it; `..` may
+/// climb within the repository, never out of it).
 #[test]
 fn documentation_links_stay_inside_the_repository_and_resolve() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for file in ["README.md", "docs/guide.md"] {
+    for file in ["README.md", "docs/guide.md", "docs/reference.md"] {
         let text = std::fs::read_to_string(root.join(file)).unwrap();
         let dir = root.join(file).parent().unwrap().to_path_buf();
         for link in text.split("](").skip(1).filter_map(|rest| rest.split(')').next()) {
@@ -141,12 +142,105 @@ fn documentation_links_stay_inside_the_repository_and_resolve() {
             if target.is_empty() || target.starts_with("http") {
                 continue;
             }
-            assert!(!target.contains(".."), "{file} links outside the repository: {link}");
             let path = match target.strip_prefix('/') {
                 Some(from_root) => root.join(from_root),
                 None => dir.join(target),
             };
-            assert!(path.exists(), "{file} links to `{link}`, which does not exist");
+            // Resolved by its words alone, so that a link cannot leave through `..`.
+            let mut resolved = std::path::PathBuf::new();
+            for part in path.components() {
+                match part {
+                    std::path::Component::ParentDir => {
+                        resolved.pop();
+                    }
+                    std::path::Component::CurDir => {}
+                    other => resolved.push(other),
+                }
+            }
+            assert!(resolved.starts_with(root), "{file} links outside the repository: {link}");
+            assert!(resolved.exists(), "{file} links to `{link}`, which does not exist");
         }
     }
+}
+
+/// `docs/reference.md` documents every command that `--help` lists (found from the help itself,
+/// so a new command fails here), each under a heading of its own (`` ### `migrate plan` ``), and
+/// every flag: a command's own flags, long and short, in its section, and the flags of
+/// `migrate --help` (which every command takes) in "Global flags".
+#[test]
+fn the_reference_names_every_command_and_flag() {
+    let env = TestEnv::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let reference = std::fs::read_to_string(root.join("docs/reference.md")).unwrap();
+    let help = |command: &[&str]| {
+        let mut args = command.to_vec();
+        args.push("--help");
+        env.stdout(env.root.path(), &args, 0)
+    };
+    // The flags of a help text: `-o` and `--output` of a line like `  -o, --output <FILE>` (flag
+    // lines are indented at most 6 columns, their descriptions 10).
+    let flags = |help: &str| -> Vec<String> {
+        let mut flags = Vec::new();
+        for line in help.lines() {
+            let text = line.trim_start();
+            if line.len() - text.len() > 6 || !text.starts_with('-') {
+                continue;
+            }
+            for word in text.split([' ', ',']).take_while(|w| w.is_empty() || w.starts_with('-')) {
+                let long = word.len() > 2 && word.starts_with("--");
+                let short = word.len() == 2 && word.chars().nth(1).is_some_and(|c| c.is_ascii_alphanumeric());
+                if long || short {
+                    flags.push(word.to_string());
+                }
+            }
+        }
+        flags
+    };
+    // The commands of a help text's `Commands:` list, but clap's own `help`.
+    let commands = |help: &str| -> Vec<String> {
+        help.lines()
+            .skip_while(|l| *l != "Commands:")
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|c| *c != "help")
+            .map(str::to_string)
+            .collect()
+    };
+    // The text under a heading, up to the next heading of the same or a higher level.
+    let section = |heading: &str| -> Option<String> {
+        let mut lines =
+            reference.lines().skip_while(|l| !l.starts_with('#') || l.trim_start_matches('#').trim() != heading);
+        let level = lines.next()?.chars().take_while(|c| *c == '#').count();
+        let body = lines.take_while(|l| !l.starts_with('#') || l.chars().take_while(|c| *c == '#').count() > level);
+        Some(body.collect::<Vec<_>>().join("\n"))
+    };
+    let mut missing = Vec::new();
+    let top = help(&[]);
+    let global = flags(&top);
+    assert!(global.contains(&"--format".to_string()) && !commands(&top).is_empty(), "{top}");
+    let global_section = section("Global flags").unwrap_or_default();
+    for flag in &global {
+        if !global_section.contains(&format!("`{flag}`")) {
+            missing.push(format!("`{flag}` (a global flag) is not in \"Global flags\""));
+        }
+    }
+    let mut pending: Vec<Vec<String>> = commands(&top).into_iter().map(|c| vec![c]).collect();
+    while let Some(command) = pending.pop() {
+        let words: Vec<&str> = command.iter().map(String::as_str).collect();
+        let text = help(&words);
+        let name = format!("`migrate {}`", words.join(" "));
+        pending.extend(commands(&text).into_iter().map(|sub| [command.clone(), vec![sub]].concat()));
+        let Some(body) = section(&name) else {
+            missing.push(format!("{name} has no section (a heading \"### {name}\")"));
+            continue;
+        };
+        for flag in flags(&text).into_iter().filter(|f| !global.contains(f)) {
+            if !body.contains(&format!("`{flag}`")) {
+                missing.push(format!("{name}: `{flag}` is not in its section"));
+            }
+        }
+    }
+    missing.sort();
+    assert!(missing.is_empty(), "docs/reference.md lacks:\n  {}", missing.join("\n  "));
 }
