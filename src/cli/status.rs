@@ -165,6 +165,8 @@ fn database_status(
         &history,
     );
     let mut report = status(&state, &BTreeMap::new(), &history);
+    // The folder's assets are not in the database: its record says how many there were.
+    report.assets = identity.as_ref().map_or(0, |i| i.assets);
     if identity.is_none() {
         report.target_id = None;
     }
