@@ -10,32 +10,9 @@ use crate::common::{RepoBuilder, TestEnv};
 
 const TENANTS: usize = 20;
 
-/// A project with two releases: v1 creates `accounts` with two rows, v2 adds a balance to every
-/// row. Returns the repository and the two full bundles.
+/// The fleet's project: `common::two_releases` with an asset.
 fn two_releases(env: &TestEnv) -> (PathBuf, PathBuf, PathBuf) {
-    let dir = env.path("repo");
-    let mut repo = RepoBuilder::init(&dir, false);
-    repo.write(
-        "migrate.yaml",
-        "version: 1\nproject: fleet\ndialects: [sqlite, postgres, mysql]\nenvironments: [prod]\n",
-    )
-    .write(
-        "migrations/0001_accounts.sql",
-        "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL);\nINSERT INTO accounts (id, name) VALUES (1, 'first'), (2, 'second');\n",
-    )
-    .write("assets/query/balances.yaml", "spec: {sql: SELECT 1}\n");
-    repo.commit("v1");
-    let v1 = env.path("v1.tar");
-    env.export(&dir, &v1, &[]);
-    repo.write(
-        "migrations/0002_balance.sql",
-        "ALTER TABLE accounts ADD COLUMN balance INTEGER NOT NULL DEFAULT 0;\nUPDATE accounts SET balance = id * 10;\n",
-    );
-    repo.commit("v2");
-    let v2 = env.path("v2.tar");
-    env.export(&dir, &v2, &[]);
-    repo.checkout();
-    (dir, v1, v2)
+    crate::common::two_releases(env, "fleet", true)
 }
 
 /// One tenant: its name, its database URL (`None`: its folder's embedded SQLite database), and

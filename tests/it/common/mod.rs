@@ -293,3 +293,34 @@ impl TestEnv {
 pub fn members(bundle: impl AsRef<Path>) -> Vec<(String, Vec<u8>)> {
     hostile_files::read_members(bundle.as_ref())
 }
+
+/// A project with two releases, with data: v1 creates `accounts` with two rows (and, with
+/// `asset`, an asset), v2 adds a balance to every row. For the dialects SQLite, PostgreSQL and
+/// MySQL, environment `prod`. Returns the repository and the two full bundles.
+pub fn two_releases(env: &TestEnv, project: &str, asset: bool) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = env.path("repo");
+    let mut repo = RepoBuilder::init(&dir, false);
+    repo.write(
+        "migrate.yaml",
+        format!("version: 1\nproject: {project}\ndialects: [sqlite, postgres, mysql]\nenvironments: [prod]\n"),
+    )
+    .write(
+        "migrations/0001_accounts.sql",
+        "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL);\nINSERT INTO accounts (id, name) VALUES (1, 'first'), (2, 'second');\n",
+    );
+    if asset {
+        repo.write("assets/query/balances.yaml", "spec: {sql: SELECT 1}\n");
+    }
+    repo.commit("v1");
+    let v1 = env.path("v1.tar");
+    env.export(&dir, &v1, &[]);
+    repo.write(
+        "migrations/0002_balance.sql",
+        "ALTER TABLE accounts ADD COLUMN balance INTEGER NOT NULL DEFAULT 0;\nUPDATE accounts SET balance = id * 10;\n",
+    );
+    repo.commit("v2");
+    let v2 = env.path("v2.tar");
+    env.export(&dir, &v2, &[]);
+    repo.checkout();
+    (dir, v1, v2)
+}
