@@ -2,7 +2,7 @@
 //! project folder as a `Source` — straight from git objects, so bare repositories work and no
 //! checkout is needed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use gix::bstr::ByteSlice;
 
@@ -492,11 +492,6 @@ pub struct Tracked {
 pub fn blob_id(bytes: &[u8]) -> Result<ObjectId, SourceError> {
     let id = gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, bytes)?;
     Ok(to_object_id(&id))
-}
-
-/// The repository root of a work tree, for reading `WORKTREE`.
-pub fn worktree_root(repo: &GitRepo) -> Option<PathBuf> {
-    repo.workdir().map(Path::to_path_buf)
 }
 
 /// Isolated from the user's and the system's config (results must not depend on the machine),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::core::plan::Revision;
 use crate::core::project::{PROJECT_FILE, Project};
 use crate::core::record::EnvironmentRecord;
-use crate::core::source::Source;
+use crate::core::source::{Source, diff_listings};
 use crate::exit::Failure;
 use crate::git::{Commit, GitRepo, GitSource};
 use crate::output::Printer;
@@ -261,4 +261,44 @@ impl Opened {
 /// A failure to read git objects or files: unreadable input.
 pub fn read_failure(at: &str, error: crate::core::source::SourceError) -> Failure {
     Failure::usage(miette::miette!(code = "migrate::read_failed", "cannot read the project at `{at}`: {error}"))
+}
+
+/// What changed where the items are: the paths under the assets folder that differ, and the
+/// links and submodules at head that would not ship — every one under the migrations folder,
+/// and those the change brings under the assets folder.
+pub fn changes(head: &Opened, base: Option<&Opened>) -> Result<Changes, Failure> {
+    let (assets, found) = changed_assets(head, base)?;
+    let mut specials =
+        head.source().specials(&head.project.config.migrations).map_err(|e| read_failure(&head.revision.spec, e))?;
+    specials.extend(found);
+    Ok(Changes { assets, specials })
+}
+
+/// The paths under the assets folder that differ (a tree diff between two commits, or a
+/// comparison of listings when one side is the work tree), and the links and submodules among
+/// what the change brings there.
+pub fn changed_assets(
+    head: &Opened,
+    base: Option<&Opened>,
+) -> Result<(Vec<crate::core::source::PathChange>, Vec<crate::core::source::Special>), Failure> {
+    let folder = &head.project.config.assets;
+    let failure = |e| read_failure(&head.revision.spec, e);
+    match (base.map(|b| &b.files), &head.files) {
+        (Some(Files::Git(old)), Files::Git(new)) => old.diff_dir(new, folder).map_err(failure),
+        (base_files, _) => {
+            let old = match base_files {
+                Some(_) => base.map(|b| b.source().list(folder)).transpose().map_err(failure)?.unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let new = head.source().list(folder).map_err(failure)?;
+            let specials = head.source().specials(folder).map_err(failure)?;
+            Ok((diff_listings(&old, &new), specials))
+        }
+    }
+}
+
+/// See `changes`.
+pub struct Changes {
+    pub assets: Vec<crate::core::source::PathChange>,
+    pub specials: Vec<crate::core::source::Special>,
 }

@@ -138,7 +138,7 @@ pub fn run_export(settings: &Settings, args: &ExportArgs) -> Result<Outcome, Fai
             );
         }
     } else {
-        let changes = super::plan::changes(&head, base.as_ref())?;
+        let changes = crate::settings::changes(&head, base.as_ref())?;
         let mut input = plan_input(settings, &head, base.as_ref(), &records, &changes.assets);
         input.specials = &changes.specials;
         // What the environment needs, with its hazards, as `plan --env` shows it; a downgrade

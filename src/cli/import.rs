@@ -108,9 +108,6 @@ fn usage(code: &'static str, message: String) -> Failure {
     Failure::usage(miette::miette!(code = code, "{message}"))
 }
 
-/// The embedded default: a SQLite file in the target folder (relative paths are the target's).
-pub const DEFAULT_DATABASE: &str = "sqlite:db.sqlite3";
-
 /// What one import is asked to do, resolved from the command line.
 pub struct ImportRequest<'a> {
     pub target: &'a Target,
@@ -133,7 +130,7 @@ pub type Opener<'a> = dyn FnMut(&str, bool) -> Result<Box<dyn Driver>, DbError> 
 
 pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Result<Outcome, Failure> {
     if args.fleet.is_some() {
-        return super::fleet::run_fleet_import(args, format, printer);
+        return fleet::run_fleet_import(args, format, printer);
     }
     let scratch;
     let target = match &args.target {
@@ -147,7 +144,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
     trust.extend(target.trusted_keys());
     let mut progress = Progress::for_printer(args.progress, printer);
     progress.phase("verifying the bundle");
-    let bundle = super::verify::open_bundle(&args.file, &trust)?;
+    let bundle = crate::bundle_file::open_bundle(&args.file, &trust)?;
     if args.target.is_none() && crate::core::identity::carries_assets(&bundle.manifest) {
         return Err(usage(
             "migrate::target_needed",
@@ -174,7 +171,7 @@ pub fn run_import(args: &ImportArgs, format: Format, printer: &Printer) -> Resul
     };
     let table = bundle.manifest.history_table.clone();
     let mut open = |url: &str, read_only: bool| {
-        open_driver(url, &target, &table, read_only, request.lock_timeout, &args.sqlite_extensions)
+        crate::db::open_driver(url, &target, &table, read_only, request.lock_timeout, &args.sqlite_extensions)
     };
     let imported = import_bundle(&request, &bundle.manifest, &members, &mut open, printer, &mut progress)?;
     printer.product(&imported.report);
@@ -235,7 +232,6 @@ impl Common {
 pub struct Imported {
     /// `initialise`, `upgrade`, `resume`, `downgrade`, ... or `nothing_to_do`.
     pub decision: &'static str,
-    pub dry_run: bool,
     pub report: String,
 }
 
@@ -294,12 +290,12 @@ pub fn import_bundle(
         .db
         .map(str::to_string)
         .or_else(|| state.as_ref().map(|s| s.database.clone()))
-        .unwrap_or_else(|| DEFAULT_DATABASE.into());
+        .unwrap_or_else(|| crate::db::DEFAULT_DATABASE.into());
     // What a server's URL leaves out comes from its client's conventions (PG*, service files,
     // ~/.pgpass, option files, `--db-password-file`): the effective URL connects, and without its
     // password it is the database shown and recorded.
     let connection =
-        super::connection::resolve(&db_url, request.connection).map_err(|e| database_failure(&db_url, "open", e))?;
+        super::connection::resolve(&db_url, request.connection).map_err(|e| crate::db::failure(&db_url, "open", e))?;
     if !connection.warnings.is_empty() {
         // The spinner goes first: the warnings print on a clean line.
         progress.finish();
@@ -332,7 +328,7 @@ pub fn import_bundle(
     // decision, under the target's lock. A server: one session, holding the database's lock from
     // before the history is read until the import ends.
     progress.phase("reading the database's history");
-    let before = |e: DbError| database_failure(&db_url, "read", e);
+    let before = |e: DbError| crate::db::failure(&db_url, "read", e);
     let mut driver = open(&db_url, request.dry_run || sqlite).map_err(before)?;
     let session = manifest.session.get(&driver.dialect()).map(|s| s.statements.clone()).unwrap_or_default();
     if !sqlite {
@@ -400,7 +396,7 @@ pub fn import_bundle(
                 let identity = TargetIdentity::of(state);
                 if identity.differs_from(recorded.as_ref()) {
                     if sqlite {
-                        driver = open(&db_url, false).map_err(|e| database_failure(&db_url, "open", e))?;
+                        driver = open(&db_url, false).map_err(|e| crate::db::failure(&db_url, "open", e))?;
                     }
                     // Nothing else changes: a failure here is a warning, and the next import
                     // writes the record.
@@ -417,18 +413,18 @@ pub fn import_bundle(
                 }
             }
             let report = render_report(&import_report(manifest, facts.dialect, None, request.dry_run), request.format);
-            return Ok(Imported { decision: "nothing_to_do", dry_run: request.dry_run, report });
+            return Ok(Imported { decision: "nothing_to_do", report });
         }
         Decision::Refuse(refusal) => return Err(refused(refusal)),
         Decision::Apply(steps) => steps,
     };
     if request.dry_run {
         let report = render_report(&import_report(manifest, facts.dialect, Some(&steps), true), request.format);
-        return Ok(Imported { decision: steps.kind.name(), dry_run: true, report });
+        return Ok(Imported { decision: steps.kind.name(), report });
     }
     if sqlite {
-        driver = open(&db_url, false).map_err(|e| database_failure(&db_url, "open", e))?;
-        run_session(driver.as_mut(), &session).map_err(|e| database_failure(&db_url, "open", e))?;
+        driver = open(&db_url, false).map_err(|e| crate::db::failure(&db_url, "open", e))?;
+        run_session(driver.as_mut(), &session).map_err(|e| crate::db::failure(&db_url, "open", e))?;
     }
 
     let now = crate::clock::now_rfc3339();
@@ -552,7 +548,7 @@ pub fn import_bundle(
                     if applied.assets == 1 { "" } else { "s" },
                 ),
             };
-            Ok(Imported { decision: steps.kind.name(), dry_run: false, report })
+            Ok(Imported { decision: steps.kind.name(), report })
         }
         Err(ApplyFailure::RolledBack { at, cause }) => Err(rolled_back(&at, &cause)),
         Err(ApplyFailure::Partial { at, cause, committed, stopped }) => {
@@ -681,62 +677,9 @@ fn rolled_back(at: &str, cause: &Cause) -> Failure {
     }
 }
 
-/// A database failure before anything changed: exit 5 when retrying may help, 2 for a URL
-/// that cannot work, 1 otherwise.
-/// A database error as the user sees it: the URL without its secrets, and the driver's message
-/// scrubbed of them too (a driver may quote what it was given).
-pub fn database_failure(url: &str, doing: &str, e: DbError) -> Failure {
-    let message = crate::core::redact::scrub(&e.to_string(), &crate::core::redact::secrets(url));
-    let report = miette::miette!(code = e.code(), help = e.help(), "cannot {doing} `{}`: {message}", redact(url));
-    match e {
-        e if e.is_temporary() => Failure::temporary(report),
-        DbError::BadUrl(_) | DbError::Extension(_) => Failure::usage(report),
-        _ => Failure::refused(report),
-    }
-}
-
 /// Runs the project's `session:` statements for this dialect, in order.
 fn run_session(driver: &mut dyn Driver, statements: &[String]) -> Result<(), DbError> {
     statements.iter().try_for_each(|statement| driver.execute(statement))
-}
-
-/// Opens the database a URL names: `sqlite:PATH` (relative to the target), `postgres://...` or
-/// `mysql://...`.
-pub fn open_driver(
-    url: &str,
-    target: &Target,
-    table: &str,
-    read_only: bool,
-    timeout: Duration,
-    sqlite_extensions: &[PathBuf],
-) -> Result<Box<dyn Driver>, DbError> {
-    if let Some(path) = url.strip_prefix("sqlite:") {
-        return Ok(Box::new(crate::db::sqlite::Sqlite::open(
-            &target.root.join(path),
-            read_only,
-            timeout,
-            sqlite_extensions,
-        )?));
-    }
-    if !sqlite_extensions.is_empty() {
-        return Err(DbError::BadUrl("`--sqlite-extension` loads into SQLite databases only".into()));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Box::new(crate::db::postgres::Postgres::connect(url, table, read_only, timeout)?));
-    }
-    if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-        let url = url.replacen("mariadb://", "mysql://", 1);
-        return Ok(Box::new(crate::db::mysql::Mysql::connect(&url, table, read_only, timeout)?));
-    }
-    Err(DbError::BadUrl(format!(
-        "`{}` is not a database URL: use `sqlite:PATH`, `postgres://...` or `mysql://...`",
-        redact(url)
-    )))
-}
-
-/// A URL without its password.
-pub fn redact(url: &str) -> String {
-    crate::core::redact::redact(url)
 }
 
 fn new_target_id(root: &std::path::Path) -> String {
@@ -775,7 +718,7 @@ fn write_receipt(
         environment,
         project: state.project.clone(),
         target_id: state.target_id.clone(),
-        database: redact(&state.database),
+        database: crate::core::redact::redact(&state.database),
         release: ReceiptRelease {
             id: crate::core::selection::held_release_id(manifest, &state.assets),
             version: manifest.release.version.clone(),
@@ -806,5 +749,6 @@ fn render_report(report: &ImportReport, format: Format) -> String {
     }
 }
 
+mod fleet;
 #[cfg(test)]
 mod tests;

@@ -18,7 +18,7 @@ pub struct InspectArgs {
 }
 
 pub fn run_inspect(args: &InspectArgs, format: Format, printer: &Printer) -> Result<Outcome, Failure> {
-    let bundle = super::verify::open_bundle(&args.file, &[])?;
+    let bundle = crate::bundle_file::open_bundle(&args.file, &[])?;
     let rendered = match format {
         Format::Json => String::from_utf8_lossy(&bundle.manifest_bytes).into_owned(),
         Format::Text | Format::Markdown => text::manifest(&bundle.manifest, bundle.signature.is_some()),

@@ -1,20 +1,19 @@
 //! The clap command tree and the one dispatch `match`.
 
-pub mod check;
-pub mod completions;
-pub mod connection;
-pub mod env;
-pub mod export;
-pub mod fleet;
-pub mod import;
-pub mod init;
-pub mod inspect;
-pub mod keygen;
-pub mod plan;
-pub mod select;
-pub mod sign;
-pub mod status;
-pub mod verify;
+pub(crate) mod check;
+pub(crate) mod completions;
+pub(crate) mod connection;
+pub(crate) mod env;
+pub(crate) mod export;
+pub(crate) mod import;
+pub(crate) mod init;
+pub(crate) mod inspect;
+pub(crate) mod keygen;
+pub(crate) mod plan;
+pub(crate) mod select;
+pub(crate) mod sign;
+pub(crate) mod status;
+pub(crate) mod verify;
 
 use std::process::ExitCode;
 
@@ -313,7 +312,7 @@ fn same_release(head: &Opened, other: &Opened) -> Result<bool, Failure> {
     if a.session != b.session || a.config.dialects != b.config.dialects || a.config.ignore != b.config.ignore {
         return Ok(false);
     }
-    if !plan::changed_assets(head, Some(other))?.0.is_empty() {
+    if !crate::settings::changed_assets(head, Some(other))?.0.is_empty() {
         return Ok(false);
     }
     let list = |opened: &Opened| {

@@ -63,15 +63,14 @@ pub fn run_status(args: &StatusArgs, format: Format, printer: &Printer) -> Resul
     let Some(report) = report else {
         let text = match format {
             Format::Json => {
-                let database =
-                    crate::cli::import::redact(args.db.as_deref().unwrap_or(crate::cli::import::DEFAULT_DATABASE));
+                let database = crate::core::redact::redact(args.db.as_deref().unwrap_or(crate::db::DEFAULT_DATABASE));
                 format!("{}\n", serde_json::to_string_pretty(&not_a_target(database)).unwrap_or_default())
             }
             Format::Text | Format::Markdown => match &args.target {
                 Some(folder) => format!("`{}` is not a target yet: nothing was imported there\n", folder.display()),
                 None => format!(
                     "`{}` is not a target yet: it has no history table `{}`\n",
-                    crate::cli::import::redact(args.db.as_deref().unwrap_or_default()),
+                    crate::core::redact::redact(args.db.as_deref().unwrap_or_default()),
                     args.history_table
                 ),
             },
@@ -184,27 +183,21 @@ fn open_read_only(
     printer: &Printer,
 ) -> Result<(Box<dyn crate::db::Driver>, String, String), Failure> {
     let effective = super::connection::resolve(db, connection)
-        .map_err(|e| Failure::refused(crate::cli::import::database_failure(db, "read", e).report))?;
+        .map_err(|e| Failure::refused(crate::db::failure(db, "read", e).report))?;
     for warning in &effective.warnings {
         printer.status(&format!("warning: {warning}"));
     }
     printer.debug(|| effective.describe());
-    let driver = crate::cli::import::open_driver(
-        &effective.url,
-        &Target::new(root),
-        history_table,
-        true,
-        Duration::from_secs(5),
-        &[],
-    )
-    .map_err(|e| read_failure(&effective.url, e))?;
+    let driver =
+        crate::db::open_driver(&effective.url, &Target::new(root), history_table, true, Duration::from_secs(5), &[])
+            .map_err(|e| read_failure(&effective.url, e))?;
     Ok((driver, effective.url, effective.shown))
 }
 
 /// A database `status` cannot read: a URL that cannot work is refused like any other.
 fn read_failure(url: &str, e: crate::db::DbError) -> Failure {
     let bad_url = matches!(e, crate::db::DbError::BadUrl(_));
-    let failure = crate::cli::import::database_failure(url, "read", e);
+    let failure = crate::db::failure(url, "read", e);
     if bad_url { Failure::refused(failure.report) } else { failure }
 }
 
@@ -216,11 +209,11 @@ fn fleet_status(
     format: Format,
     printer: &Printer,
 ) -> Result<Outcome, Failure> {
-    let fleet = crate::cli::fleet::read(path)?;
+    let fleet = crate::fleet_file::read(path)?;
     let mut rows = Vec::new();
     for wave in &fleet.waves {
         for target in &wave.targets {
-            let result = crate::cli::fleet::locate(path, target).and_then(|(folder, db)| {
+            let result = crate::fleet_file::locate(path, target).and_then(|(folder, db)| {
                 target_status(&folder, db.as_deref(), connection, printer).map(|s| (folder, s))
             });
             let row = match result {
@@ -302,7 +295,7 @@ fn fleet_status(
 fn render(status: &Status) -> String {
     let mut out = String::new();
     let env = status.environment.as_ref().map(|e| format!(" in `{e}`")).unwrap_or_default();
-    let database = crate::cli::import::redact(&status.database);
+    let database = crate::core::redact::redact(&status.database);
     let _ = match &status.target_id {
         Some(id) => writeln!(out, "target {id}{env}, database `{database}`"),
         None => writeln!(

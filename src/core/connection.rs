@@ -135,6 +135,7 @@ impl Effective {
     }
 
     /// The value of a part (`user`, `host`, `port`, `database`).
+    #[cfg(test)]
     pub fn part(&self, name: &str) -> Option<&Part> {
         self.parts.iter().find(|p| p.name == name)
     }

@@ -34,7 +34,6 @@ impl Choice {
 pub struct Row {
     pub id: ItemId,
     pub change: AssetChangeKind,
-    pub renamed_from: Option<ItemId>,
     pub choice: Choice,
     /// `skip_always` in `migrate.yaml` already: shown, not changed here.
     pub configured_always: bool,
@@ -201,7 +200,6 @@ fn row(change: &AssetChange) -> Row {
     Row {
         id: change.id.clone(),
         change: change.change,
-        renamed_from: change.renamed_from.clone(),
         choice,
         configured_always: change.action == AssetAction::SkipAlways,
         skipped_earlier: change.skipped_earlier,

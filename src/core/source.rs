@@ -75,6 +75,7 @@ impl MemorySource {
     }
 
     /// Builds a source from files, with ids from a sha256 of the bytes (for tests).
+    #[cfg(test)]
     pub fn from_files<P: Into<String>, B: AsRef<[u8]>>(files: impl IntoIterator<Item = (P, B)>) -> MemorySource {
         let mut source = MemorySource::new();
         for (path, bytes) in files {

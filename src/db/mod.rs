@@ -5,9 +5,14 @@ pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use crate::core::identity::IdentityRow;
 use crate::core::model::{Dialect, Version};
 use crate::core::state::HistoryRow;
+use crate::exit::Failure;
+use crate::target::Target;
 
 #[cfg(test)]
 pub mod fake;
@@ -252,5 +257,56 @@ pub fn history_table_name(table: &str) -> Result<&str, DbError> {
         Ok(table)
     } else {
         Err(DbError::BadUrl(format!("`{table}` is not a plain identifier")))
+    }
+}
+
+/// The embedded default: a SQLite file in the target folder (relative paths are the target's).
+pub const DEFAULT_DATABASE: &str = "sqlite:db.sqlite3";
+
+/// Opens the database a URL names: `sqlite:PATH` (relative to the target), `postgres://...` or
+/// `mysql://...`.
+pub fn open_driver(
+    url: &str,
+    target: &Target,
+    table: &str,
+    read_only: bool,
+    timeout: Duration,
+    sqlite_extensions: &[PathBuf],
+) -> Result<Box<dyn Driver>, DbError> {
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        return Ok(Box::new(sqlite::Sqlite::open(&target.root.join(path), read_only, timeout, sqlite_extensions)?));
+    }
+    if !sqlite_extensions.is_empty() {
+        return Err(DbError::BadUrl("`--sqlite-extension` loads into SQLite databases only".into()));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Box::new(postgres::Postgres::connect(url, table, read_only, timeout)?));
+    }
+    if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        let url = url.replacen("mariadb://", "mysql://", 1);
+        return Ok(Box::new(mysql::Mysql::connect(&url, table, read_only, timeout)?));
+    }
+    Err(DbError::BadUrl(format!(
+        "`{}` is not a database URL: use `sqlite:PATH`, `postgres://...` or `mysql://...`",
+        crate::core::redact::redact(url)
+    )))
+}
+
+/// A database failure before anything changed: exit 5 when retrying may help, 2 for a URL
+/// that cannot work, 1 otherwise.
+/// A database error as the user sees it: the URL without its secrets, and the driver's message
+/// scrubbed of them too (a driver may quote what it was given).
+pub fn failure(url: &str, doing: &str, e: DbError) -> Failure {
+    let message = crate::core::redact::scrub(&e.to_string(), &crate::core::redact::secrets(url));
+    let report = miette::miette!(
+        code = e.code(),
+        help = e.help(),
+        "cannot {doing} `{}`: {message}",
+        crate::core::redact::redact(url)
+    );
+    match e {
+        e if e.is_temporary() => Failure::temporary(report),
+        DbError::BadUrl(_) | DbError::Extension(_) => Failure::usage(report),
+        _ => Failure::refused(report),
     }
 }

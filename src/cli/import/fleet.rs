@@ -1,4 +1,5 @@
-//! Reading a fleet file (`--fleet FILE`) and finding each target's folder and database.
+//! `import --fleet FILE`: every target of a fleet, wave by wave, with its failure budget, receipts
+//! and summary.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,73 +8,18 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::cli::import::{self, ImportArgs};
-use crate::core::fleet::{DatabaseSource, FailureBudget, Fleet, Shard, Target, Wave};
+use super::ImportArgs;
+use crate::cli::import;
+use crate::core::fleet::{FailureBudget, Shard, Target, Wave};
 use crate::core::manifest::Manifest;
 use crate::core::record::Receipt;
 use crate::core::rollout::{Rollout, TargetError, TargetResult, TargetRun, WaveRun};
 use crate::db::postgres::{Postgres, Sessions};
 use crate::exit::{Failure, Outcome};
+use crate::fleet_file::{locate, read};
 use crate::output::Printer;
 use crate::progress::{Progress, ProgressMode};
 use crate::settings::Format;
-
-/// Reads and checks a fleet file; a problem is shown at its place in the file.
-pub fn read(path: &Path) -> Result<Fleet, Failure> {
-    let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| {
-        Failure::usage(miette::miette!(code = "migrate::fleet_unreadable", "cannot read `{shown}`: {e}"))
-    })?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    crate::core::fleet::parse(&text).map_err(|problem| {
-        let source = miette::NamedSource::new(&shown, text.clone());
-        let labels = problem.span.map(|(offset, len)| miette::LabeledSpan::at(offset..offset + len, "here"));
-        Failure::usage(
-            miette::miette!(
-                code = "migrate::fleet_invalid",
-                help = problem.help,
-                labels = labels.into_iter().collect::<Vec<_>>(),
-                "`{shown}` is not a usable fleet file: {}",
-                problem.reason
-            )
-            .with_source_code(source),
-        )
-    })
-}
-
-/// A target's folder and database URL. The folder is the target's `folder`, else one named after
-/// the target beside the fleet file; relative paths are relative to the fleet file's folder. The
-/// URL comes from `db`, the variable `db_env` names, or the file `db_file` names (its first
-/// line); `None` is the folder's embedded database.
-pub fn locate(fleet: &Path, target: &Target) -> Result<(PathBuf, Option<String>), Failure> {
-    let base = fleet.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let folder = match &target.folder {
-        Some(folder) => base.join(folder),
-        None => base.join(&target.name),
-    };
-    let missing = |what: String| {
-        Failure::usage(miette::miette!(
-            code = "migrate::fleet_database",
-            help = "set it where the rollout runs, or give the target `db`",
-            "target `{}`: {what}",
-            target.name
-        ))
-    };
-    let db = match &target.database {
-        DatabaseSource::Url(url) => Some(url.clone()),
-        DatabaseSource::Env(variable) => {
-            Some(std::env::var(variable).map_err(|_| missing(format!("the variable `{variable}` is not set")))?)
-        }
-        DatabaseSource::File(file) => {
-            let path = base.join(file);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| missing(format!("cannot read `{}`: {e}", path.display())))?;
-            Some(text.lines().next().unwrap_or_default().trim().to_string())
-        }
-        DatabaseSource::Embedded => None,
-    };
-    Ok((folder, db))
-}
 
 /// `import BUNDLE --fleet FILE`: the bundle verified once, then each target's own import (the
 /// same decision as `import --target`), `parallel` at a time, wave after wave; a wave over its
@@ -117,7 +63,7 @@ pub fn run_fleet_import(args: &ImportArgs, format: Format, printer: &Printer) ->
         ));
     }
     let common = import::Common::from_args(args)?;
-    let bundle = crate::cli::verify::open_bundle(&args.file, &args.trust)?;
+    let bundle = crate::bundle_file::open_bundle(&args.file, &args.trust)?;
     let members: BTreeMap<String, Arc<str>> = bundle
         .members
         .iter()
@@ -312,7 +258,7 @@ impl FleetRun<'_> {
         if !keys.is_empty() {
             let mut trust = self.args.trust.clone();
             trust.extend(keys);
-            let again = crate::cli::verify::open_bundle(&self.args.file, &trust)?;
+            let again = crate::bundle_file::open_bundle(&self.args.file, &trust)?;
             if again.manifest.to_bytes() != self.manifest.to_bytes() {
                 return Err(Failure::refused(miette::miette!(
                     code = "migrate::bundle_changed",
@@ -340,7 +286,7 @@ impl FleetRun<'_> {
                 let driver = Postgres::connect_reusing(url, table, read_only, request.lock_timeout, sessions)?;
                 return Ok(Box::new(driver));
             }
-            import::open_driver(url, &folder, table, read_only, request.lock_timeout, &self.args.sqlite_extensions)
+            crate::db::open_driver(url, &folder, table, read_only, request.lock_timeout, &self.args.sqlite_extensions)
         };
         let mut progress = Progress::new(ProgressMode::Never, true);
         import::import_bundle(&request, self.manifest, self.members, &mut open, self.printer, &mut progress)
@@ -362,7 +308,9 @@ type Located = Result<(PathBuf, Option<String>), Failure>;
 /// shows as the target's failure when it runs.
 fn shown(located: &Located) -> (String, String) {
     match located {
-        Ok((folder, db)) => (folder.display().to_string(), db.as_deref().map_or("embedded".into(), import::redact)),
+        Ok((folder, db)) => {
+            (folder.display().to_string(), db.as_deref().map_or("embedded".into(), crate::core::redact::redact))
+        }
         Err(_) => (String::new(), String::new()),
     }
 }
