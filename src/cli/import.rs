@@ -6,17 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::apply::{ApplyContext, ApplyFailure, Cause, apply};
+use crate::core::bookkeeping::{AfterApply, Ending, state_after};
 use crate::core::decide::{Decision, Refusal, Steps, TargetFacts, decide, identity_refusal};
 use crate::core::hash::ContentHash;
 use crate::core::identity::TargetIdentity;
 use crate::core::manifest::Manifest;
 use crate::core::model::{Dialect, Version};
-use crate::core::record::{
-    AppliedAsset, AppliedMigration, MigrationStatus, RECORD_FORMAT_VERSION, Receipt, ReceiptRelease, ReceiptSource,
-    StatementProgress,
-};
 use crate::core::report::import::{ImportReport, dry_run_text, import_report};
-use crate::core::state::{HistoryRow, ImportEntry, PartialMigration, STATE_FORMAT_VERSION, StateRelease, TargetState};
+use crate::core::state::{HistoryRow, PartialMigration, TargetState};
 use crate::db::{DbError, Driver};
 use crate::exit::{Failure, FailureKind, Outcome};
 use crate::output::Printer;
@@ -432,9 +429,23 @@ pub fn import_bundle(
     progress.task("migrating", steps.migrations.len());
     let release_id = manifest.release.id.to_string();
     let target_id = state.as_ref().map_or_else(|| new_target_id(&target.root), |s| s.target_id.clone());
-    // The target's record as the release leaves it, committed with the last migrations.
-    let planned =
-        crate::core::identity::after_release(manifest, state.as_ref(), &target_id, request.env, &steps.assets);
+    // The target's record as the release leaves it when every step succeeds, committed with the
+    // last migrations.
+    let planned = {
+        let expected = steps.assets.iter().map(|step| (step, step.member.as_ref().map(|_| step.sha256.clone())));
+        let after = AfterApply {
+            manifest,
+            before: state.as_ref(),
+            target_id: &target_id,
+            environment: request.env,
+            database: &shown_url,
+            dialect: driver.dialect(),
+            history: &[],
+            assets: expected.collect(),
+        };
+        let ending = Ending::Applied { kind: steps.kind, migrations: 0, assets: 0, finished_at: &now };
+        TargetIdentity::of(&state_after(&after, ending))
+    };
     let planned_row = planned.to_row(&now);
     let cx = ApplyContext {
         target,
@@ -464,59 +475,34 @@ pub fn import_bundle(
             ),
         })?
         .unwrap_or_default();
-    let mut new_state = state.clone().unwrap_or_else(|| TargetState {
-        format_version: STATE_FORMAT_VERSION,
-        target_id: target_id.clone(),
-        environment: request.env.map(str::to_string),
-        database: shown_url.clone(),
-        dialect: driver.dialect(),
-        project: manifest.project.clone(),
-        history_table: manifest.history_table.clone(),
-        release: None,
-        assets: BTreeMap::new(),
-        skipped: Vec::new(),
-        history: Vec::new(),
-        partial: None,
-        imports: Vec::new(),
-    });
-    new_state.history = history_after
+    // What is on disk now, for the state: each asset step's file, hashed.
+    let found: Vec<_> = steps
+        .assets
         .iter()
-        .map(|row| crate::core::state::RecordedMigration { version: row.version.clone(), sha256: row.sha256.clone() })
+        .map(|step| {
+            let bytes = target.asset_path(&step.id).ok().and_then(|p| std::fs::read(p).ok());
+            (step, bytes.map(|b| ContentHash::of(&b)))
+        })
         .collect();
-    if new_state.environment.is_none() {
-        new_state.environment = request.env.map(str::to_string);
-    }
-    // Record every asset written or deleted, even when the apply stopped part-way.
-    for step in &steps.assets {
-        let path = target.asset_path(&step.id).ok();
-        let present = path.as_ref().and_then(|p| std::fs::read(p).ok());
-        match present {
-            Some(bytes) if ContentHash::of(&bytes) == step.sha256 => {
-                new_state.assets.insert(step.id.clone(), step.sha256.clone());
-            }
-            None if step.member.is_none() => {
-                new_state.assets.remove(&step.id);
-            }
-            _ => {}
-        }
-    }
+    let after = AfterApply {
+        manifest,
+        before: state.as_ref(),
+        target_id: &target_id,
+        environment: request.env,
+        database: &shown_url,
+        dialect: driver.dialect(),
+        history: &history_after,
+        assets: found,
+    };
     match result {
         Ok(applied) => {
-            new_state.skipped = crate::core::selection::skipped_after(manifest, state.as_ref(), &new_state.assets);
-            new_state.release = Some(StateRelease {
-                id: crate::core::selection::held_release_id(manifest, &new_state.assets),
-                version: manifest.release.version.clone(),
-                head_commit: manifest.source.head.commit.clone(),
-                head_depth: manifest.source.head_depth,
-            });
-            new_state.partial = None;
-            new_state.imports.push(ImportEntry {
-                release_id: crate::core::selection::held_release_id(manifest, &new_state.assets),
-                decision: steps.kind.name().to_string(),
+            let ending = Ending::Applied {
+                kind: steps.kind,
                 migrations: applied.migrations,
                 assets: applied.assets,
-                finished_at: now.clone(),
-            });
+                finished_at: &now,
+            };
+            let new_state = state_after(&after, ending);
             target.write_state(&new_state).map_err(|e| Failure {
                 kind: FailureKind::Partial,
                 report: miette::miette!(
@@ -552,7 +538,8 @@ pub fn import_bundle(
         }
         Err(ApplyFailure::RolledBack { at, cause }) => Err(rolled_back(&at, &cause)),
         Err(ApplyFailure::Partial { at, cause, committed, stopped }) => {
-            new_state.partial = stopped.and_then(|(index, ran)| partial_record(&steps, index, ran));
+            let partial = stopped.and_then(|(index, ran)| partial_record(&steps, index, ran));
+            let new_state = state_after(&after, Ending::Stopped { partial });
             if target.write_state(&new_state).is_ok() {
                 let _ = target.clear_journal();
             }
@@ -696,45 +683,8 @@ fn write_receipt(
     history: &[HistoryRow],
     now: &str,
 ) -> Result<(), Failure> {
-    let Some(environment) = state.environment.clone() else {
+    let Some(receipt) = crate::core::bookkeeping::receipt(state, manifest, history, now) else {
         return Err(usage("migrate::receipt_needs_env", "a receipt names its environment: pass `--env NAME`".into()));
-    };
-    let migrations = history
-        .iter()
-        .map(|row| AppliedMigration {
-            version: row.version.clone(),
-            sha256: row.sha256.clone(),
-            status: if row.statements_done == row.statements_total {
-                MigrationStatus::Applied
-            } else {
-                MigrationStatus::Partial
-            },
-            statements: (row.statements_done != row.statements_total)
-                .then_some(StatementProgress { done: row.statements_done, total: row.statements_total }),
-        })
-        .collect();
-    let receipt = Receipt {
-        format_version: RECORD_FORMAT_VERSION,
-        environment,
-        project: state.project.clone(),
-        target_id: state.target_id.clone(),
-        database: crate::core::redact::redact(&state.database),
-        release: ReceiptRelease {
-            id: crate::core::selection::held_release_id(manifest, &state.assets),
-            version: manifest.release.version.clone(),
-        },
-        source: ReceiptSource {
-            head_commit: manifest.source.head.commit.clone(),
-            head_depth: manifest.source.head_depth,
-        },
-        migrations: BTreeMap::from([(state.dialect, migrations)]),
-        assets: state
-            .assets
-            .iter()
-            .map(|(id, sha256)| AppliedAsset { id: id.clone(), sha256: sha256.clone() })
-            .collect(),
-        skipped: state.skipped.clone(),
-        applied_at: now.to_string(),
     };
     let mut bytes = serde_json::to_vec_pretty(&receipt).unwrap_or_default();
     bytes.push(b'\n');

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::decide::{AssetStep, Refusal};
+use crate::core::decide::Refusal;
 use crate::core::manifest::{BundleKind, ItemType, Manifest};
 
 use crate::core::model::Dialect;
@@ -167,42 +167,6 @@ impl TargetIdentity {
     /// Whether writing `self` would change what the database says.
     pub fn differs_from(&self, recorded: Option<&TargetIdentity>) -> bool {
         recorded != Some(self)
-    }
-}
-
-/// The record a target will have once a release's asset steps are applied to what `state`
-/// holds (the same as `TargetIdentity::of` the state an import then writes, when every step
-/// succeeds).
-pub fn after_release(
-    manifest: &Manifest,
-    state: Option<&TargetState>,
-    target_id: &str,
-    environment: Option<&str>,
-    assets: &[AssetStep],
-) -> TargetIdentity {
-    let mut held = state.map(|s| s.assets.clone()).unwrap_or_default();
-    for step in assets {
-        match &step.member {
-            Some(_) => {
-                held.insert(step.id.clone(), step.sha256.clone());
-            }
-            None => {
-                held.remove(&step.id);
-            }
-        }
-    }
-    TargetIdentity {
-        project: manifest.project.clone(),
-        target_id: target_id.to_string(),
-        environment: state.and_then(|s| s.environment.clone()).or_else(|| environment.map(str::to_string)),
-        release: Some(StateRelease {
-            id: crate::core::selection::held_release_id(manifest, &held),
-            version: manifest.release.version.clone(),
-            head_commit: manifest.source.head.commit.clone(),
-            head_depth: manifest.source.head_depth,
-        }),
-        assets: held.len(),
-        partial: None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! are passed in as a `Source` the shell implements.
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
+pub(crate) mod bookkeeping;
 pub(crate) mod bundle;
 pub mod catalog;
 pub(crate) mod check;
