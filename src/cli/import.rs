@@ -431,20 +431,21 @@ pub fn import_bundle(
     let target_id = state.as_ref().map_or_else(|| new_target_id(&target.root), |s| s.target_id.clone());
     // The target's record as the release leaves it when every step succeeds, committed with the
     // last migrations.
+    let dialect = driver.dialect();
+    let after_apply = |history, assets| AfterApply {
+        manifest,
+        before: state.as_ref(),
+        target_id: &target_id,
+        environment: request.env,
+        database: &shown_url,
+        dialect,
+        history,
+        assets,
+    };
     let planned = {
         let expected = steps.assets.iter().map(|step| (step, step.member.as_ref().map(|_| step.sha256.clone())));
-        let after = AfterApply {
-            manifest,
-            before: state.as_ref(),
-            target_id: &target_id,
-            environment: request.env,
-            database: &shown_url,
-            dialect: driver.dialect(),
-            history: &[],
-            assets: expected.collect(),
-        };
         let ending = Ending::Applied { kind: steps.kind, migrations: 0, assets: 0, finished_at: &now };
-        TargetIdentity::of(&state_after(&after, ending))
+        TargetIdentity::of(&state_after(&after_apply(&[], expected.collect()), ending))
     };
     let planned_row = planned.to_row(&now);
     let cx = ApplyContext {
@@ -484,16 +485,7 @@ pub fn import_bundle(
             (step, bytes.map(|b| ContentHash::of(&b)))
         })
         .collect();
-    let after = AfterApply {
-        manifest,
-        before: state.as_ref(),
-        target_id: &target_id,
-        environment: request.env,
-        database: &shown_url,
-        dialect: driver.dialect(),
-        history: &history_after,
-        assets: found,
-    };
+    let after = after_apply(&history_after, found);
     match result {
         Ok(applied) => {
             let ending = Ending::Applied {
