@@ -351,7 +351,18 @@ impl Project {
             return Err(fail(
                 "history_table",
                 format!("`{}` is not a plain SQL identifier", config.history_table),
-                "use letters, digits and `_`, not starting with a digit, at most 63 characters",
+                "use letters, digits and `_`, not starting with a digit, at most 56 characters",
+            ));
+        }
+        if config.history_table.len() > MAX_HISTORY_TABLE {
+            return Err(fail(
+                "history_table",
+                format!(
+                    "`{}` is {} characters: with `_target` after it (the target's record beside the history) it would pass PostgreSQL's and MySQL's limits",
+                    config.history_table,
+                    config.history_table.len()
+                ),
+                "use at most 56 characters",
             ));
         }
         let mut seen_envs = Vec::new();
@@ -472,6 +483,10 @@ fn is_safe_relative_folder(folder: &str) -> bool {
 }
 
 /// Returns whether `name` is a SQL identifier that needs no quoting in any dialect.
+/// The longest history table name: the target's record is `<name>_target`, and PostgreSQL's
+/// identifiers stop at 63 bytes.
+pub const MAX_HISTORY_TABLE: usize = 63 - "_target".len();
+
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -524,6 +539,10 @@ mod tests {
         assert_eq!(project.config.migrations, "migrations");
         assert_eq!(project.config.assets, "assets");
         assert_eq!(project.config.history_table, "migrate_history");
+        // The control: 56 characters are accepted.
+        let name = format!("h{}", "5".repeat(MAX_HISTORY_TABLE - 1));
+        let text = format!("version: 1\nproject: p\ndialects: [sqlite]\nhistory_table: {name}\n");
+        assert_eq!(Project::parse("migrate.yaml", "", text.as_bytes()).unwrap().config.history_table, name);
     }
 
     #[test]
@@ -541,6 +560,12 @@ mod tests {
                 "always",
             ),
             ("version: 1\nproject: p\ndialects: [sqlite]\nignore: [\"a/[\"]\n", 4, "not a glob"),
+            // 57 characters: `_target` after it would pass the databases' identifier limits.
+            (
+                "version: 1\nproject: p\ndialects: [sqlite]\nhistory_table: h23456789012345678901234567890123456789012345678901234567\n",
+                4,
+                "57 characters",
+            ),
         ];
         for (text, line, reason) in cases {
             let error = Project::parse("migrate.yaml", "", text.as_bytes()).unwrap_err();

@@ -245,9 +245,17 @@ pub trait Driver {
     fn record_identity(&mut self, table: &str, row: &IdentityRow) -> Result<(), DbError>;
 }
 
-/// The identity table's name, checked like the history table's.
+/// The identity table's name, checked like the history table's; a history table name too long
+/// for it (a bundle from before the limit) is refused before anything changes.
 pub fn identity_table_name(table: &str) -> Result<String, DbError> {
-    Ok(crate::core::identity::identity_table(history_table_name(table)?))
+    let table = history_table_name(table)?;
+    if table.len() > crate::core::project::MAX_HISTORY_TABLE {
+        return Err(DbError::BadUrl(format!(
+            "the history table `{table}` is longer than {} characters: its target record `{table}_target` would not fit the database's identifiers; export the bundle with a shorter `history_table`",
+            crate::core::project::MAX_HISTORY_TABLE
+        )));
+    }
+    Ok(crate::core::identity::identity_table(table))
 }
 
 /// The history table's name goes into SQL text; it was checked to be a plain identifier when
