@@ -188,4 +188,18 @@ fn a_folder_of_another_target_is_refused_and_assets_need_their_folder() {
     assert!(out.contains("migrate::target_needed") && out.ends_with("[exit status: 2]\n"), "{out}");
     let out = env.run(env.root.path(), &["import", v1.to_str().unwrap()]);
     assert!(out.contains("--target") && out.ends_with("[exit status: 2]\n"), "{out}");
+
+    // With its folder, it imports; read from the database alone, the target says how many
+    // assets its folder holds (the database keeps the count, not the files).
+    let folder = env.path("with-assets");
+    let out = env.run(
+        env.root.path(),
+        &["import", with_assets.to_str().unwrap(), "--target", folder.to_str().unwrap(), "--env", "prod"],
+    );
+    assert!(out.ends_with("[exit status: 0]\n"), "{out}");
+    let database = format!("sqlite:{}", folder.join("db.sqlite3").display());
+    let json = env.stdout(env.root.path(), &["status", "--db", &database, "--format", "json"], 0);
+    let status: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(status["assets"], 1, "{status:#}");
+    assert!(status["target_id"].as_str().is_some_and(|id| id.starts_with("t-")), "{status:#}");
 }
